@@ -1,0 +1,221 @@
+package hiro
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const okPage = `{"limit":50,"offset":0,"total":0,"results":[]}`
+
+// scripted answers request n (from 0) with steps[n], then with the last step.
+func scripted(t *testing.T, steps ...func(w http.ResponseWriter, r *http.Request)) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := int(n.Add(1) - 1)
+		steps[min(i, len(steps)-1)](w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+func status(code int, headers ...string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i+1 < len(headers); i += 2 {
+			w.Header().Set(headers[i], headers[i+1])
+		}
+		w.WriteHeader(code)
+		if code == 200 {
+			fmt.Fprint(w, okPage)
+		} else {
+			fmt.Fprint(w, `{"error":"x"}`)
+		}
+	}
+}
+
+func newTestClient(t *testing.T, url string, mod func(*Options)) *Client {
+	t.Helper()
+	o := Options{BaseURL: url, RequestsPerMinute: 6000, RequestsPerSecond: 1000, Concurrency: 4,
+		Timeout: 2 * time.Second, MaxRetries: 3, BackoffBase: time.Millisecond}
+	if mod != nil {
+		mod(&o)
+	}
+	c, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestClientRetries(t *testing.T) {
+	truncated := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(200)
+		fmt.Fprint(w, okPage[:10])
+	}
+	cutJSON := func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, okPage[:20]) }
+	tests := []struct {
+		name          string
+		steps         []func(http.ResponseWriter, *http.Request)
+		wantErr       error
+		wantRequests  int64
+		wantThrottled int64
+	}{
+		{"5xx then ok", []func(http.ResponseWriter, *http.Request){status(503), status(502), status(200)}, nil, 3, 0},
+		{"429 with retry-after then ok", []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "0.05"), status(200)}, nil, 2, 1},
+		{"429s do not use up retries", []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "0"), status(429, "Retry-After", "0"), status(429, "Retry-After", "0"), status(429, "Retry-After", "0"), status(429, "Retry-After", "0"), status(200)}, nil, 6, 5},
+		{"truncated body with content-length", []func(http.ResponseWriter, *http.Request){truncated, status(200)}, nil, 2, 0},
+		{"cut JSON", []func(http.ResponseWriter, *http.Request){cutJSON, status(200)}, nil, 2, 0},
+		{"410 gone is final", []func(http.ResponseWriter, *http.Request){status(410)}, ErrGone, 1, 0},
+		{"quota exhausted stops", []func(http.ResponseWriter, *http.Request){status(429, "X-Ratelimit-Remaining-Stacks-Month", "0", "Retry-After", "1")}, ErrQuotaExhausted, 1, 1},
+		{"gives up after max retries", []func(http.ResponseWriter, *http.Request){status(500)}, errAny, 4, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, n := scripted(t, tt.steps...)
+			c := newTestClient(t, srv.URL, nil)
+			_, _, err := c.TxPage(context.Background(), Window{1, 2}, 0)
+			switch {
+			case tt.wantErr == nil && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case tt.wantErr == errAny && err == nil, tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
+				t.Fatalf("want %v, got %v", tt.wantErr, err)
+			}
+			if got := n.Load(); got != tt.wantRequests {
+				t.Fatalf("server saw %d requests, want %d", got, tt.wantRequests)
+			}
+			if got := c.Stats.Requests.Load(); got != tt.wantRequests {
+				t.Fatalf("client counted %d requests, want %d", got, tt.wantRequests)
+			}
+			if got := c.Stats.Throttled.Load(); got != tt.wantThrottled {
+				t.Fatalf("throttled %d, want %d", got, tt.wantThrottled)
+			}
+		})
+	}
+}
+
+var errAny = errors.New("any error")
+
+func TestClientBadRequestIsNotRetried(t *testing.T) {
+	srv, n := scripted(t, status(400))
+	c := newTestClient(t, srv.URL, nil)
+	_, _, err := c.TxPage(context.Background(), Window{1, 2}, 0)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Status != 400 || n.Load() != 1 {
+		t.Fatalf("want one 400 StatusError, got %v after %d requests", err, n.Load())
+	}
+}
+
+func TestClientTimeoutRetried(t *testing.T) {
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+	}
+	srv, n := scripted(t, slow, status(200))
+	c := newTestClient(t, srv.URL, func(o *Options) { o.Timeout = 100 * time.Millisecond })
+	if _, _, err := c.TxPage(context.Background(), Window{1, 2}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n.Load() != 2 || c.Stats.Timeouts.Load() != 1 {
+		t.Fatalf("requests %d timeouts %d", n.Load(), c.Stats.Timeouts.Load())
+	}
+}
+
+// The key goes out as x-api-key and appears in no log line or error.
+func TestClientAPIKeyNeverLogged(t *testing.T) {
+	const key = "sk-secret-123"
+	var seen atomic.Value
+	srv, _ := scripted(t, func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.Header.Get("x-api-key"))
+		status(500)(w, r)
+	})
+	var logs bytes.Buffer
+	c := newTestClient(t, srv.URL, func(o *Options) {
+		o.APIKey = key
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	_, _, err := c.TxPage(context.Background(), Window{1, 2}, 0)
+	if seen.Load() != key {
+		t.Fatalf("x-api-key header was %q", seen.Load())
+	}
+	if err == nil || strings.Contains(err.Error(), key) || strings.Contains(logs.String(), key) {
+		t.Fatalf("key leaked: err=%v logs=%s", err, logs.String())
+	}
+}
+
+// A lower limit announced by the server replaces the policy's.
+func TestClientAdoptsLowerHeaderLimit(t *testing.T) {
+	srv, _ := scripted(t, status(200, "X-Ratelimit-Limit-Stacks-Second", "5", "X-Ratelimit-Limit-Stacks-Minute", "120"))
+	c := newTestClient(t, srv.URL, nil)
+	if _, _, err := c.TxPage(context.Background(), Window{1, 2}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if s, m := c.Limits(); s != 5 || m != 120 {
+		t.Fatalf("limits %v/s %v/min, want 5 and 120", s, m)
+	}
+}
+
+// The client never sends faster than its per-second budget, counted in any
+// one-second window as a fixed-window gateway would.
+func TestClientKeepsToTheBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about two seconds")
+	}
+	var mu sync.Mutex
+	var times []time.Time
+	srv, _ := scripted(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		mu.Unlock()
+		status(200)(w, r)
+	})
+	c := newTestClient(t, srv.URL, func(o *Options) { o.RequestsPerSecond = 10 })
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _, _ = c.TxPage(context.Background(), Window{1, 2}, 0) }()
+	}
+	wg.Wait()
+	for i := range times {
+		n := 0
+		for j := i; j < len(times) && times[j].Sub(times[i]) < time.Second; j++ {
+			n++
+		}
+		if n > 10 {
+			t.Fatalf("%d requests within one second, budget is 10", n)
+		}
+	}
+}
+
+func TestParseHeaders(t *testing.T) {
+	if d, ok := parseRetryAfter("2"); d != 2*time.Second || !ok {
+		t.Fatal(d)
+	}
+	if d, ok := parseRetryAfter("0"); d != 0 || !ok {
+		t.Fatal(d, ok)
+	}
+	if _, ok := parseRetryAfter(""); ok {
+		t.Fatal("empty Retry-After parsed")
+	}
+	if d, _ := parseRetryAfter(time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat)); d < time.Second || d > 4*time.Second {
+		t.Fatal(d)
+	}
+	if d := parseReset("30"); d != 30*time.Second {
+		t.Fatal(d)
+	}
+	if d := parseReset(fmt.Sprint(time.Now().Add(10 * time.Second).Unix())); d < 8*time.Second || d > 11*time.Second {
+		t.Fatal(d)
+	}
+}

@@ -1,0 +1,314 @@
+// Package policy loads, validates and overrides the backfill policy: the
+// `backfill.yaml` file of DESIGN §3 plus the environment overrides of
+// DESIGN §2 (process environment first, then a `.env` file next to the
+// policy).
+//
+// A bad policy must stop a command before it touches anything, so every
+// error Load and FromEnvironment return carries exit code 2
+// (exitcode.BadInput) and names the file and line, or the environment
+// variable, the dotted key and what is allowed. Nothing in this package
+// creates files or folders.
+//
+// The API key (HIRO_API_KEY) is a secret: it lives in Policy.APIKey, which
+// the String, GoString and LogValue methods and JSON encoding never show.
+package policy
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Policy is the effective policy: backfill.yaml with defaults filled in,
+// environment overrides applied, values range checked and relative paths
+// made absolute against the policy file's folder.
+//
+// Its yaml tags mirror the file; the fields tagged yaml:"-" are runtime
+// only. Print it freely: %v, %+v, %#v and slog never show APIKey.
+type Policy struct {
+	Source     Source     `yaml:"source" json:"source"`
+	Horizon    Horizon    `yaml:"horizon" json:"horizon"`
+	Backfill   Backfill   `yaml:"backfill" json:"backfill"`
+	Coverage   Coverage   `yaml:"coverage" json:"coverage"`
+	Retention  Retention  `yaml:"retention" json:"retention"`
+	Paths      Paths      `yaml:"paths" json:"paths"`
+	Dashboards Dashboards `yaml:"dashboards" json:"dashboards"`
+
+	// APIKey is the Hiro API key from HIRO_API_KEY (environment or .env),
+	// sent as x-api-key. "" means no key. Never print, log or store it.
+	APIKey string `yaml:"-" json:"-"`
+	// ReadOnly is BACKFILL_READ_ONLY: never write the database.
+	ReadOnly bool `yaml:"-" json:"read_only"`
+	// File is the absolute path of the policy file it was loaded from.
+	File string `yaml:"-" json:"file"`
+	// Dir is the policy file's folder, against which relative paths resolve.
+	Dir string `yaml:"-" json:"dir"`
+}
+
+// Source is where transactions come from and how hard to push the API.
+type Source struct {
+	// BaseURL is the Hiro API root (HIRO_API_URL overrides it), without a
+	// trailing slash.
+	BaseURL string `yaml:"base_url" json:"base_url"`
+	// API is which transaction list to page: auto, v1 or v3 (DESIGN §4).
+	API string `yaml:"api" json:"api"`
+	// RequestsPerMinute is the client-side minute budget; a lower limit
+	// seen in response headers wins.
+	RequestsPerMinute int `yaml:"requests_per_minute" json:"requests_per_minute"`
+	// RequestsPerSecond is the client-side second budget.
+	RequestsPerSecond int `yaml:"requests_per_second" json:"requests_per_second"`
+	// Concurrency is the number of requests in flight.
+	Concurrency int `yaml:"concurrency" json:"concurrency"`
+	// Timeout bounds one HTTP request.
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	// MaxRetries is how often one request is retried after a 429, a 5xx or
+	// a timeout before the run gives up on it.
+	MaxRetries int `yaml:"max_retries" json:"max_retries"`
+}
+
+// Horizon is how much history must be covered.
+type Horizon struct {
+	// TargetDays is the coverage horizon in days back from now
+	// (BACKFILL_TARGET_DAYS overrides it).
+	TargetDays int `yaml:"target_days" json:"target_days"`
+	// SettleMinutes is how far behind the chain tip's burn_block_time a
+	// window must end to be final; younger windows stay provisional.
+	SettleMinutes int `yaml:"settle_minutes" json:"settle_minutes"`
+}
+
+// Backfill bounds one backfill run.
+type Backfill struct {
+	// MaxPages is the number of pages per iteration (BACKFILL_MAX_PAGES).
+	MaxPages int `yaml:"max_pages" json:"max_pages"`
+	// MaxIterations is the number of iterations; 0 loops until the target
+	// is reached (BACKFILL_MAX_ITERATIONS).
+	MaxIterations int `yaml:"max_iterations" json:"max_iterations"`
+	// ForceRefresh re-requests pages even when the raw cache has them
+	// (BACKFILL_FORCE_REFRESH).
+	ForceRefresh bool `yaml:"force_refresh" json:"force_refresh"`
+	// WindowMinutes is the size of the time windows the backfill pages.
+	WindowMinutes int `yaml:"window_minutes" json:"window_minutes"`
+	// StallMinutes is how long without a committed page before status and
+	// the progress output warn of a stall.
+	StallMinutes int `yaml:"stall_minutes" json:"stall_minutes"`
+}
+
+// Coverage is the bar `status` holds the database to.
+type Coverage struct {
+	// MinPercent is the coverage below which status exits 3.
+	MinPercent float64 `yaml:"min_percent" json:"min_percent"`
+}
+
+// Retention is how long raw pages are kept.
+type Retention struct {
+	// RawDays is the age in days after which `prune` deletes raw pages.
+	RawDays int `yaml:"raw_days" json:"raw_days"`
+}
+
+// Paths are the product's files and folders. After Load they are absolute.
+type Paths struct {
+	Database         string `yaml:"database" json:"database"`
+	RawDir           string `yaml:"raw_dir" json:"raw_dir"`
+	FirstSeenParquet string `yaml:"first_seen_parquet" json:"first_seen_parquet"`
+	DashboardsDir    string `yaml:"dashboards_dir" json:"dashboards_dir"`
+	// PublishDir is where `publish` copies the built dashboard and artifacts.
+	PublishDir string `yaml:"publish_dir" json:"publish_dir"`
+}
+
+// Dashboards shapes the wallet dashboards.
+type Dashboards struct {
+	// WalletMaxDays is how many days of history the wallet panels use.
+	WalletMaxDays int `yaml:"wallet_max_days" json:"wallet_max_days"`
+	// WalletWindows are the value-window lengths in days.
+	WalletWindows []int `yaml:"wallet_windows" json:"wallet_windows"`
+	// Prices is where STX/USD prices come from.
+	Prices Prices `yaml:"prices" json:"prices"`
+}
+
+// Prices is the STX/USD price source.
+type Prices struct {
+	// Source is coingecko, csv or none.
+	Source string `yaml:"source" json:"source"`
+	// BaseURL is the CoinGecko API root, without a trailing slash.
+	BaseURL string `yaml:"base_url" json:"base_url"`
+	// CSV is a date,price_usd file, required when Source is csv; absolute
+	// after Load, "" when unset.
+	CSV string `yaml:"csv" json:"csv"`
+	// Days is how many days of prices to request.
+	Days int `yaml:"days" json:"days"`
+}
+
+// Default returns the defaults of DESIGN §3 (and of the extra keys). Paths
+// are relative, as written in backfill.yaml; Load makes them absolute.
+func Default() Policy {
+	return Policy{
+		Source: Source{
+			BaseURL:           "https://api.hiro.so",
+			API:               "auto",
+			RequestsPerMinute: 50,
+			RequestsPerSecond: 20,
+			Concurrency:       4,
+			Timeout:           30 * time.Second,
+			MaxRetries:        8,
+		},
+		Horizon:   Horizon{TargetDays: 365, SettleMinutes: 120},
+		Backfill:  Backfill{MaxPages: 5000, MaxIterations: 0, ForceRefresh: false, WindowMinutes: 60, StallMinutes: 10},
+		Coverage:  Coverage{MinPercent: 100},
+		Retention: Retention{RawDays: 45},
+		Paths: Paths{
+			Database:         "data/cache/wallet_metrics.duckdb",
+			RawDir:           "data/raw",
+			FirstSeenParquet: "data/cache/wallet_metrics/first_seen_wallets.parquet",
+			DashboardsDir:    "data/dashboards",
+			PublishDir:       "data/publish",
+		},
+		Dashboards: Dashboards{
+			WalletMaxDays: 365,
+			WalletWindows: []int{15, 30, 60, 90},
+			Prices: Prices{
+				Source:  "coingecko",
+				BaseURL: "https://api.coingecko.com",
+				CSV:     "",
+				Days:    365,
+			},
+		},
+	}
+}
+
+// Settle is the settle margin: horizon.settle_minutes.
+func (p *Policy) Settle() time.Duration {
+	return time.Duration(p.Horizon.SettleMinutes) * time.Minute
+}
+
+// Window is the size of one backfill time window: backfill.window_minutes.
+func (p *Policy) Window() time.Duration {
+	return time.Duration(p.Backfill.WindowMinutes) * time.Minute
+}
+
+// Stall is how long without a committed page counts as a stall:
+// backfill.stall_minutes.
+func (p *Policy) Stall() time.Duration {
+	return time.Duration(p.Backfill.StallMinutes) * time.Minute
+}
+
+// RawRetention is the age after which raw pages are pruned:
+// retention.raw_days.
+func (p *Policy) RawRetention() time.Duration {
+	return time.Duration(p.Retention.RawDays) * 24 * time.Hour
+}
+
+// HorizonSpan is the coverage horizon as a duration: horizon.target_days.
+func (p *Policy) HorizonSpan() time.Duration {
+	return time.Duration(p.Horizon.TargetDays) * 24 * time.Hour
+}
+
+// redactedKey stands in for a set API key wherever a Policy is rendered.
+const redactedKey = "[redacted]"
+
+// Redacted returns a copy whose APIKey, when set, is replaced by a fixed
+// marker, for code that must hand the policy to something that prints it.
+// The copy shares no slices with p.
+func (p Policy) Redacted() Policy {
+	if p.APIKey != "" {
+		p.APIKey = redactedKey
+	}
+	p.Dashboards.WalletWindows = append([]int(nil), p.Dashboards.WalletWindows...)
+	return p
+}
+
+// plain has Policy's fields but none of its methods, so the renderings
+// below can format a redacted copy without recursing into themselves.
+type plain Policy
+
+// String renders the policy for %v and %+v with the API key redacted.
+func (p Policy) String() string {
+	return fmt.Sprintf("%+v", plain(p.Redacted()))
+}
+
+// GoString renders the policy for %#v with the API key redacted.
+func (p Policy) GoString() string {
+	s := fmt.Sprintf("%#v", plain(p.Redacted()))
+	// Name the real type rather than the private method-less copy.
+	return strings.Replace(s, "policy.plain{", "policy.Policy{", 1)
+}
+
+// LogValue makes slog show the effective policy without the API key, only
+// whether one is set.
+func (p Policy) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("file", p.File),
+		slog.String("base_url", p.Source.BaseURL),
+		slog.String("api", p.Source.API),
+		slog.Bool("api_key_set", p.APIKey != ""),
+		slog.Int("requests_per_minute", p.Source.RequestsPerMinute),
+		slog.Int("requests_per_second", p.Source.RequestsPerSecond),
+		slog.Int("concurrency", p.Source.Concurrency),
+		slog.Duration("timeout", p.Source.Timeout),
+		slog.Int("max_retries", p.Source.MaxRetries),
+		slog.Int("target_days", p.Horizon.TargetDays),
+		slog.Int("settle_minutes", p.Horizon.SettleMinutes),
+		slog.Int("max_pages", p.Backfill.MaxPages),
+		slog.Int("max_iterations", p.Backfill.MaxIterations),
+		slog.Bool("force_refresh", p.Backfill.ForceRefresh),
+		slog.Int("window_minutes", p.Backfill.WindowMinutes),
+		slog.Int("stall_minutes", p.Backfill.StallMinutes),
+		slog.Float64("min_percent", p.Coverage.MinPercent),
+		slog.Int("raw_days", p.Retention.RawDays),
+		slog.String("database", p.Paths.Database),
+		slog.String("raw_dir", p.Paths.RawDir),
+		slog.String("dashboards_dir", p.Paths.DashboardsDir),
+		slog.String("prices", p.Dashboards.Prices.Source),
+		slog.Bool("read_only", p.ReadOnly),
+	)
+}
+
+// Summary describes the effective policy in one paragraph for logs and the
+// start of a run. It says whether an API key is set, never what it is.
+func (p *Policy) Summary() string {
+	var b strings.Builder
+	if p.File != "" {
+		fmt.Fprintf(&b, "Policy %s: ", p.File)
+	} else {
+		b.WriteString("Policy: ")
+	}
+	key := "no API key"
+	if p.APIKey != "" {
+		key = "API key set"
+	}
+	fmt.Fprintf(&b, "Hiro API %s (api %s, %s), at most %d requests/min and %d/s, %d in flight, timeout %s, %d retries; ",
+		p.Source.BaseURL, p.Source.API, key, p.Source.RequestsPerMinute, p.Source.RequestsPerSecond,
+		p.Source.Concurrency, p.Source.Timeout, p.Source.MaxRetries)
+	fmt.Fprintf(&b, "cover %d days, windows final %d min behind the tip; ", p.Horizon.TargetDays, p.Horizon.SettleMinutes)
+	iters := "until the target is reached"
+	if p.Backfill.MaxIterations > 0 {
+		iters = "at most " + strconv.Itoa(p.Backfill.MaxIterations) + " iterations"
+	}
+	refresh := "raw cache used for final windows"
+	if p.Backfill.ForceRefresh {
+		refresh = "force refresh (raw cache not read)"
+	}
+	fmt.Fprintf(&b, "backfill in %d-min windows, %d pages per iteration, %s, %s, stall warning after %d min; ",
+		p.Backfill.WindowMinutes, p.Backfill.MaxPages, iters, refresh, p.Backfill.StallMinutes)
+	fmt.Fprintf(&b, "status fails below %s%% coverage; raw pages kept %d days in %s; database %s; ",
+		strconv.FormatFloat(p.Coverage.MinPercent, 'f', -1, 64), p.Retention.RawDays, p.Paths.RawDir, p.Paths.Database)
+	windows := make([]string, len(p.Dashboards.WalletWindows))
+	for i, w := range p.Dashboards.WalletWindows {
+		windows[i] = strconv.Itoa(w)
+	}
+	prices := p.Dashboards.Prices.Source
+	switch prices {
+	case "coingecko":
+		prices = "CoinGecko " + p.Dashboards.Prices.BaseURL
+	case "csv":
+		prices = "CSV " + p.Dashboards.Prices.CSV
+	}
+	fmt.Fprintf(&b, "dashboards in %s (%s-day value windows, %d days of wallets, prices: %s)",
+		p.Paths.DashboardsDir, strings.Join(windows, "/"), p.Dashboards.WalletMaxDays, prices)
+	if p.ReadOnly {
+		b.WriteString("; read-only: the database is never written")
+	}
+	b.WriteString(".")
+	return b.String()
+}

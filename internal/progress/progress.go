@@ -1,0 +1,107 @@
+// Package progress is the live state a running backfill publishes next to the
+// database, so that `status` can report on it while DuckDB's file lock keeps
+// every other process out of the database itself. The file is replaced
+// atomically (write to a temporary name, then rename), so a reader never sees
+// half of it.
+package progress
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// State is what a running backfill publishes.
+type State struct {
+	PID             int       `json:"pid"`
+	Program         string    `json:"program"`
+	StartedAt       time.Time `json:"started_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+	Running         bool      `json:"running"`
+	Phase           string    `json:"phase"` // planning | fetching | finishing | done | interrupted | failed
+	Source          string    `json:"source"`
+	Iteration       int       `json:"iteration"`
+	CurrentWindow   string    `json:"current_window"`
+	WindowsPlanned  int       `json:"windows_planned"`
+	WindowsDone     int       `json:"windows_done"`
+	Pages           int64     `json:"pages"`
+	PagesEstimate   int64     `json:"pages_estimate"`
+	Rows            int64     `json:"rows"`
+	Requests        int64     `json:"requests"`
+	Retries         int64     `json:"retries"`
+	Throttled       int64     `json:"throttled"`
+	RequestsPerMin  float64   `json:"requests_per_minute"`
+	TxPerSecond     float64   `json:"tx_per_second"`
+	ETASeconds      float64   `json:"eta_seconds"`
+	LastCommitAt    time.Time `json:"last_commit_at"`
+	CoveragePercent float64   `json:"coverage_percent"` // as last committed
+	TargetDays      int       `json:"target_days"`
+	Message         string    `json:"message,omitempty"`
+	// Committed describes the database as of the last iteration's end, for
+	// readers that cannot open it while the backfill holds the lock.
+	Committed *Committed `json:"committed,omitempty"`
+}
+
+// Committed is a snapshot of the committed database.
+type Committed struct {
+	AsOf            time.Time `json:"as_of"`
+	Rows            int64     `json:"rows"`
+	Wallets         int64     `json:"wallets"`
+	MinBlockTime    time.Time `json:"min_block_time"`
+	MaxBlockTime    time.Time `json:"max_block_time"`
+	CoveragePercent float64   `json:"coverage_percent"`
+	HorizonStart    time.Time `json:"horizon_start"`
+	HorizonEnd      time.Time `json:"horizon_end"`
+	MissingRanges   []Range   `json:"missing_ranges"`
+}
+
+// Range is a closed time range.
+type Range struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// PathFor is where the state of the database at dbPath is published.
+func PathFor(dbPath string) string { return dbPath + ".progress.json" }
+
+// Write replaces the file at path with s, atomically.
+func Write(path string, s State) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode progress: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".progress-*.tmp")
+	if err != nil {
+		return fmt.Errorf("write progress: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write progress: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write progress: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write progress: %w", err)
+	}
+	return nil
+}
+
+// Read loads the state at path; ok is false when there is none.
+func Read(path string) (s State, ok bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return State{}, false, nil
+	}
+	if err != nil {
+		return State{}, false, fmt.Errorf("read progress %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return State{}, false, fmt.Errorf("read progress %s: %w", path, err)
+	}
+	return s, true, nil
+}

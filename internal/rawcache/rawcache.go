@@ -1,0 +1,619 @@
+// Package rawcache keeps every fetched API page on disk (DESIGN §5), so a
+// later run can read a final window's pages instead of requesting them and
+// the database can be rebuilt with no network.
+//
+// Layout: <dir>/hiro_transactions_<UTC fetch date YYYY-MM-DD>/<key>.json.gz,
+// one gzip file per page. A page is written to a temporary name in the same
+// folder (".<key>.<random>.tmp"), fsynced and renamed, so a killed process
+// never leaves a half-written file under a final name; Get ignores
+// temporary files and Prune removes stale ones.
+//
+// When a key has copies in several folders the newest fetch date wins. A
+// file that fails to decompress or fails its CRC check is deleted and
+// reported as a miss, so the caller fetches the page again.
+package rawcache
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	// FolderPrefix starts the name of every fetch-date folder.
+	FolderPrefix = "hiro_transactions_"
+	// Ext ends the name of every cached page.
+	Ext = ".json.gz"
+	// tmpExt ends temporary files; they also start with a dot.
+	tmpExt = ".tmp"
+	// dateLayout is the fetch date in folder names.
+	dateLayout = "2006-01-02"
+	// MaxKeyLen keeps file names under the usual 255-byte limit once the
+	// temporary-name decoration is added.
+	MaxKeyLen = 200
+	// StaleTemp is how old a temporary file must be before Prune removes
+	// it: younger ones may belong to a Put still in progress.
+	StaleTemp = time.Hour
+)
+
+// ErrBadKey is wrapped by every error about a key that cannot name a file.
+var ErrBadKey = errors.New("rawcache: bad key")
+
+// Cache is a folder of cached pages. It is safe for concurrent use by
+// several goroutines of one process.
+type Cache struct {
+	dir string
+	now func() time.Time
+
+	mu sync.Mutex
+	// index maps a key to the folder holding its newest copy. It is built
+	// by one scan on first use, so a Get is a map lookup and one file read.
+	// Folder names are shared strings, so an entry costs little beyond its
+	// key.
+	index map[string]string
+}
+
+// Option configures a Cache.
+type Option func(*Cache)
+
+// WithClock sets the clock that dates new pages and ages old ones; tests
+// use it to write pages "on" chosen days. The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *Cache) { c.now = now }
+}
+
+// New returns a cache rooted at dir. Nothing is created until the first Put.
+func New(dir string, opts ...Option) *Cache {
+	c := &Cache{dir: dir, now: time.Now}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Dir is the cache's root folder.
+func (c *Cache) Dir() string { return c.dir }
+
+// ValidKey reports whether key can name a cached page: 1 to MaxKeyLen
+// letters, digits, '_', '-' and '.', not starting with '.' (temporary
+// files do). Keys never hold path separators, so a key cannot escape the
+// cache folder.
+func ValidKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty", ErrBadKey)
+	}
+	if len(key) > MaxKeyLen {
+		return fmt.Errorf("%w: %d bytes long, at most %d allowed", ErrBadKey, len(key), MaxKeyLen)
+	}
+	if key[0] == '.' {
+		return fmt.Errorf("%w %q: must not start with '.'", ErrBadKey, key)
+	}
+	for _, r := range key {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '.':
+		default:
+			return fmt.Errorf("%w %q: only letters, digits, '_', '-' and '.' are allowed", ErrBadKey, key)
+		}
+	}
+	return nil
+}
+
+// folderFor names the folder of pages fetched at t.
+func folderFor(t time.Time) string {
+	return FolderPrefix + t.UTC().Format(dateLayout)
+}
+
+// folderDate parses a folder name; ok is false for anything else.
+func folderDate(name string) (time.Time, bool) {
+	rest, ok := strings.CutPrefix(name, FolderPrefix)
+	if !ok || len(rest) != len(dateLayout) {
+		return time.Time{}, false
+	}
+	d, err := time.Parse(dateLayout, rest)
+	return d, err == nil
+}
+
+// pageKey returns the key of a page file name; ok is false for temporary
+// files and anything else that is not a page.
+func pageKey(name string) (string, bool) {
+	key, ok := strings.CutSuffix(name, Ext)
+	if !ok || ValidKey(key) != nil {
+		return "", false
+	}
+	return key, true
+}
+
+// isTemp reports whether name is one of Put's temporary files.
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, tmpExt)
+}
+
+// folders lists the fetch-date folders, oldest first. A missing root is an
+// empty cache.
+func (c *Cache) folders() ([]string, error) {
+	entries, err := os.ReadDir(c.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rawcache: list %s: %w", c.dir, err)
+	}
+	var out []string
+	for _, e := range entries {
+		if _, ok := folderDate(e.Name()); ok && e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	// YYYY-MM-DD sorts by date as text.
+	sort.Strings(out)
+	return out, nil
+}
+
+// loadIndex builds the index once. The caller holds c.mu.
+func (c *Cache) loadIndex() error {
+	if c.index != nil {
+		return nil
+	}
+	folders, err := c.folders()
+	if err != nil {
+		return err
+	}
+	index := map[string]string{}
+	for _, folder := range folders {
+		entries, err := os.ReadDir(filepath.Join(c.dir, folder))
+		if err != nil {
+			return fmt.Errorf("rawcache: list %s: %w", folder, err)
+		}
+		for _, e := range entries {
+			if key, ok := pageKey(e.Name()); ok && e.Type().IsRegular() {
+				index[key] = folder // oldest first: a newer folder overwrites
+			}
+		}
+	}
+	c.index = index
+	return nil
+}
+
+func (c *Cache) path(folder, key string) string {
+	return filepath.Join(c.dir, folder, key+Ext)
+}
+
+// Put stores body under key in today's (UTC, by the cache's clock) folder,
+// replacing any older copy. The write is atomic: a temporary file in the
+// same folder is written, fsynced and renamed, and the folder is fsynced,
+// so after a crash either the old state or the whole new file is there.
+func (c *Cache) Put(key string, body []byte) error {
+	if err := ValidKey(key); err != nil {
+		return err
+	}
+	folder := folderFor(c.now())
+	dirPath := filepath.Join(c.dir, folder)
+	final := c.path(folder, key)
+
+	tmp, err := c.writeTemp(dirPath, key, body)
+	if err != nil {
+		return err
+	}
+
+	c.mu.Lock()
+	// The index tells which older copy this page replaces.
+	if err := c.loadIndex(); err != nil {
+		c.mu.Unlock()
+		os.Remove(tmp)
+		return err
+	}
+	// Renaming under the lock orders it against Get's deletion of a
+	// corrupt copy, which must never remove a file that replaced it.
+	if err := os.Rename(tmp, final); err != nil {
+		c.mu.Unlock()
+		os.Remove(tmp)
+		return fmt.Errorf("rawcache: put %s: %w", key, err)
+	}
+	var older string
+	if prev, ok := c.index[key]; ok && prev != folder {
+		older = c.path(prev, key)
+	}
+	c.index[key] = folder
+	c.mu.Unlock()
+
+	if err := syncDir(dirPath); err != nil {
+		return fmt.Errorf("rawcache: put %s: %w", key, err)
+	}
+	if older != "" {
+		// The older copy is superseded; leaving it would only cost disk
+		// until Prune. Failing to remove it is harmless: the newest wins.
+		os.Remove(older)
+	}
+	return nil
+}
+
+// writeTemp compresses body into a fsynced temporary file in dirPath and
+// returns its path.
+func (c *Cache) writeTemp(dirPath, key string, body []byte) (string, error) {
+	var f *os.File
+	var err error
+	// Prune may remove an empty folder between MkdirAll and CreateTemp;
+	// one retry recreates it.
+	for attempt := 0; attempt < 2; attempt++ {
+		if err = os.MkdirAll(dirPath, 0o755); err != nil {
+			return "", fmt.Errorf("rawcache: put %s: %w", key, err)
+		}
+		f, err = os.CreateTemp(dirPath, "."+key+".*"+tmpExt)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("rawcache: put %s: %w", key, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) (string, error) {
+		f.Close()
+		os.Remove(tmp)
+		return "", fmt.Errorf("rawcache: put %s: %w", key, err)
+	}
+	zw := gzip.NewWriter(f)
+	zw.Name = key + ".json"
+	if _, err := zw.Write(body); err != nil {
+		return fail(err)
+	}
+	if err := zw.Close(); err != nil {
+		return fail(err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("rawcache: put %s: %w", key, err)
+	}
+	return tmp, nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return err
+	}
+	return nil
+}
+
+// Get returns the newest copy of key. ok is false when there is none. A
+// copy that fails to decode (bad gzip header, truncated, CRC or length
+// mismatch) is deleted and reported as a miss with a nil error; err is set
+// only for real I/O failures and bad keys.
+func (c *Cache) Get(key string) (body []byte, ok bool, err error) {
+	if err := ValidKey(key); err != nil {
+		return nil, false, err
+	}
+	c.mu.Lock()
+	if err := c.loadIndex(); err != nil {
+		c.mu.Unlock()
+		return nil, false, err
+	}
+	folder, found := c.index[key]
+	c.mu.Unlock()
+	if !found {
+		return nil, false, nil
+	}
+	path := c.path(folder, key)
+
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Deleted behind our back (another process's prune).
+		c.forget(key, folder)
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("rawcache: get %s: %w", key, err)
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(f)
+	if err != nil {
+		return nil, false, fmt.Errorf("rawcache: get %s: %w", key, err)
+	}
+	body, derr := gunzip(raw)
+	if derr == nil {
+		return body, true, nil
+	}
+
+	// Corrupt. Delete it, unless a Put has replaced it since we opened it.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	opened, err1 := f.Stat()
+	current, err2 := os.Stat(path)
+	if err1 == nil && err2 == nil && os.SameFile(opened, current) {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, false, fmt.Errorf("rawcache: get %s: remove corrupt copy: %w", key, err)
+		}
+		if c.index != nil && c.index[key] == folder {
+			delete(c.index, key)
+		}
+	}
+	return nil, false, nil
+}
+
+// gunzip decodes a whole gzip file, checking its CRC and length.
+func gunzip(raw []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, err
+	}
+	return body, zr.Close()
+}
+
+// forget drops key from the index if it still points at folder.
+func (c *Cache) forget(key, folder string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.index != nil && c.index[key] == folder {
+		delete(c.index, key)
+	}
+}
+
+// Delete removes every copy of key, in all folders. Deleting a key that is
+// not cached is not an error.
+func (c *Cache) Delete(key string) error {
+	if err := ValidKey(key); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	folders, err := c.folders()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, folder := range folders {
+		if err := os.Remove(c.path(folder, key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if c.index != nil {
+		delete(c.index, key)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("rawcache: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// Usage is what the cache holds on disk.
+type Usage struct {
+	Files     int       // cached pages
+	Bytes     int64     // their size on disk (compressed)
+	Folders   int       // fetch-date folders
+	TempFiles int       // temporary files (a Put in progress, or left by a crash)
+	TempBytes int64     // their size on disk
+	Oldest    time.Time // fetch date of the oldest folder holding a page; zero when empty
+	Newest    time.Time // fetch date of the newest folder holding a page; zero when empty
+}
+
+// TotalBytes is the disk the cache uses, temporary files included.
+func (u Usage) TotalBytes() int64 { return u.Bytes + u.TempBytes }
+
+// addPage counts one page file fetched on date.
+func (u *Usage) addPage(date time.Time, size int64) {
+	u.Files++
+	u.Bytes += size
+	if u.Oldest.IsZero() || date.Before(u.Oldest) {
+		u.Oldest = date
+	}
+	if date.After(u.Newest) {
+		u.Newest = date
+	}
+}
+
+// Usage counts the cache's files and bytes. A missing cache folder is an
+// empty cache.
+func (c *Cache) Usage() (Usage, error) {
+	var u Usage
+	folders, err := c.folders()
+	if err != nil {
+		return u, err
+	}
+	for _, folder := range folders {
+		date, _ := folderDate(folder)
+		entries, err := os.ReadDir(filepath.Join(c.dir, folder))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // pruned while we looked
+		}
+		if err != nil {
+			return u, fmt.Errorf("rawcache: usage: %w", err)
+		}
+		u.Folders++
+		for _, e := range entries {
+			info, err := e.Info()
+			if err != nil || !info.Mode().IsRegular() {
+				continue // removed while we looked, or not ours
+			}
+			if _, ok := pageKey(e.Name()); ok {
+				u.addPage(date, info.Size())
+			} else if isTemp(e.Name()) {
+				u.TempFiles++
+				u.TempBytes += info.Size()
+			}
+		}
+	}
+	return u, nil
+}
+
+// PruneReport says what Prune deleted, or would delete on a dry run, and
+// what is left.
+type PruneReport struct {
+	DryRun bool
+	// Cutoff: folders dated before it hold only pages fetched more than
+	// maxAge ago, and are pruned.
+	Cutoff    time.Time
+	Files     int   // page files deleted
+	Bytes     int64 // their size on disk
+	TempFiles int   // stale temporary files deleted
+	TempBytes int64 // their size on disk
+	Folders   int   // folders removed (expired or empty)
+	Kept      Usage // what remains afterwards (on a dry run: what would remain)
+}
+
+// String reports the prune in one line, for the `prune` command.
+func (r PruneReport) String() string {
+	verb := "deleted"
+	if r.DryRun {
+		verb = "would delete"
+	}
+	s := fmt.Sprintf("%s %d page files (%s) fetched before %s, %d stale temporary files (%s) and %d folders; kept %d files (%s)",
+		verb, r.Files, HumanBytes(r.Bytes), r.Cutoff.Format(dateLayout), r.TempFiles, HumanBytes(r.TempBytes),
+		r.Folders, r.Kept.Files, HumanBytes(r.Kept.Bytes))
+	if r.Kept.Files > 0 {
+		s += fmt.Sprintf(" fetched %s to %s", r.Kept.Oldest.Format(dateLayout), r.Kept.Newest.Format(dateLayout))
+	}
+	return s
+}
+
+// HumanBytes prints a size with a binary unit: 0 B, 1.5 KiB, 2.0 GiB.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Prune deletes the pages whose fetch date (folder name) is more than
+// maxAge ago, stale temporary files (older than StaleTemp) anywhere, and
+// folders left empty, except today's. Temporary files are aged by their
+// modification time against the real clock, since that is what stamped them. A folder is expired when every page
+// it can hold is older than maxAge: its date plus one day is at or before
+// now minus maxAge. With dryRun nothing is deleted and the report says
+// what would be. Files in the folders that are not the cache's are never
+// touched, so a folder holding them stays.
+func (c *Cache) Prune(maxAge time.Duration, dryRun bool) (PruneReport, error) {
+	if maxAge < 0 {
+		return PruneReport{}, fmt.Errorf("rawcache: prune: negative age %s", maxAge)
+	}
+	now := c.now().UTC()
+	limit := now.Add(-maxAge)
+	r := PruneReport{DryRun: dryRun, Cutoff: limit.Truncate(24 * time.Hour)}
+	today := folderFor(now)
+
+	// Hold the lock throughout so Put's renames and Get's index stay
+	// consistent with what is removed.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	folders, err := c.folders()
+	if err != nil {
+		return r, err
+	}
+	var errs []error
+	remove := func(path string) bool {
+		if dryRun {
+			return true
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			return false
+		}
+		return true
+	}
+	for _, folder := range folders {
+		date, _ := folderDate(folder)
+		expired := !date.Add(24 * time.Hour).After(limit)
+		dirPath := filepath.Join(c.dir, folder)
+		entries, err := os.ReadDir(dirPath)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		left := 0 // entries that stay in the folder
+		var kept Usage
+		for _, e := range entries {
+			info, err := e.Info()
+			if err != nil {
+				continue // removed while we looked
+			}
+			name := e.Name()
+			key, isPage := pageKey(name)
+			switch {
+			case isPage && info.Mode().IsRegular() && expired:
+				if remove(filepath.Join(dirPath, name)) {
+					r.Files++
+					r.Bytes += info.Size()
+					if !dryRun && c.index != nil && c.index[key] == folder {
+						delete(c.index, key)
+					}
+					continue
+				}
+			case isTemp(name) && info.Mode().IsRegular() && (expired || time.Since(info.ModTime()) > StaleTemp):
+				if remove(filepath.Join(dirPath, name)) {
+					r.TempFiles++
+					r.TempBytes += info.Size()
+					continue
+				}
+			}
+			left++
+			if isPage && info.Mode().IsRegular() {
+				kept.addPage(date, info.Size())
+			} else if isTemp(name) {
+				kept.TempFiles++
+				kept.TempBytes += info.Size()
+			}
+		}
+		if left == 0 && folder != today {
+			if dryRun {
+				r.Folders++
+				continue
+			}
+			if err := os.Remove(dirPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				// A Put that crossed midnight may have just created a file
+				// here; that is no failure, the folder simply stays.
+				if again, rerr := os.ReadDir(dirPath); rerr != nil || len(again) == 0 {
+					errs = append(errs, err)
+				}
+			} else {
+				r.Folders++
+				continue
+			}
+		}
+		r.Kept.Folders++
+		r.Kept.Files += kept.Files
+		r.Kept.Bytes += kept.Bytes
+		r.Kept.TempFiles += kept.TempFiles
+		r.Kept.TempBytes += kept.TempBytes
+		if kept.Files > 0 {
+			if r.Kept.Oldest.IsZero() || kept.Oldest.Before(r.Kept.Oldest) {
+				r.Kept.Oldest = kept.Oldest
+			}
+			if kept.Newest.After(r.Kept.Newest) {
+				r.Kept.Newest = kept.Newest
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return r, fmt.Errorf("rawcache: prune: %w", err)
+	}
+	return r, nil
+}

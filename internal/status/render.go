@@ -1,0 +1,122 @@
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/stxwallets/walletcache/internal/rawcache"
+)
+
+// WriteJSON prints the report as one JSON object.
+func WriteJSON(w io.Writer, r Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteText prints the report for people; now is the reference time for
+// ages, so output is reproducible in tests.
+func WriteText(w io.Writer, r Report, now time.Time) {
+	p := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "  %-11s %s\n", label, fmt.Sprintf(format, args...))
+	}
+	fmt.Fprintf(w, "wallet history cache %s (%s)\n", r.Database, rawcache.HumanBytes(r.DatabaseBytes))
+	if r.Running != nil {
+		rn := r.Running
+		p("running", "yes: backfill PID %d since %s (%s), %s, iteration %d", rn.PID, clock(rn.StartedAt), age(now.Sub(rn.StartedAt)), rn.Phase, rn.Iteration)
+		p("", "window %s; windows %d/%d this iteration", orDash(rn.CurrentWindow), rn.WindowsDone, rn.WindowsPlanned)
+		eta := "unknown"
+		if rn.ETASeconds != nil {
+			eta = age(time.Duration(*rn.ETASeconds * float64(time.Second)))
+		}
+		p("", "pages %d of ~%d, rows %d, %.0f requests/min, %.0f tx/s, %d throttled (429), ETA %s",
+			rn.Pages, rn.PagesEstimate, rn.Rows, rn.RequestsPerMin, rn.TxPerSecond, rn.Throttled, eta)
+		p("", "last commit %s ago", age(time.Duration(rn.SinceCommitSec*float64(time.Second))))
+		if rn.CommittedAsOf != nil {
+			p("", "the backfill holds the database; the figures below are as of its last plan at %s", clock(*rn.CommittedAsOf))
+		}
+	} else if r.Source != "none" {
+		p("running", "no backfill is running")
+	}
+	verdict := "meets policy"
+	if !r.MeetsPolicy {
+		verdict = fmt.Sprintf("BELOW policy (%.0f%%): run `mage backfill`", r.MinPercent)
+	}
+	p("coverage", "%.2f%% of the %d-day horizon, %s", r.CoveragePercent, r.TargetDays, verdict)
+	tip := "the chain tip the last backfill saw, minus the settle margin"
+	if !r.TipSeen {
+		tip = "now minus the settle margin (no backfill has read the chain tip yet)"
+	}
+	p("horizon", "%s .. %s (ends at %s)", clock(r.HorizonStart), clock(r.HorizonEnd), tip)
+	switch n := len(r.MissingRanges); {
+	case n == 0:
+		p("missing", "nothing")
+	default:
+		var total time.Duration
+		for _, m := range r.MissingRanges {
+			total += m.End.Sub(m.Start) + time.Second
+		}
+		p("missing", "%d range(s), %s in all:", n, age(total))
+		for i, m := range r.MissingRanges {
+			if i == 10 {
+				p("", "… %d more (STATUS_FORMAT=json lists all)", n-10)
+				break
+			}
+			p("", "%s .. %s (%s)", clock(m.Start), clock(m.End), age(m.End.Sub(m.Start)+time.Second))
+		}
+	}
+	p("rows", "%d transactions from %d wallets (distinct senders)", r.Rows, r.Wallets)
+	if r.MinBlockTime != nil {
+		p("block_time", "%s .. %s", clock(*r.MinBlockTime), clock(*r.MaxBlockTime))
+	}
+	if r.FreshnessSeconds != nil {
+		p("freshness", "the newest transaction is %s old", age(time.Duration(*r.FreshnessSeconds*float64(time.Second))))
+	}
+	if lr := r.LastRun; lr != nil {
+		took := "still running or killed"
+		if lr.FinishedAt != nil {
+			took = "took " + age(time.Duration(lr.DurationSec*float64(time.Second)))
+		}
+		p("last run", "%s, %s, %s: %d pages (%d from cache), %d requests, %d retries, %d throttled (429), %d rows written, %d deleted",
+			clock(lr.StartedAt), took, lr.Outcome, lr.Pages, lr.CacheHits, lr.Requests, lr.Retries, lr.Throttled, lr.RowsWritten, lr.RowsDeleted)
+		if lr.Message != "" {
+			p("", "%s", lr.Message)
+		}
+	} else if r.Source == "database" {
+		p("last run", "none recorded")
+	}
+	p("raw cache", "%s in %d files", rawcache.HumanBytes(r.RawCacheBytes), r.RawCacheFiles)
+	for _, wmsg := range r.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", wmsg)
+	}
+}
+
+func clock(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+func orDash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}
+
+// age prints a duration the way people say it: 3d04h, 2h05m, 4m10s, 12s.
+func age(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	d = d.Round(time.Second)
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	default:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	}
+}

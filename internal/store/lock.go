@@ -1,0 +1,73 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// LockError says who holds the database file and what to do about it.
+// DuckDB allows one writer process per file, and while it writes no other
+// process may open the file at all, not even read-only.
+type LockError struct {
+	Path    string
+	PID     int    // 0 when DuckDB did not say
+	Program string // the holder's executable, as DuckDB reports it
+	Alive   bool   // whether a process with PID exists now
+	Cause   error
+}
+
+// lockHolder matches DuckDB's "Conflicting lock is held in <program> (PID <n>)".
+var lockHolder = regexp.MustCompile(`Conflicting lock is held in (.*?) \(PID (\d+)\)`)
+
+// parseLockError recognises DuckDB's lock failure; nil for other errors.
+func parseLockError(path string, err error) *LockError {
+	msg := err.Error()
+	if !strings.Contains(msg, "Could not set lock") && !strings.Contains(msg, "Conflicting lock") {
+		return nil
+	}
+	le := &LockError{Path: path, Cause: err}
+	if m := lockHolder.FindStringSubmatch(msg); m != nil {
+		le.Program = m[1]
+		le.PID, _ = strconv.Atoi(m[2])
+		le.Alive = ProcessAlive(le.PID)
+	}
+	return le
+}
+
+// Error explains the lock in the operator's terms.
+func (e *LockError) Error() string {
+	switch {
+	case e.PID == 0:
+		return fmt.Sprintf("database %s is locked by another process (DuckDB did not say which): find it with `fuser %s` and stop it, or wait for it to finish", e.Path, e.Path)
+	case e.Alive:
+		return fmt.Sprintf("database %s is in use by PID %d (%s), which is running: wait for it to finish, or stop it with `kill -INT %d` (it commits what it fetched and exits); nothing was changed", e.Path, e.PID, e.Program, e.PID)
+	default:
+		return fmt.Sprintf("database %s is locked by PID %d (%s), which is no longer running: the lock is stale; run the command again, and if it persists check `fuser %s`", e.Path, e.PID, e.Program, e.Path)
+	}
+}
+
+// Unwrap exposes DuckDB's own error.
+func (e *LockError) Unwrap() error { return e.Cause }
+
+// ProcessAlive reports whether a process with this PID exists.
+func ProcessAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// IsLocked tells whether err is (or wraps) a lock conflict.
+func IsLocked(err error) bool {
+	var le *LockError
+	return errors.As(err, &le)
+}
+
+// SelfPID is this process's PID, for messages and run records.
+var SelfPID = os.Getpid()

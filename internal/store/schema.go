@@ -1,0 +1,109 @@
+// Package store owns the DuckDB file: schema, bulk loading, window
+// bookkeeping, coverage and lock diagnostics. It is the only package that
+// imports the DuckDB driver, so only it pays the cgo build.
+package store
+
+// migrations create and upgrade the schema, in order. The database records
+// how many have been applied in schema_version; Open applies the rest inside
+// one transaction, so a killed process never leaves half a schema behind.
+// Append new steps; never edit a step that has shipped.
+var migrations = []string{
+	// 1: the transactions table (DESIGN §6) and the backfill bookkeeping.
+	`
+CREATE TABLE transactions (
+    tx_id                            VARCHAR PRIMARY KEY,
+    tx_type                          VARCHAR NOT NULL,
+    tx_status                        VARCHAR NOT NULL,
+    block_height                     BIGINT NOT NULL,
+    block_hash                       VARCHAR NOT NULL,
+    block_time                       TIMESTAMPTZ NOT NULL,
+    burn_block_height                BIGINT NOT NULL,
+    burn_block_time                  TIMESTAMPTZ NOT NULL,
+    tx_index                         INTEGER NOT NULL,
+    sender_address                   VARCHAR NOT NULL,
+    nonce                            BIGINT NOT NULL,
+    fee_rate                         UBIGINT NOT NULL,   -- exact µSTX
+    sponsored                        BOOLEAN NOT NULL,
+    sponsor_address                  VARCHAR,
+    token_transfer_recipient_address VARCHAR,
+    token_transfer_amount            UBIGINT,            -- exact µSTX
+    token_transfer_memo              VARCHAR,
+    contract_call_contract_id        VARCHAR,
+    contract_call_function_name      VARCHAR,
+    smart_contract_contract_id       VARCHAR,
+    canonical                        BOOLEAN NOT NULL
+);
+
+-- One row per time window on burn_block_time, both ends inclusive, in unix
+-- seconds. A window is covered only when verified and final.
+CREATE TABLE windows (
+    window_id     BIGINT PRIMARY KEY,
+    start_time    BIGINT NOT NULL,
+    end_time      BIGINT NOT NULL,
+    source        VARCHAR NOT NULL,     -- v1 | v3
+    attempt       INTEGER NOT NULL,     -- bumps each time the window is fetched afresh
+    api_total     BIGINT,               -- what the API said the window holds
+    stored_rows   BIGINT,               -- what was stored when it was verified
+    verified      BOOLEAN NOT NULL,
+    final         BOOLEAN NOT NULL,     -- the tip was past end + settle margin when fetched
+    verified_at   TIMESTAMPTZ,
+    updated_at    TIMESTAMPTZ NOT NULL
+);
+
+-- Pages of the current attempt of a window that are committed.
+CREATE TABLE window_pages (
+    window_id   BIGINT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    page_offset BIGINT NOT NULL,
+    api_total   BIGINT NOT NULL,
+    rows        INTEGER NOT NULL,
+    PRIMARY KEY (window_id, attempt, page_offset)
+);
+
+-- tx_ids the current attempt of a window has seen; at the end of the attempt
+-- stored rows of the window that were not seen have left the canonical chain.
+CREATE TABLE window_seen (
+    window_id BIGINT NOT NULL,
+    attempt   INTEGER NOT NULL,
+    tx_id     VARCHAR NOT NULL
+);
+
+-- One row per backfill run, for status and for the operator's history.
+CREATE TABLE runs (
+    run_id        BIGINT PRIMARY KEY,
+    pid           INTEGER NOT NULL,
+    started_at    TIMESTAMPTZ NOT NULL,
+    finished_at   TIMESTAMPTZ,
+    outcome       VARCHAR NOT NULL,     -- running | complete | partial | interrupted | failed
+    source        VARCHAR NOT NULL,
+    pages         BIGINT NOT NULL,
+    requests      BIGINT NOT NULL,
+    retries       BIGINT NOT NULL,
+    throttled     BIGINT NOT NULL,      -- 429 answers
+    rows_written  BIGINT NOT NULL,
+    rows_deleted  BIGINT NOT NULL,
+    cache_hits    BIGINT NOT NULL,
+    coverage_pct  DOUBLE,
+    message       VARCHAR
+);
+
+-- Small facts the backfill leaves for status: the last chain tip it saw.
+CREATE TABLE meta (
+    key        VARCHAR PRIMARY KEY,
+    value      VARCHAR NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+
+-- Observed daily STX/USD prices (never filled; filling happens in queries).
+CREATE TABLE prices (
+    price_date  DATE PRIMARY KEY,
+    price_usd   DOUBLE NOT NULL,
+    source      VARCHAR NOT NULL,     -- coingecko | csv
+    fetched_at  TIMESTAMPTZ NOT NULL
+);
+`,
+}
+
+// Migrations returns the schema steps in order, for tests of other packages
+// that need the real tables in a scratch database without going through Open.
+func Migrations() []string { return append([]string(nil), migrations...) }

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/duckdb/duckdb-go/v2"
+)
+
+// ErrNoDatabase means a read-only command found no database file to read.
+var ErrNoDatabase = errors.New("no database yet")
+
+// Options configure Open.
+type Options struct {
+	// ReadOnly opens the file without write access and never creates or
+	// migrates it (BACKFILL_READ_ONLY=1, status).
+	ReadOnly bool
+}
+
+// Store is an open DuckDB database with the product's schema.
+type Store struct {
+	path     string
+	db       *sql.DB
+	readOnly bool
+}
+
+// Open opens (creating and migrating when writable) the database at path.
+// When another process holds the file it returns a *LockError naming it.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("database path %s: %w", path, err)
+	}
+	if opts.ReadOnly {
+		if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s: read-only mode never creates it; run `mage backfill` once without BACKFILL_READ_ONLY to create the schema and load data", ErrNoDatabase, abs)
+		}
+	} else if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, fmt.Errorf("create database folder: %w", err)
+	}
+	dsn := abs
+	if opts.ReadOnly {
+		dsn += "?access_mode=READ_ONLY"
+	}
+	connector, err := duckdb.NewConnector(dsn, nil)
+	if err != nil {
+		return nil, openError(abs, err)
+	}
+	db := sql.OpenDB(connector)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, openError(abs, err)
+	}
+	s := &Store{path: abs, db: db, readOnly: opts.ReadOnly}
+	if _, err := db.ExecContext(ctx, "SET TimeZone = 'UTC'"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: set time zone: %w", abs, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openError turns DuckDB's open failures into errors that say what to do.
+func openError(path string, err error) error {
+	if le := parseLockError(path, err); le != nil {
+		return le
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "No space left") {
+		return fmt.Errorf("open %s: the disk is full: free space and run again (nothing was written): %w", path, err)
+	}
+	return fmt.Errorf("open database %s: %w", path, err)
+}
+
+// Path is the database file's absolute path.
+func (s *Store) Path() string { return s.path }
+
+// ReadOnly tells whether the store refuses writes.
+func (s *Store) ReadOnly() bool { return s.readOnly }
+
+// DB is the database handle, for packages that only query (dashboards).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close checkpoints and closes the database.
+func (s *Store) Close() error {
+	if !s.readOnly {
+		// A checkpoint folds the WAL into the file so the next open is fast.
+		_, _ = s.db.Exec("CHECKPOINT")
+	}
+	return s.db.Close()
+}
+
+// migrate applies the migrations the file lacks, in one transaction.
+func (s *Store) migrate(ctx context.Context) error {
+	var have int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version' AND table_schema = 'main'`).Scan(&have)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	version := 0
+	if have > 0 {
+		if err := s.db.QueryRowContext(ctx, `SELECT max(version) FROM schema_version`).Scan(&version); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+	}
+	switch {
+	case version == len(migrations):
+		return nil
+	case version > len(migrations):
+		return fmt.Errorf("database %s has schema version %d, newer than this build knows (%d): update the tool", s.path, version, len(migrations))
+	case s.readOnly:
+		return fmt.Errorf("database %s has schema version %d but this build needs %d, and read-only mode cannot migrate it: run any command once without BACKFILL_READ_ONLY", s.path, version, len(migrations))
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if version == 0 {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migrate %s to version %d: %w", s.path, i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, i+1); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate %s: commit: %w", s.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,298 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/stxwallets/walletcache/internal/chain"
+)
+
+// Window is the bookkeeping of one closed range of burn_block_time (unix
+// seconds, both ends inclusive).
+type Window struct {
+	ID         int64
+	Start, End int64
+	Source     string
+	Attempt    int
+	APITotal   int64 // -1 until the API has said
+	StoredRows int64 // -1 until verified
+	Verified   bool
+	Final      bool
+	VerifiedAt time.Time
+}
+
+// Covered reports whether the window counts toward coverage.
+func (w Window) Covered() bool { return w.Verified && w.Final }
+
+// Windows lists every window, oldest first.
+func (s *Store) Windows(ctx context.Context) ([]Window, error) {
+	rows, err := s.db.QueryContext(ctx, `
+SELECT window_id, start_time, end_time, source, attempt, coalesce(api_total, -1), coalesce(stored_rows, -1),
+       verified, final, coalesce(verified_at, TIMESTAMPTZ '1970-01-01 00:00:00+00')
+FROM windows ORDER BY start_time`)
+	if err != nil {
+		return nil, fmt.Errorf("list windows: %w", err)
+	}
+	defer rows.Close()
+	var out []Window
+	for rows.Next() {
+		var w Window
+		if err := rows.Scan(&w.ID, &w.Start, &w.End, &w.Source, &w.Attempt, &w.APITotal, &w.StoredRows, &w.Verified, &w.Final, &w.VerifiedAt); err != nil {
+			return nil, fmt.Errorf("list windows: %w", err)
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// NextWindowID returns an unused window id.
+func (s *Store) NextWindowID(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(window_id), 0) + 1 FROM windows`).Scan(&id)
+	return id, err
+}
+
+// BeginAttempt records a window (new, or existing with a fresh attempt) as
+// being fetched: it is no longer verified, and what earlier attempts
+// committed page by page is forgotten. Rows stay until the attempt finishes.
+func (s *Store) BeginAttempt(ctx context.Context, w Window) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin window %d: %w", w.ID, err)
+	}
+	defer tx.Rollback()
+	stmts := []struct {
+		q    string
+		args []any
+	}{
+		{`DELETE FROM window_pages WHERE window_id = ?`, []any{w.ID}},
+		{`DELETE FROM window_seen WHERE window_id = ?`, []any{w.ID}},
+		{`INSERT OR REPLACE INTO windows (window_id, start_time, end_time, source, attempt, api_total, stored_rows, verified, final, verified_at, updated_at)
+		  VALUES (?, ?, ?, ?, ?, NULL, NULL, false, ?, NULL, now())`, []any{w.ID, w.Start, w.End, w.Source, w.Attempt, w.Final}},
+	}
+	for _, st := range stmts {
+		if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
+			return fmt.Errorf("begin window %d: %w", w.ID, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// DonePages returns the offsets the window's current attempt has committed,
+// with the total the API reported on each.
+func (s *Store) DonePages(ctx context.Context, windowID int64, attempt int) (map[int64]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT page_offset, api_total FROM window_pages WHERE window_id = ? AND attempt = ?`, windowID, attempt)
+	if err != nil {
+		return nil, fmt.Errorf("pages of window %d: %w", windowID, err)
+	}
+	defer rows.Close()
+	done := map[int64]int64{}
+	for rows.Next() {
+		var off, total int64
+		if err := rows.Scan(&off, &total); err != nil {
+			return nil, err
+		}
+		done[off] = total
+	}
+	return done, rows.Err()
+}
+
+// Page is one fetched page ready to commit.
+type Page struct {
+	WindowID int64
+	Attempt  int
+	Offset   int64
+	APITotal int64
+	Txs      []chain.Tx
+}
+
+// CommitPages writes pages in one transaction: their rows (an upsert on
+// tx_id, so a page seen twice never doubles a row), the tx_ids each window's
+// attempt has seen, and the page bookkeeping. Either all of it lands or none.
+func (s *Store) CommitPages(ctx context.Context, pages []Page) (rows int, err error) {
+	if len(pages) == 0 {
+		return 0, nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("commit pages: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return 0, fmt.Errorf("commit pages: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	err = conn.Raw(func(dc any) error {
+		txApp, err := duckdb.NewTableAppender(dc.(driver.Conn), "INSERT OR REPLACE INTO transactions SELECT * FROM appended_data", "", "", "transactions", nil)
+		if err != nil {
+			return err
+		}
+		seenApp, err := duckdb.NewAppender(dc.(driver.Conn), "", "", "window_seen")
+		if err != nil {
+			txApp.Close()
+			return err
+		}
+		// A page can repeat a tx_id of an earlier page in the same batch (an
+		// offset shifted by new blocks); the upsert must see each key once.
+		latest := map[string]chain.Tx{}
+		var order []string
+		for _, p := range pages {
+			for _, t := range p.Txs {
+				if _, dup := latest[t.TxID]; !dup {
+					order = append(order, t.TxID)
+				}
+				latest[t.TxID] = t
+				if err := seenApp.AppendRow(p.WindowID, int32(p.Attempt), t.TxID); err != nil {
+					txApp.Close()
+					seenApp.Close()
+					return err
+				}
+			}
+		}
+		for _, id := range order {
+			if err := appendTx(txApp, latest[id]); err != nil {
+				txApp.Close()
+				seenApp.Close()
+				return err
+			}
+			rows++
+		}
+		if err := txApp.Close(); err != nil {
+			seenApp.Close()
+			return fmt.Errorf("upsert transactions: %w", err)
+		}
+		return seenApp.Close()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("commit pages: %w", err)
+	}
+	var sb strings.Builder
+	args := make([]any, 0, len(pages)*5)
+	sb.WriteString(`INSERT OR REPLACE INTO window_pages (window_id, attempt, page_offset, api_total, rows) VALUES `)
+	for i, p := range pages {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(?, ?, ?, ?, ?)")
+		args = append(args, p.WindowID, p.Attempt, p.Offset, p.APITotal, len(p.Txs))
+	}
+	if _, err := conn.ExecContext(ctx, sb.String(), args...); err != nil {
+		return 0, fmt.Errorf("commit pages: record pages: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return 0, fmt.Errorf("commit pages: %w", err)
+	}
+	committed = true
+	return rows, nil
+}
+
+// appendTx appends one row in the column order of the transactions table.
+func appendTx(a *duckdb.Appender, t chain.Tx) error {
+	return a.AppendRow(
+		t.TxID, t.TxType, t.TxStatus, t.BlockHeight, t.BlockHash, t.BlockTime.UTC(),
+		t.BurnBlockHeight, t.BurnBlockTime.UTC(), int32(t.TxIndex), t.SenderAddress, t.Nonce,
+		t.FeeRate, t.Sponsored, nullString(t.SponsorAddress),
+		nullString(t.TokenTransferRecipientAddress), nullAmount(t), nullString(t.TokenTransferMemo),
+		nullString(t.ContractCallContractID), nullString(t.ContractCallFunctionName),
+		nullString(t.SmartContractContractID), t.Canonical,
+	)
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullAmount(t chain.Tx) any {
+	if t.TxType != "token_transfer" {
+		return nil
+	}
+	return t.TokenTransferAmount
+}
+
+// Finish is the outcome of finishing a window's attempt.
+type Finish struct {
+	Stored   int64 // rows in the window after the attempt
+	Deleted  int64 // rows removed because the attempt did not see them
+	Verified bool  // Stored equals the API's total
+}
+
+// FinishAttempt closes a window's attempt in one transaction: rows of the
+// window's range that this attempt did not see have left the canonical chain
+// and are deleted; the window is verified when what is stored equals what
+// the API said it holds.
+func (s *Store) FinishAttempt(ctx context.Context, w Window, apiTotal int64, final bool) (Finish, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Finish{}, fmt.Errorf("finish window %d: %w", w.ID, err)
+	}
+	defer tx.Rollback()
+	var f Finish
+	res, err := tx.ExecContext(ctx, `
+DELETE FROM transactions
+WHERE burn_block_time BETWEEN to_timestamp(?) AND to_timestamp(?)
+  AND tx_id NOT IN (SELECT tx_id FROM window_seen WHERE window_id = ? AND attempt = ?)`, w.Start, w.End, w.ID, w.Attempt)
+	if err != nil {
+		return Finish{}, fmt.Errorf("finish window %d: remove rows that left the chain: %w", w.ID, err)
+	}
+	f.Deleted, _ = res.RowsAffected()
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM transactions WHERE burn_block_time BETWEEN to_timestamp(?) AND to_timestamp(?)`, w.Start, w.End).Scan(&f.Stored); err != nil {
+		return Finish{}, fmt.Errorf("finish window %d: count rows: %w", w.ID, err)
+	}
+	f.Verified = f.Stored == apiTotal
+	var verifiedAt any
+	if f.Verified {
+		verifiedAt = time.Now().UTC()
+	}
+	if _, err := tx.ExecContext(ctx, `
+UPDATE windows SET api_total = ?, stored_rows = ?, verified = ?, final = ?, verified_at = ?, updated_at = now()
+WHERE window_id = ?`, apiTotal, f.Stored, f.Verified, final && f.Verified, verifiedAt, w.ID); err != nil {
+		return Finish{}, fmt.Errorf("finish window %d: %w", w.ID, err)
+	}
+	for _, q := range []string{`DELETE FROM window_seen WHERE window_id = ?`, `DELETE FROM window_pages WHERE window_id = ?`} {
+		if _, err := tx.ExecContext(ctx, q, w.ID); err != nil {
+			return Finish{}, fmt.Errorf("finish window %d: %w", w.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return Finish{}, fmt.Errorf("finish window %d: commit: %w", w.ID, err)
+	}
+	return f, nil
+}
+
+// ensure the driver package is linked even if only sql is used elsewhere.
+var _ = sql.ErrNoRows
+
+// DropWindows forgets window records and their page bookkeeping. Rows stay:
+// the window that next covers their range reconciles them.
+func (s *Store) DropWindows(ctx context.Context, ws []Window) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("drop windows: %w", err)
+	}
+	defer tx.Rollback()
+	for _, w := range ws {
+		for _, q := range []string{`DELETE FROM window_pages WHERE window_id = ?`, `DELETE FROM window_seen WHERE window_id = ?`, `DELETE FROM windows WHERE window_id = ?`} {
+			if _, err := tx.ExecContext(ctx, q, w.ID); err != nil {
+				return fmt.Errorf("drop window %d: %w", w.ID, err)
+			}
+		}
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,60 @@
+//go:build mage
+
+// The targets of the Stacks wallet history cache. Each one forwards to the
+// tasks package, where the work and its tests live. Configure with
+// backfill.yaml and the environment variables in the README.
+package main
+
+import (
+	"context"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/stxwallets/walletcache/tasks"
+)
+
+// Aliases keep the runbook's command names working.
+var Aliases = map[string]interface{}{
+	"backfill-status": Status,
+}
+
+// Backfill fetches transactions until the policy horizon is covered and verified (resumable; Ctrl+C commits and exits 130).
+func Backfill(ctx context.Context) error { return tasks.Backfill(ctx) }
+
+// Status reports coverage, missing ranges, the last run and any running backfill; exits 3 below coverage.min_percent (-json for JSON).
+func Status(ctx context.Context, json *bool) error { return tasks.Status(ctx, json != nil && *json) }
+
+// Prune deletes raw cache files older than retention.raw_days and prints what it freed (-dryrun to only list).
+func Prune(ctx context.Context, dryrun *bool) error {
+	return tasks.Prune(ctx, dryrun != nil && *dryrun)
+}
+
+// Env groups targets about the .env file.
+type Env mg.Namespace
+
+// Sync copies .env into every git worktree of the repo; a different .env is left alone unless -force.
+func (Env) Sync(ctx context.Context, force *bool) error {
+	return tasks.EnvSync(ctx, force != nil && *force)
+}
+
+// Sim serves the Hiro-compatible simulator on -addr (default 127.0.0.1:3999) with -days of history, optional -rps/-rpm limits and -grow.
+func Sim(ctx context.Context, addr *string, seed *int, days *int, rps *int, rpm *int, grow *bool) error {
+	o := tasks.SimOptions{}
+	if addr != nil {
+		o.Addr = *addr
+	}
+	if seed != nil {
+		o.Seed = int64(*seed)
+	}
+	if days != nil {
+		o.Days = *days
+	}
+	if rps != nil {
+		o.RPS = *rps
+	}
+	if rpm != nil {
+		o.RPM = *rpm
+	}
+	o.Grow = grow != nil && *grow
+	return tasks.Sim(ctx, o)
+}

@@ -1,0 +1,143 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/stxwallets/walletcache/internal/backfill"
+	"github.com/stxwallets/walletcache/internal/exitcode"
+	"github.com/stxwallets/walletcache/internal/hiro"
+	"github.com/stxwallets/walletcache/internal/policy"
+	"github.com/stxwallets/walletcache/internal/progress"
+	"github.com/stxwallets/walletcache/internal/rawcache"
+	"github.com/stxwallets/walletcache/internal/store"
+)
+
+// Backfill fetches until the policy horizon is covered and verified.
+func Backfill(ctx context.Context) error {
+	pol, err := loadPolicy()
+	if err != nil {
+		return err
+	}
+	_, err = RunBackfill(ctx, pol)
+	return err
+}
+
+// RunBackfill runs the backfill for a loaded policy and prints its summary.
+// Dashboards and demo call it to make sure coverage meets policy first.
+func RunBackfill(ctx context.Context, pol *policy.Policy) (backfill.Summary, error) {
+	if pol.ReadOnly {
+		return backfill.Summary{}, exitcode.Errorf(exitcode.BadInput,
+			"BACKFILL_READ_ONLY is set, so backfill may not write the database: unset it to backfill (status and checks work in read-only mode)")
+	}
+	switch pol.Source.API {
+	case "v3":
+		return backfill.Summary{}, exitcode.Errorf(exitcode.BadInput,
+			"source.api is v3, but this build pages /extended/v1/tx only: set source.api to auto or v1")
+	}
+	log := newLogger()
+	client, err := hiro.New(hiro.Options{
+		BaseURL:           pol.Source.BaseURL,
+		APIKey:            pol.APIKey,
+		RequestsPerMinute: float64(pol.Source.RequestsPerMinute),
+		RequestsPerSecond: float64(pol.Source.RequestsPerSecond),
+		Concurrency:       pol.Source.Concurrency,
+		Timeout:           pol.Source.Timeout,
+		MaxRetries:        pol.Source.MaxRetries,
+		Logger:            log,
+	})
+	if err != nil {
+		return backfill.Summary{}, exitcode.New(exitcode.BadInput, fmt.Errorf("source.base_url: %w", err))
+	}
+	st, err := openStore(ctx, pol.Paths.Database, false)
+	if err != nil {
+		if store.IsLocked(err) {
+			return backfill.Summary{}, exitcode.New(exitcode.Locked, fmt.Errorf("another process holds the database, so this backfill will not start: %w", err))
+		}
+		return backfill.Summary{}, err
+	}
+	defer st.Close()
+
+	log.Info("backfill starting", "policy", pol.File, "api", pol.Source.BaseURL, "api_key_set", pol.APIKey != "",
+		"target_days", pol.Horizon.TargetDays, "database", st.Path())
+	var observer backfill.Observer
+	if interactive() {
+		observer = newProgressBar(Stderr)
+	}
+	sum, err := backfill.Run(ctx, backfill.Config{
+		Store:         st,
+		Source:        backfill.NewV1Source(client),
+		Cache:         rawcache.New(pol.Paths.RawDir),
+		TargetDays:    pol.Horizon.TargetDays,
+		Settle:        pol.Settle(),
+		Window:        pol.Window(),
+		MaxPages:      int64(pol.Backfill.MaxPages),
+		MaxIterations: pol.Backfill.MaxIterations,
+		ForceRefresh:  pol.Backfill.ForceRefresh,
+		Concurrency:   pol.Source.Concurrency,
+		Stall:         pol.Stall(),
+		Logger:        log,
+		Observer:      observer,
+		ProgressPath:  progress.PathFor(st.Path()),
+	})
+	printSummary(Stdout, pol, sum)
+	return sum, backfillError(err)
+}
+
+// backfillError gives a backfill failure its exit code and a plain reason.
+func backfillError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, backfill.ErrInterrupted):
+		return exitcode.New(exitcode.Interrupted, err)
+	case errors.Is(err, hiro.ErrGone):
+		return exitcode.New(exitcode.Failure, fmt.Errorf("the server answers 410 Gone for /extended/v1/tx (the v1 sunset) and this build has no v3 source yet; point HIRO_API_URL at a server that still serves v1: %w", err))
+	case errors.Is(err, hiro.ErrQuotaExhausted):
+		return exitcode.New(exitcode.Failure, fmt.Errorf("the API's monthly quota is used up; what was fetched is committed; run again when the quota resets or with another HIRO_API_KEY: %w", err))
+	case strings.Contains(err.Error(), "No space left on device"):
+		return exitcode.New(exitcode.Failure, fmt.Errorf("the disk is full; every committed page is safe, the page in flight was dropped; free space and run again: %w", err))
+	}
+	return err
+}
+
+// printSummary tells the operator what the run did, in a few lines.
+func printSummary(w io.Writer, pol *policy.Policy, s backfill.Summary) {
+	if s.RunID == 0 {
+		return
+	}
+	cov := s.Coverage
+	fmt.Fprintf(w, "backfill %s after %s (%d iteration(s))\n", s.Outcome, fmtDuration(s.Elapsed), s.Iterations)
+	if cov.Horizon.End != 0 {
+		fmt.Fprintf(w, "  coverage   %.2f%% of the %d-day horizon %s .. %s (policy wants %.0f%%)\n", cov.Percent,
+			pol.Horizon.TargetDays, fmtTime(cov.Horizon.Start), fmtTime(cov.Horizon.End), pol.Coverage.MinPercent)
+		for i, m := range cov.Missing {
+			if i == 5 {
+				fmt.Fprintf(w, "             … and %d more missing ranges (mage status lists them)\n", len(cov.Missing)-5)
+				break
+			}
+			fmt.Fprintf(w, "  missing    %s .. %s\n", fmtTime(m.Start), fmtTime(m.End))
+		}
+	}
+	fmt.Fprintf(w, "  pages      %d (%d from the raw cache)\n", s.Pages, s.CacheHits)
+	fmt.Fprintf(w, "  requests   %d (retries %d, throttled 429s %d)\n", s.Requests, s.Retries, s.Throttled)
+	fmt.Fprintf(w, "  rows       %d written, %d deleted (left the canonical chain)\n", s.RowsWritten, s.RowsDeleted)
+	fmt.Fprintf(w, "  windows    %d verified, %d failed verification\n", s.WindowsVerified, s.WindowsFailed)
+	if s.Message != "" {
+		fmt.Fprintf(w, "  note       %s\n", s.Message)
+	}
+	switch s.Outcome {
+	case "interrupted":
+		fmt.Fprintln(w, "  next       run `mage backfill` again to continue where this stopped")
+	case "partial":
+		fmt.Fprintln(w, "  next       run `mage backfill` again (or raise backfill.max_iterations / max_pages) to finish")
+	}
+}
+
+func fmtTime(unix int64) string {
+	return time.Unix(unix, 0).UTC().Format("2006-01-02 15:04 UTC")
+}

@@ -1,0 +1,145 @@
+package tasks
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stxwallets/walletcache/internal/chain"
+	"github.com/stxwallets/walletcache/internal/exitcode"
+	"github.com/stxwallets/walletcache/internal/hirosim"
+)
+
+// A clean run stores exactly the simulated chain, reaches 100 % coverage,
+// and a second run serves final windows from the raw cache and changes
+// nothing.
+func TestBackfillExactAndResumable(t *testing.T) {
+	e := newEnv(t, simConfig(6, 1), "")
+	sum, err := RunBackfill(context.Background(), e.pol())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Outcome != "complete" || sum.Coverage.Percent != 100 {
+		t.Fatalf("outcome %s coverage %.3f", sum.Outcome, sum.Coverage.Percent)
+	}
+	e.assertEqual(e.sim.All(), farPast, farFuture)
+
+	before := e.sim.Stats().Requests
+	sum2, err := RunBackfill(context.Background(), e.pol())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertEqual(e.sim.All(), farPast, farFuture)
+	// The second run re-fetches only the provisional tail and the tip.
+	if extra := e.sim.Stats().Requests - before; extra > sum.Requests/4 {
+		t.Fatalf("second run sent %d requests (first sent %d): verified windows were fetched again", extra, sum.Requests)
+	}
+	if sum2.Coverage.Percent != 100 {
+		t.Fatalf("second run coverage %.3f", sum2.Coverage.Percent)
+	}
+	// Only the tip and provisional windows are fetched again; a page of a
+	// final window is served once, ever.
+	for _, k := range e.sim.Stats().ServedTwice() {
+		if finalPage(k, sum.Coverage.Horizon.End) {
+			t.Fatalf("page of a final window served twice: %s", k)
+		}
+	}
+}
+
+// finalPage tells whether a served request key is a /extended/v1/tx page
+// of a window that ends at or before finalEdge.
+func finalPage(key string, finalEdge int64) bool {
+	path, query, _ := strings.Cut(key, "?")
+	if path != "/extended/v1/tx" {
+		return false
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return false
+	}
+	end, err := strconv.ParseInt(q.Get("end_time"), 10, 64)
+	return err == nil && end <= finalEdge
+}
+
+// Faults of every kind and a chain that grows during the crawl: the final
+// horizon is exact after the run, and a second run after growth stops makes
+// the whole chain exact.
+func TestBackfillUnderFaults(t *testing.T) {
+	e := newEnv(t, simConfig(4, 2), "")
+	e.sim.SetFaults(hirosim.Faults{
+		Rate429: 0.03, RetryAfter: time.Second, Rate5xx: 0.05, RateTruncate: 0.05,
+		RateSlow: 0.01, SlowDelay: 6 * time.Second, // policy timeout is 5s
+		GrowEvery: 100 * time.Millisecond, GrowBlocks: 1, GrowTenureBlocks: 5,
+	})
+	sum, err := RunBackfill(context.Background(), e.pol())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Coverage.Percent != 100 {
+		t.Fatalf("coverage %.3f", sum.Coverage.Percent)
+	}
+	st := e.sim.Stats()
+	if st.Status429 == 0 || st.Status5xx == 0 || st.Truncated == 0 {
+		t.Fatalf("faults did not fire: %+v", st)
+	}
+	end := time.Unix(sum.Coverage.Horizon.End, 0)
+	e.assertEqual(e.sim.GroundTruth(farPast, end), farPast, end)
+
+	e.sim.SetFaults(hirosim.Faults{})
+	if _, err := RunBackfill(context.Background(), e.pol()); err != nil {
+		t.Fatal(err)
+	}
+	e.assertEqual(e.sim.All(), farPast, farFuture)
+}
+
+// A reorg at the tip replaces blocks: the next run deletes the rows that
+// left the canonical chain and stores the re-mined ones.
+func TestBackfillReorgAtTip(t *testing.T) {
+	e := newEnv(t, simConfig(3, 3), "")
+	if _, err := RunBackfill(context.Background(), e.pol()); err != nil {
+		t.Fatal(err)
+	}
+	before := e.sim.All()
+	e.sim.Reorg(6)
+	after := e.sim.All()
+	if sameIDs(before, after) {
+		t.Fatal("the reorg changed nothing")
+	}
+	sum, err := RunBackfill(context.Background(), e.pol())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertEqual(after, farPast, farFuture)
+	if sum.RowsDeleted == 0 {
+		t.Fatal("no row was deleted, yet the reorg dropped transactions")
+	}
+}
+
+func sameIDs(a, b []chain.Tx) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	ids := map[string]bool{}
+	for _, x := range a {
+		ids[x.TxID] = true
+	}
+	for _, x := range b {
+		if !ids[x.TxID] {
+			return false
+		}
+	}
+	return true
+}
+
+// The v1 sunset without a v3 source is a clear failure, not a hang.
+func TestBackfillV1Gone(t *testing.T) {
+	e := newEnv(t, simConfig(1, 4), "")
+	e.sim.SetFaults(hirosim.Faults{V1Gone: true})
+	_, err := RunBackfill(context.Background(), e.pol())
+	if err == nil || exitcode.Of(err) != exitcode.Failure {
+		t.Fatalf("want a failure naming the sunset, got %v", err)
+	}
+}

@@ -1,0 +1,191 @@
+package tasks
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stxwallets/walletcache/internal/chain"
+	"github.com/stxwallets/walletcache/internal/hirosim"
+	"github.com/stxwallets/walletcache/internal/policy"
+	"github.com/stxwallets/walletcache/internal/status"
+	"github.com/stxwallets/walletcache/internal/store"
+)
+
+// env is one test's scratch project: a simulator, a policy file pointing
+// at it, and the data folder.
+type env struct {
+	t      *testing.T
+	sim    *hirosim.Sim
+	dir    string
+	policy string
+}
+
+// simConfig is a small chain: about 1.7k transactions a day.
+func simConfig(days int, seed int64) hirosim.Config {
+	return hirosim.Config{
+		Seed:          seed,
+		History:       time.Duration(days) * 24 * time.Hour,
+		BlockInterval: time.Minute,
+		TxPerBlock:    1,
+	}
+}
+
+// newEnv starts a simulator and writes a policy whose extra YAML lines
+// override the defaults. Output goes to the test log.
+func newEnv(t *testing.T, cfg hirosim.Config, extra string) *env {
+	t.Helper()
+	sim := hirosim.New(cfg)
+	url := sim.Start()
+	t.Cleanup(sim.Close)
+	dir := t.TempDir()
+	e := &env{t: t, sim: sim, dir: dir, policy: filepath.Join(dir, "backfill.yaml")}
+	e.writePolicy(url, extra)
+	for _, k := range []string{"BACKFILL_TARGET_DAYS", "BACKFILL_MAX_PAGES", "BACKFILL_MAX_ITERATIONS",
+		"BACKFILL_FORCE_REFRESH", "BACKFILL_READ_ONLY", "HIRO_API_URL", "HIRO_API_KEY", "STATUS_FORMAT", "CI"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("BACKFILL_POLICY", e.policy)
+	Stdout, Stderr = testWriter{t}, testWriter{t}
+	t.Cleanup(func() { Stdout, Stderr = os.Stdout, os.Stderr })
+	return e
+}
+
+// writePolicy writes the policy file; sections given in extra replace the
+// defaults below wholesale (YAML has no merge), so tests pass whole sections.
+func (e *env) writePolicy(url, extra string) {
+	sections := map[string]string{
+		"source":   fmt.Sprintf("source:\n  base_url: %s\n  api: v1\n  requests_per_minute: 100000\n  requests_per_second: 1000\n  concurrency: 4\n  timeout: 5s\n  max_retries: 8\n", url),
+		"horizon":  "horizon:\n  target_days: 30\n  settle_minutes: 120\n",
+		"backfill": "backfill:\n  max_pages: 100000\n  max_iterations: 0\n",
+	}
+	for _, block := range strings.Split(extra, "\n\n") {
+		if name, _, ok := strings.Cut(strings.TrimSpace(block), ":"); ok {
+			sections[name] = strings.TrimSpace(block) + "\n"
+		}
+	}
+	var b strings.Builder
+	keys := make([]string, 0, len(sections))
+	for k := range sections {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b.WriteString(sections[k])
+	}
+	if err := os.WriteFile(e.policy, []byte(b.String()), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) pol() *policy.Policy {
+	e.t.Helper()
+	p, err := policy.FromEnvironment()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// stored reads every row of the database.
+func (e *env) stored() []chain.Tx {
+	e.t.Helper()
+	s, err := store.Open(context.Background(), e.pol().Paths.Database, store.Options{ReadOnly: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer s.Close()
+	var dups int
+	if err := s.DB().QueryRow(`SELECT count(*) - count(DISTINCT tx_id) FROM transactions`).Scan(&dups); err != nil || dups != 0 {
+		e.t.Fatalf("duplicate tx_ids: %d (%v)", dups, err)
+	}
+	rows, err := s.DB().Query(`SELECT tx_id, tx_type, tx_status, block_height, block_hash, block_time, burn_block_height,
+  burn_block_time, tx_index, sender_address, nonce, fee_rate, sponsored, coalesce(sponsor_address, ''),
+  coalesce(token_transfer_recipient_address, ''), coalesce(token_transfer_amount, 0), coalesce(token_transfer_memo, ''),
+  coalesce(contract_call_contract_id, ''), coalesce(contract_call_function_name, ''), coalesce(smart_contract_contract_id, ''), canonical
+FROM transactions`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []chain.Tx
+	for rows.Next() {
+		var x chain.Tx
+		if err := rows.Scan(&x.TxID, &x.TxType, &x.TxStatus, &x.BlockHeight, &x.BlockHash, &x.BlockTime, &x.BurnBlockHeight,
+			&x.BurnBlockTime, &x.TxIndex, &x.SenderAddress, &x.Nonce, &x.FeeRate, &x.Sponsored, &x.SponsorAddress,
+			&x.TokenTransferRecipientAddress, &x.TokenTransferAmount, &x.TokenTransferMemo, &x.ContractCallContractID,
+			&x.ContractCallFunctionName, &x.SmartContractContractID, &x.Canonical); err != nil {
+			e.t.Fatal(err)
+		}
+		x.BlockTime, x.BurnBlockTime = x.BlockTime.UTC(), x.BurnBlockTime.UTC()
+		out = append(out, x)
+	}
+	return out
+}
+
+// assertEqual checks the database holds exactly want for burn times in
+// [from, to]: nothing missing, nothing extra, every column equal.
+func (e *env) assertEqual(want []chain.Tx, from, to time.Time) {
+	e.t.Helper()
+	got := map[string]chain.Tx{}
+	for _, x := range e.stored() {
+		if !x.BurnBlockTime.Before(from) && !x.BurnBlockTime.After(to) {
+			got[x.TxID] = x
+		}
+	}
+	var missing, wrong []string
+	for _, w := range want {
+		g, ok := got[w.TxID]
+		switch {
+		case !ok:
+			missing = append(missing, w.TxID)
+		case g != w:
+			wrong = append(wrong, fmt.Sprintf("%s: got %+v want %+v", w.TxID, g, w))
+		}
+		delete(got, w.TxID)
+	}
+	extra := make([]string, 0, len(got))
+	for id := range got {
+		extra = append(extra, id)
+	}
+	if len(missing)+len(extra)+len(wrong) > 0 {
+		e.t.Fatalf("database differs from the ground truth (%d expected): %d missing %v, %d extra %v, %d wrong %v",
+			len(want), len(missing), head(missing), len(extra), head(extra), len(wrong), head(wrong))
+	}
+}
+
+func head(s []string) []string { return s[:min(len(s), 3)] }
+
+// allTime is a range that holds every simulated transaction.
+var farPast, farFuture = time.Unix(0, 0), time.Unix(1<<40, 0)
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+var _ io.Writer = testWriter{}
+var _ = sql.ErrNoRows
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func decodeReport(t *testing.T, b []byte) status.Report {
+	t.Helper()
+	var r status.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("status JSON: %v: %s", err, b)
+	}
+	return r
+}

@@ -1,0 +1,236 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stxwallets/walletcache/internal/exitcode"
+	"github.com/stxwallets/walletcache/internal/hirosim"
+	"github.com/stxwallets/walletcache/internal/progress"
+	"github.com/stxwallets/walletcache/internal/status"
+)
+
+// TestMain lets the test binary play a `mage backfill` process: with
+// WALLETCACHE_CHILD=backfill it runs the target the way Mage's generated
+// main does (SIGINT cancels the context) and exits with the target's code.
+func TestMain(m *testing.M) {
+	if os.Getenv("WALLETCACHE_CHILD") == "backfill" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		err := Backfill(ctx)
+		stop()
+		if err != nil {
+			os.Stderr.WriteString("Error: " + err.Error() + "\n")
+		}
+		os.Exit(exitcode.Of(err))
+	}
+	os.Exit(m.Run())
+}
+
+// child is a backfill running in another process.
+type child struct {
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	done chan error
+}
+
+func (e *env) startChild() *child {
+	e.t.Helper()
+	c := &child{done: make(chan error, 1)}
+	c.cmd = exec.Command(os.Args[0], "-test.run", "^$")
+	c.cmd.Env = append(os.Environ(), "WALLETCACHE_CHILD=backfill", "BACKFILL_POLICY="+e.policy)
+	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
+	if err := c.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() { c.done <- c.cmd.Wait() }()
+	e.t.Cleanup(func() {
+		if c.cmd.ProcessState == nil {
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	return c
+}
+
+// waitPages waits until the child has committed at least n pages.
+func (e *env) waitPages(c *child, n int64) {
+	e.t.Helper()
+	path := progress.PathFor(e.pol().Paths.Database)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if s, ok, _ := progress.Read(path); ok && s.Pages >= n {
+			return
+		}
+		select {
+		case err := <-c.done:
+			e.t.Fatalf("child ended early (%v): %s", err, c.out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	e.t.Fatalf("child committed fewer than %d pages in time: %s", n, c.out.String())
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err == nil {
+		return 0
+	}
+	return -1
+}
+
+// slowSim is a simulator slow enough that a run can be interrupted midway.
+func slowSim(t *testing.T, seed int64) *env {
+	e := newEnv(t, simConfig(5, seed), "")
+	e.sim.SetFaults(hirosim.Faults{Latency: 15 * time.Millisecond, Rate5xx: 0.02, RateTruncate: 0.02})
+	return e
+}
+
+// Ctrl+C: the child stops, commits what arrived, exits 130 well within
+// Mage's 5 s grace; a resumed run makes the database exact.
+func TestBackfillSIGINTThenResume(t *testing.T) {
+	e := slowSim(t, 11)
+	c := e.startChild()
+	e.waitPages(c, 60)
+	sent := time.Now()
+	if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-c.done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("child still running 5 s after SIGINT: %s", c.out.String())
+	}
+	if code := exitCode(err); code != exitcode.Interrupted {
+		t.Fatalf("exit code %d, want 130: %s", code, c.out.String())
+	}
+	if !strings.Contains(c.out.String(), "backfill interrupted") {
+		t.Fatalf("no summary after Ctrl+C: %s", c.out.String())
+	}
+	t.Logf("child exited %s after SIGINT", time.Since(sent).Round(time.Millisecond))
+
+	e.sim.SetFaults(hirosim.Faults{})
+	sum, err := RunBackfill(context.Background(), e.pol())
+	if err != nil || sum.Coverage.Percent != 100 {
+		t.Fatalf("resume: %v coverage %.2f", err, sum.Coverage.Percent)
+	}
+	e.assertEqual(e.sim.All(), farPast, farFuture)
+}
+
+// kill -9 at three moments: nothing half-written survives, and the resumed
+// run makes the database exact.
+func TestBackfillSIGKILLThenResume(t *testing.T) {
+	e := slowSim(t, 12)
+	for i, pages := range []int64{20, 150, 400} {
+		c := e.startChild()
+		e.waitPages(c, pages)
+		time.Sleep(time.Duration(i*37) * time.Millisecond) // land somewhere inside a commit cycle
+		if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-c.done
+		// What is on disk must open and hold only whole pages.
+		_ = e.stored()
+		// The killed run left its progress file claiming to run; status
+		// must call it stale, not running.
+		rep, err := GatherStatus(context.Background(), e.pol())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Running != nil || !hasWarning(rep, "killed") {
+			t.Fatalf("after kill -9 status says running=%v warnings=%v", rep.Running, rep.Warnings)
+		}
+	}
+	raw := e.pol().Paths.RawDir
+	_ = filepath.Walk(raw, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && !strings.HasSuffix(p, ".json.gz") && !strings.HasSuffix(p, ".tmp") {
+			t.Errorf("unexpected file in the raw cache: %s", p)
+		}
+		return nil
+	})
+	e.sim.SetFaults(hirosim.Faults{})
+	sum, err := RunBackfill(context.Background(), e.pol())
+	if err != nil || sum.Coverage.Percent != 100 {
+		t.Fatalf("resume: %v coverage %.2f", err, sum.Coverage.Percent)
+	}
+	// Resuming continues: only pages in flight or queued at each kill are
+	// fetched twice (at most concurrency in flight plus the commit queue).
+	again := 0
+	for _, k := range e.sim.Stats().ServedTwice() {
+		if finalPage(k, sum.Coverage.Horizon.End) {
+			again++
+		}
+	}
+	if again > 3*20 {
+		t.Fatalf("%d final pages were fetched twice across 3 kills: the resume started over", again)
+	}
+	t.Logf("final pages fetched twice across 3 kills: %d", again)
+	e.assertEqual(e.sim.All(), farPast, farFuture)
+}
+
+func hasWarning(r status.Report, word string) bool {
+	for _, w := range r.Warnings {
+		if strings.Contains(w, word) {
+			return true
+		}
+	}
+	return false
+}
+
+// While a backfill runs in another process: a second backfill is refused
+// with exit 4 naming the PID, and status reports the live run instead of
+// failing on the lock; after it completes status says 100 % and exits 0,
+// and with a longer horizon than the data covers it exits 3.
+func TestStatusWhileBackfillRuns(t *testing.T) {
+	e := slowSim(t, 13)
+	c := e.startChild()
+	e.waitPages(c, 30)
+	pid := c.cmd.Process.Pid
+
+	_, err := RunBackfill(context.Background(), e.pol())
+	if code := exitcode.Of(err); code != exitcode.Locked || !strings.Contains(err.Error(), "PID "+itoa(pid)) {
+		t.Fatalf("second backfill: exit %d, %v", code, err)
+	}
+
+	var buf bytes.Buffer
+	Stdout = &buf
+	err = Status(context.Background(), true)
+	Stdout = testWriter{t}
+	if code := exitcode.Of(err); code != exitcode.OK && code != exitcode.BelowPolicy {
+		t.Fatalf("status during a backfill: exit %d: %v", code, err)
+	}
+	rep := decodeReport(t, buf.Bytes())
+	if rep.Running == nil || rep.Running.PID != pid || rep.Source != "live" {
+		t.Fatalf("status did not report the live run: %s", buf.String())
+	}
+
+	if err := <-c.done; err != nil {
+		t.Fatalf("child: %v: %s", err, c.out.String())
+	}
+	buf.Reset()
+	Stdout = &buf
+	err = Status(context.Background(), true)
+	Stdout = testWriter{t}
+	rep = decodeReport(t, buf.Bytes())
+	if err != nil || rep.CoveragePercent != 100 || rep.Running != nil || rep.Rows != int64(len(e.sim.All())) {
+		t.Fatalf("status after completion: %v %s", err, buf.String())
+	}
+
+	t.Setenv("BACKFILL_TARGET_DAYS", "400")
+	err = Status(context.Background(), false)
+	if code := exitcode.Of(err); code != exitcode.BelowPolicy {
+		t.Fatalf("status with a longer horizon: exit %d (%v)", code, err)
+	}
+}

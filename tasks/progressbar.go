@@ -1,0 +1,50 @@
+package tasks
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/stxwallets/walletcache/internal/progress"
+)
+
+// progressBar shows a running backfill on a terminal: pages against the
+// estimate, windows, transactions per second, requests per minute and ETA.
+type progressBar struct {
+	bar *progressbar.ProgressBar
+	w   io.Writer
+}
+
+func newProgressBar(w io.Writer) *progressBar {
+	return &progressBar{w: w, bar: progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("planning"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionFullWidth(),
+	)}
+}
+
+// Update redraws the bar from the published state.
+func (p *progressBar) Update(s progress.State) {
+	if s.PagesEstimate > 0 {
+		p.bar.ChangeMax64(s.PagesEstimate)
+	}
+	eta := "?"
+	if s.ETASeconds > 0 {
+		eta = fmtDuration(time.Duration(s.ETASeconds * float64(time.Second)))
+	}
+	p.bar.Describe(fmt.Sprintf("iter %d · windows %d/%d · %.0f tx/s · %.0f req/min · %d×429 · ETA %s",
+		s.Iteration, s.WindowsDone, s.WindowsPlanned, s.TxPerSecond, s.RequestsPerMin, s.Throttled, eta))
+	_ = p.bar.Set64(s.Pages)
+}
+
+// Done leaves the bar's last state on screen.
+func (p *progressBar) Done() {
+	_ = p.bar.Finish()
+	fmt.Fprintln(p.w)
+}

@@ -1,0 +1,79 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/stxwallets/walletcache/internal/exitcode"
+	"github.com/stxwallets/walletcache/internal/policy"
+	"github.com/stxwallets/walletcache/internal/progress"
+	"github.com/stxwallets/walletcache/internal/rawcache"
+	"github.com/stxwallets/walletcache/internal/status"
+	"github.com/stxwallets/walletcache/internal/store"
+)
+
+// Status prints the coverage report. It exits 3 when coverage is below
+// coverage.min_percent, 4 when the database is held and no live state
+// explains it, and 0 otherwise, also while a backfill runs.
+func Status(ctx context.Context, asJSON bool) error {
+	format := strings.ToLower(strings.TrimSpace(os.Getenv("STATUS_FORMAT")))
+	switch format {
+	case "", "text":
+	case "json":
+		asJSON = true
+	default:
+		return exitcode.Errorf(exitcode.BadInput, "STATUS_FORMAT=%q: use json or text", format)
+	}
+	pol, err := loadPolicy()
+	if err != nil {
+		return err
+	}
+	rep, err := GatherStatus(ctx, pol)
+	if err != nil {
+		return err
+	}
+	if rep.Locked != nil {
+		return exitcode.New(exitcode.Locked, fmt.Errorf("%w; status has no live state from it (it is not a running backfill of this version)", rep.Locked))
+	}
+	if asJSON {
+		if err := status.WriteJSON(Stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		status.WriteText(Stdout, rep, time.Now())
+	}
+	if !rep.MeetsPolicy {
+		return exitcode.Errorf(exitcode.BelowPolicy, "coverage %.2f%% is below coverage.min_percent %.0f%%", rep.CoveragePercent, rep.MinPercent)
+	}
+	return nil
+}
+
+// GatherStatus builds the status report for a policy without printing it.
+func GatherStatus(ctx context.Context, pol *policy.Policy) (status.Report, error) {
+	usage, err := rawcache.New(pol.Paths.RawDir).Usage()
+	if err != nil {
+		usage = rawcache.Usage{}
+	}
+	return status.Gather(ctx, status.Inputs{
+		Database:      pol.Paths.Database,
+		TargetDays:    pol.Horizon.TargetDays,
+		Settle:        pol.Settle(),
+		MinPercent:    pol.Coverage.MinPercent,
+		Stall:         pol.Stall(),
+		RawCacheBytes: usage.TotalBytes(),
+		RawCacheFiles: int64(usage.Files),
+		Open: func(ctx context.Context) (*store.Store, error) {
+			// Status only reads, whatever BACKFILL_READ_ONLY says. While a
+			// backfill publishes live state there is no point waiting for
+			// its lock.
+			wait := lockWait
+			if s, ok, _ := progress.Read(progress.PathFor(pol.Paths.Database)); ok && s.Running && store.ProcessAlive(s.PID) {
+				wait = 0
+			}
+			return openStoreRaw(ctx, pol.Paths.Database, true, wait)
+		},
+	})
+}
