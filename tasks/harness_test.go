@@ -24,7 +24,7 @@ import (
 // env is one test's scratch project: a simulator, a policy file pointing
 // at it, and the data folder.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *hirosim.Sim
 	dir    string
 	policy string
@@ -43,6 +43,19 @@ func simConfig(days int, seed int64) hirosim.Config {
 // newEnv starts a simulator and writes a policy whose extra YAML lines
 // override the defaults. Output goes to the test log.
 func newEnv(t *testing.T, cfg hirosim.Config, extra string) *env {
+	t.Helper()
+	return newTBEnv(t, cfg, extra)
+}
+
+// newBenchEnv is newEnv for benchmarks; output is discarded.
+func newBenchEnv(b *testing.B, cfg hirosim.Config) *env {
+	b.Helper()
+	e := newTBEnv(b, cfg, "horizon:\n  target_days: 1\n  settle_minutes: 120")
+	Stdout, Stderr = io.Discard, io.Discard
+	return e
+}
+
+func newTBEnv(t testing.TB, cfg hirosim.Config, extra string) *env {
 	t.Helper()
 	sim := hirosim.New(cfg)
 	url := sim.Start()
@@ -169,7 +182,7 @@ func head(s []string) []string { return s[:min(len(s), 3)] }
 // allTime is a range that holds every simulated transaction.
 var farPast, farFuture = time.Unix(0, 0), time.Unix(1<<40, 0)
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))

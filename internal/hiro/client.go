@@ -338,14 +338,16 @@ func (c *Client) observe(h http.Header) (retryAfter time.Duration, quota error) 
 	}
 	c.mu.Unlock()
 
+	// An exhausted minute window pauses everyone until it resets. The
+	// second window is left to the token bucket, which already runs at the
+	// announced per-second limit: by the time a response says a one-second
+	// window is used up, that window has often passed.
 	if rem, ok := headerFloat(h, "X-Ratelimit-Remaining-Stacks-Minute"); ok && rem <= 0 {
 		d := reset
 		if d <= 0 {
 			d = time.Until(time.Now().Truncate(time.Minute).Add(time.Minute))
 		}
 		c.pause(d)
-	} else if rem, ok := headerFloat(h, "X-Ratelimit-Remaining-Stacks-Second"); ok && rem <= 0 {
-		c.pause(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	}
 	if rem, ok := headerFloat(h, "X-Ratelimit-Remaining-Stacks-Month"); ok && rem <= 0 {
 		quota = ErrQuotaExhausted

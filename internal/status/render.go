@@ -42,7 +42,10 @@ func WriteText(w io.Writer, r Report, now time.Time) {
 		p("running", "no backfill is running")
 	}
 	verdict := "meets policy"
-	if !r.MeetsPolicy {
+	switch {
+	case !r.MeetsPolicy && r.Running != nil:
+		verdict = fmt.Sprintf("below policy (%.0f%%) while the running backfill fills it", r.MinPercent)
+	case !r.MeetsPolicy:
 		verdict = fmt.Sprintf("BELOW policy (%.0f%%): run `mage backfill`", r.MinPercent)
 	}
 	p("coverage", "%.2f%% of the %d-day horizon, %s", r.CoveragePercent, r.TargetDays, verdict)

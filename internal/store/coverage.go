@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -66,15 +68,36 @@ func CoverageOf(horizon Span, windows []Window) Coverage {
 
 // Facts are the table-level numbers status reports.
 type Facts struct {
-	Rows         int64
-	Wallets      int64 // distinct senders
-	MinBlockTime time.Time
-	MaxBlockTime time.Time
+	Rows         int64     `json:"rows"`
+	Wallets      int64     `json:"wallets"` // distinct senders
+	MinBlockTime time.Time `json:"min_block_time"`
+	MaxBlockTime time.Time `json:"max_block_time"`
+	Version      int64     `json:"version"` // the data_version they were computed at
 }
 
-// TableFacts reads row count, distinct senders and the block_time range.
+// bumpVersion counts every change to the transactions table, so cached
+// facts can tell whether they are still true.
+const bumpVersion = `INSERT OR REPLACE INTO meta (key, value, updated_at)
+SELECT 'data_version', (coalesce((SELECT value::BIGINT FROM meta WHERE key = 'data_version'), 0) + 1)::VARCHAR, now()`
+
+// TableFacts returns row count, distinct senders and the block_time range.
+// Counting distinct senders takes seconds on tens of millions of rows, so
+// the result is cached in meta and reused while no commit has changed the
+// table since; a writable store refreshes the cache.
 func (s *Store) TableFacts(ctx context.Context) (Facts, error) {
-	var f Facts
+	var version int64
+	if v, ok, err := s.Meta(ctx, "data_version"); err != nil {
+		return Facts{}, err
+	} else if ok {
+		version, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if v, ok, err := s.Meta(ctx, "table_facts"); err == nil && ok {
+		var f Facts
+		if json.Unmarshal([]byte(v), &f) == nil && f.Version == version {
+			return f, nil
+		}
+	}
+	f := Facts{Version: version}
 	var minT, maxT *time.Time
 	err := s.db.QueryRowContext(ctx, `SELECT count(*), count(DISTINCT sender_address), min(block_time), max(block_time) FROM transactions`).
 		Scan(&f.Rows, &f.Wallets, &minT, &maxT)
@@ -83,6 +106,11 @@ func (s *Store) TableFacts(ctx context.Context) (Facts, error) {
 	}
 	if minT != nil {
 		f.MinBlockTime, f.MaxBlockTime = minT.UTC(), maxT.UTC()
+	}
+	if !s.readOnly {
+		if b, err := json.Marshal(f); err == nil {
+			_ = s.SetMeta(ctx, "table_facts", string(b))
+		}
 	}
 	return f, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/duckdb/duckdb-go/v2"
 )
@@ -27,6 +28,9 @@ type Store struct {
 	path     string
 	db       *sql.DB
 	readOnly bool
+	// writeMu serialises write transactions: DuckDB detects conflicting
+	// concurrent writes optimistically and would fail one of them.
+	writeMu sync.Mutex
 }
 
 // Open opens (creating and migrating when writable) the database at path.

@@ -169,3 +169,26 @@ func TestParseLockErrorStale(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// Cached facts are reused until a commit changes the table.
+func TestTableFactsCache(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	w := Window{ID: 1, Start: 100, End: 199, Source: "v1", Attempt: 1, Final: true}
+	_ = s.BeginAttempt(ctx, w)
+	if _, err := s.CommitPages(ctx, []Page{{WindowID: 1, Attempt: 1, APITotal: 1, Txs: []chain.Tx{tx("a", 100, 1)}}}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.TableFacts(ctx)
+	if err != nil || f.Rows != 1 || f.Wallets != 1 {
+		t.Fatalf("%+v %v", f, err)
+	}
+	b := tx("b", 120, 1)
+	b.SenderAddress = "SPZ"
+	if _, err := s.CommitPages(ctx, []Page{{WindowID: 1, Attempt: 1, Offset: 50, APITotal: 2, Txs: []chain.Tx{b}}}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = s.TableFacts(ctx); err != nil || f.Rows != 2 || f.Wallets != 2 {
+		t.Fatalf("stale facts after a commit: %+v %v", f, err)
+	}
+}

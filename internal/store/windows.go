@@ -62,6 +62,8 @@ func (s *Store) NextWindowID(ctx context.Context) (int64, error) {
 // being fetched: it is no longer verified, and what earlier attempts
 // committed page by page is forgotten. Rows stay until the attempt finishes.
 func (s *Store) BeginAttempt(ctx context.Context, w Window) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin window %d: %w", w.ID, err)
@@ -116,6 +118,8 @@ type Page struct {
 // tx_id, so a page seen twice never doubles a row), the tx_ids each window's
 // attempt has seen, and the page bookkeeping. Either all of it lands or none.
 func (s *Store) CommitPages(ctx context.Context, pages []Page) (rows int, err error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	if len(pages) == 0 {
 		return 0, nil
 	}
@@ -190,6 +194,9 @@ func (s *Store) CommitPages(ctx context.Context, pages []Page) (rows int, err er
 	if _, err := conn.ExecContext(ctx, sb.String(), args...); err != nil {
 		return 0, fmt.Errorf("commit pages: record pages: %w", err)
 	}
+	if _, err := conn.ExecContext(ctx, bumpVersion); err != nil {
+		return 0, fmt.Errorf("commit pages: %w", err)
+	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return 0, fmt.Errorf("commit pages: %w", err)
 	}
@@ -235,6 +242,8 @@ type Finish struct {
 // and are deleted; the window is verified when what is stored equals what
 // the API said it holds.
 func (s *Store) FinishAttempt(ctx context.Context, w Window, apiTotal int64, final bool) (Finish, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return Finish{}, fmt.Errorf("finish window %d: %w", w.ID, err)
@@ -267,6 +276,11 @@ WHERE window_id = ?`, apiTotal, f.Stored, f.Verified, final && f.Verified, verif
 			return Finish{}, fmt.Errorf("finish window %d: %w", w.ID, err)
 		}
 	}
+	if f.Deleted > 0 {
+		if _, err := tx.ExecContext(ctx, bumpVersion); err != nil {
+			return Finish{}, fmt.Errorf("finish window %d: %w", w.ID, err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return Finish{}, fmt.Errorf("finish window %d: commit: %w", w.ID, err)
 	}
@@ -279,6 +293,8 @@ var _ = sql.ErrNoRows
 // DropWindows forgets window records and their page bookkeeping. Rows stay:
 // the window that next covers their range reconciles them.
 func (s *Store) DropWindows(ctx context.Context, ws []Window) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	if len(ws) == 0 {
 		return nil
 	}

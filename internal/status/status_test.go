@@ -1,0 +1,158 @@
+package status
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stxwallets/walletcache/internal/progress"
+	"github.com/stxwallets/walletcache/internal/store"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var now = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+func lockedBy(pid int) func(context.Context) (*store.Store, error) {
+	return func(context.Context) (*store.Store, error) {
+		return nil, &store.LockError{Path: "/x.duckdb", PID: pid, Program: "mage", Alive: store.ProcessAlive(pid)}
+	}
+}
+
+func inputs(db string, open func(context.Context) (*store.Store, error)) Inputs {
+	return Inputs{Database: db, TargetDays: 30, Settle: 2 * time.Hour, MinPercent: 100, Stall: 10 * time.Minute,
+		Now: func() time.Time { return now }, Open: open}
+}
+
+// deadPID is above Linux's default pid_max, so no such process runs.
+const deadPID = 4194305
+
+func TestGatherLocked(t *testing.T) {
+	committed := &progress.Committed{AsOf: now.Add(-time.Minute), Rows: 10, Wallets: 3, CoveragePercent: 40,
+		MinBlockTime: now.Add(-48 * time.Hour), MaxBlockTime: now.Add(-time.Hour),
+		HorizonStart: now.Add(-30 * 24 * time.Hour), HorizonEnd: now.Add(-2 * time.Hour),
+		MissingRanges: []progress.Range{{Start: now.Add(-30 * 24 * time.Hour), End: now.Add(-3 * 24 * time.Hour)}}}
+	tests := []struct {
+		name        string
+		state       *progress.State
+		holder      int
+		wantLocked  bool
+		wantRunning bool
+		wantWarning string
+	}{
+		{name: "held by something that publishes nothing", holder: os.Getpid(), wantLocked: true},
+		{name: "stale progress file from a dead PID", holder: os.Getpid(), wantLocked: true, wantWarning: "stale",
+			state: &progress.State{PID: deadPID, Running: true, Phase: "fetching", StartedAt: now.Add(-time.Hour)}},
+		{name: "a live backfill", holder: os.Getpid(), wantRunning: true,
+			state: &progress.State{PID: os.Getpid(), Running: true, Phase: "fetching", StartedAt: now.Add(-time.Hour),
+				LastCommitAt: now.Add(-2 * time.Second), Pages: 12, Committed: committed}},
+		{name: "a live backfill that stalled", holder: os.Getpid(), wantRunning: true, wantWarning: "stalled",
+			state: &progress.State{PID: os.Getpid(), Running: true, Phase: "fetching", StartedAt: now.Add(-time.Hour),
+				LastCommitAt: now.Add(-15 * time.Minute), Committed: committed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "w.duckdb")
+			if tt.state != nil {
+				if err := progress.Write(progress.PathFor(db), *tt.state); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rep, err := Gather(context.Background(), inputs(db, lockedBy(tt.holder)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (rep.Locked != nil) != tt.wantLocked || (rep.Running != nil) != tt.wantRunning {
+				t.Fatalf("locked=%v running=%v", rep.Locked, rep.Running)
+			}
+			if tt.wantWarning != "" && !strings.Contains(strings.Join(rep.Warnings, "|"), tt.wantWarning) {
+				t.Fatalf("warnings %v lack %q", rep.Warnings, tt.wantWarning)
+			}
+			if tt.wantRunning && (rep.CoveragePercent != 40 || rep.MeetsPolicy || rep.Rows != 10 || len(rep.MissingRanges) != 1) {
+				t.Fatalf("live figures not taken from the snapshot: %+v", rep)
+			}
+		})
+	}
+}
+
+func TestGatherNoDatabase(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "w.duckdb")
+	rep, err := Gather(context.Background(), inputs(db, func(ctx context.Context) (*store.Store, error) {
+		return store.Open(ctx, db, store.Options{ReadOnly: true})
+	}))
+	if err != nil || rep.Source != "none" || rep.MeetsPolicy || !strings.Contains(strings.Join(rep.Warnings, " "), "mage backfill") {
+		t.Fatalf("%+v %v", rep, err)
+	}
+}
+
+// The JSON carries every key DESIGN §7 promises.
+func TestJSONKeys(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, sample()); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"rows", "wallets", "min_block_time", "max_block_time", "target_days", "coverage_percent",
+		"missing_ranges", "running", "last_run", "freshness_seconds", "database_bytes", "raw_cache_bytes"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	if pid := m["running"].(map[string]any)["pid"]; pid != float64(4242) {
+		t.Errorf("running.pid = %v", pid)
+	}
+	mr := m["missing_ranges"].([]any)[0].(map[string]any)
+	if mr["start"] == nil || mr["end"] == nil {
+		t.Errorf("missing range %v", mr)
+	}
+}
+
+// The human report, pinned by a golden file (go test -update rewrites it).
+func TestWriteTextGolden(t *testing.T) {
+	var buf bytes.Buffer
+	WriteText(&buf, sample(), now)
+	golden := filepath.Join("testdata", "status.golden")
+	if *update {
+		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != string(want) {
+		t.Fatalf("status text changed; run go test -update if intended.\ngot:\n%s\nwant:\n%s", buf.String(), want)
+	}
+}
+
+func sample() Report {
+	fin := now.Add(-20 * time.Hour)
+	eta := 3725.0
+	fresh := 310.0
+	asOf := now.Add(-40 * time.Second)
+	return Report{
+		Database: "/data/cache/wallet_metrics.duckdb", Rows: 1234567, Wallets: 45678,
+		MinBlockTime: ptr(now.Add(-30 * 24 * time.Hour)), MaxBlockTime: ptr(now.Add(-5 * time.Minute)),
+		TargetDays: 30, CoveragePercent: 87.5, MinPercent: 100, HorizonStart: now.Add(-30 * 24 * time.Hour),
+		HorizonEnd: now.Add(-2 * time.Hour), TipSeen: true,
+		MissingRanges: []Range{{now.Add(-30 * 24 * time.Hour), now.Add(-27*24*time.Hour - time.Second)}, {now.Add(-50 * time.Hour), now.Add(-49*time.Hour - time.Second)}},
+		Running: &Running{PID: 4242, StartedAt: now.Add(-time.Hour), Phase: "fetching", Iteration: 2,
+			CurrentWindow: "[2026-11-01 00:00:00 .. 2026-11-01 00:59:59]", WindowsDone: 10, WindowsPlanned: 80,
+			Pages: 400, PagesEstimate: 3200, Rows: 20000, RequestsPerMin: 49.5, TxPerSecond: 41.2, ETASeconds: &eta,
+			LastCommitAt: now.Add(-3 * time.Second), SinceCommitSec: 3, CommittedAsOf: &asOf},
+		LastRun: &LastRun{StartedAt: fin.Add(-2 * time.Hour), FinishedAt: &fin, DurationSec: 7200, Outcome: "partial",
+			Pages: 5000, Requests: 5012, Retries: 12, Throttled: 3, RowsWritten: 250000, CacheHits: 100},
+		FreshnessSeconds: &fresh, DatabaseBytes: 123456789, RawCacheBytes: 987654321, RawCacheFiles: 5000,
+		Source: "live", Warnings: []string{"example warning"},
+	}
+}
