@@ -1,0 +1,168 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stxwallets/walletcache/internal/exitcode"
+)
+
+// A bad policy, flag or environment value exits 2 and touches nothing.
+func TestBadInputTouchesNothing(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy string
+		env    map[string]string
+		run    func(context.Context) error
+		want   string
+	}{
+		{name: "unknown key", policy: "sourc:\n  base_url: http://127.0.0.1:1\n", run: Backfill, want: "sourc"},
+		{name: "out of range", policy: "source:\n  concurrency: 0\n", run: Backfill, want: "source.concurrency"},
+		{name: "bad env value", env: map[string]string{"BACKFILL_TARGET_DAYS": "many"}, run: Backfill, want: "BACKFILL_TARGET_DAYS"},
+		{name: "read-only backfill", env: map[string]string{"BACKFILL_READ_ONLY": "1"}, run: Backfill, want: "BACKFILL_READ_ONLY"},
+		{name: "v3 not built", policy: "source:\n  api: v3\n", run: Backfill, want: "v3"},
+		{name: "bad STATUS_FORMAT", env: map[string]string{"STATUS_FORMAT": "yaml"}, run: func(ctx context.Context) error { return Status(ctx, false) }, want: "STATUS_FORMAT"},
+		{name: "status with a bad policy", policy: "horizon:\n  target_days: -1\n", run: func(ctx context.Context) error { return Status(ctx, false) }, want: "horizon.target_days"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, simConfig(1, 5), "")
+			if tt.policy != "" {
+				if err := os.WriteFile(e.policy, []byte(tt.policy), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			err := tt.run(context.Background())
+			if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("want exit 2 naming %q, got exit %d: %v", tt.want, exitcode.Of(err), err)
+			}
+			if _, err := os.Stat(filepath.Join(e.dir, "data")); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal("a rejected command created the data folder")
+			}
+			if n := e.sim.Stats().Requests; n != 0 {
+				t.Fatalf("a rejected command sent %d requests", n)
+			}
+		})
+	}
+}
+
+// The API key goes out as x-api-key and is written nowhere: not in the
+// database, the raw cache, the progress file or the output.
+func TestAPIKeyNeverWritten(t *testing.T) {
+	const key = "hiro-secret-key-0123456789"
+	e := newEnv(t, simConfig(1, 6), "")
+	var out bytes.Buffer
+	Stdout, Stderr = &out, &out
+	if err := os.WriteFile(filepath.Join(e.dir, ".env"), []byte("HIRO_API_KEY="+key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RunBackfill(context.Background(), e.pol()); err != nil {
+		t.Fatal(err)
+	}
+	if err := Status(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.sim.Stats(); !st.SawAPIKey || st.LastAPIKey != key {
+		t.Fatalf("the key was not sent: %+v", st.LastAPIKey)
+	}
+	if strings.Contains(out.String(), key) {
+		t.Fatal("the key appeared in the output")
+	}
+	_ = filepath.WalkDir(filepath.Join(e.dir, "data"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		if bytes.Contains(b, []byte(key)) {
+			t.Errorf("the key is written in %s", p)
+		}
+		return nil
+	})
+}
+
+func TestPruneDryRunAndReal(t *testing.T) {
+	e := newEnv(t, simConfig(1, 7), "retention:\n  raw_days: 1")
+	raw := filepath.Join(e.dir, "data", "raw")
+	old := filepath.Join(raw, "hiro_transactions_2020-01-01")
+	if err := os.MkdirAll(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "v1_1_2_o0_l50.json.gz"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	Stdout = &out
+	if err := Prune(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); err != nil || !strings.Contains(out.String(), "would delete 1") {
+		t.Fatalf("dry run deleted or misreported: %v %s", err, out.String())
+	}
+	out.Reset()
+	if err := Prune(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(out.String(), "deleted 1") {
+		t.Fatalf("prune kept the old folder: %v %s", err, out.String())
+	}
+}
+
+// env:sync copies .env into other worktrees and never overwrites a
+// different one without -force.
+func TestEnvSync(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	root := t.TempDir()
+	repo, other, third := filepath.Join(root, "repo"), filepath.Join(root, "wt1"), filepath.Join(root, "wt2")
+	git := func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	if err := os.MkdirAll(repo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	git(repo, "init", "-q")
+	git(repo, "commit", "-q", "--allow-empty", "-m", "init")
+	git(repo, "worktree", "add", "-q", other)
+	git(repo, "worktree", "add", "-q", third)
+	_ = os.WriteFile(filepath.Join(repo, ".env"), []byte("HIRO_API_KEY=new\n"), 0o600)
+	_ = os.WriteFile(filepath.Join(third, ".env"), []byte("HIRO_API_KEY=mine\n"), 0o600)
+	t.Chdir(repo)
+	var out bytes.Buffer
+	Stdout = &out
+	defer func() { Stdout = os.Stdout }()
+	if err := EnvSync(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(other, ".env")); string(b) != "HIRO_API_KEY=new\n" {
+		t.Fatalf("not copied: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(third, ".env")); string(b) != "HIRO_API_KEY=mine\n" || !strings.Contains(out.String(), "NOT overwritten") {
+		t.Fatalf("a different .env was overwritten or not reported: %q %s", b, out.String())
+	}
+	if strings.Contains(out.String(), "new") && strings.Contains(out.String(), "HIRO_API_KEY=") {
+		t.Fatal("env:sync printed the file's contents")
+	}
+	if err := EnvSync(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(third, ".env")); string(b) != "HIRO_API_KEY=new\n" {
+		t.Fatalf("-force did not replace: %q", b)
+	}
+}
