@@ -31,6 +31,9 @@ func newProgressBar(w io.Writer) *progressBar {
 
 // Update redraws the bar from the published state.
 func (p *progressBar) Update(s progress.State) {
+	if !s.Running && s.Phase == "complete" {
+		s.PagesEstimate = s.IterationPages // a complete run ends full
+	}
 	if s.PagesEstimate > 0 {
 		p.bar.ChangeMax64(s.PagesEstimate)
 	}
@@ -40,11 +43,11 @@ func (p *progressBar) Update(s progress.State) {
 	}
 	p.bar.Describe(fmt.Sprintf("iter %d · windows %d/%d · %.0f tx/s · %.0f req/min · %d×429 · ETA %s",
 		s.Iteration, s.WindowsDone, s.WindowsPlanned, s.TxPerSecond, s.RequestsPerMin, s.Throttled, eta))
-	_ = p.bar.Set64(s.Pages)
+	_ = p.bar.Set64(s.IterationPages)
 }
 
 // Done leaves the bar's last state on screen.
 func (p *progressBar) Done() {
-	_ = p.bar.Finish()
+	_ = p.bar.Exit() // keep the last state; Finish would draw 100 % after a Ctrl+C
 	fmt.Fprintln(p.w)
 }

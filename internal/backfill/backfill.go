@@ -109,10 +109,14 @@ type run struct {
 	pages, cacheHits, rows, deleted atomic.Int64
 	verified, failed, windowsDone   atomic.Int64
 	lastCommit                      atomic.Int64 // unix nanos
-	pagesEstimate                   atomic.Int64
+	// Per iteration, for the estimate: pages the opened windows need (from
+	// their totals), windows opened, and the page count at the start.
+	pagesKnown, windowsOpened, iterPages0 atomic.Int64
+	rates                                 rateWindow
 
 	mu        sync.Mutex
 	state     progress.State
+	bounds    Bounds // of the current iteration; zero before the first plan
 	commits   chan commitReq
 	cacheWarn sync.Once
 }
@@ -268,8 +272,12 @@ func (r *run) iteration(ctx context.Context, iter int) (iterResult, Bounds, erro
 	r.publishCommitted(dbctx, cov)
 	r.mu.Lock()
 	r.state.WindowsPlanned = len(plan)
+	r.bounds = b
 	r.mu.Unlock()
 	r.windowsDone.Store(0)
+	r.pagesKnown.Store(0)
+	r.windowsOpened.Store(0)
+	r.iterPages0.Store(r.pages.Load())
 	r.log.Info("iteration planned", "iteration", iter, "coverage_percent", round2(cov.Percent),
 		"windows_to_fetch", len(plan), "final_windows", finalLeft, "provisional_windows", len(plan)-finalLeft,
 		"tip_height", tip.Height, "tip_burn_time", tip.BurnBlockTime.Format(time.RFC3339))

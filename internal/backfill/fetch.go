@@ -195,7 +195,8 @@ func (r *run) walk(ctx context.Context, w store.Window, done map[int64]int64, bu
 			return 0, false, err
 		}
 		done[0], total = t, t
-		r.pagesEstimate.Add(pagesFor(t))
+		r.pagesKnown.Add(pagesFor(t))
+		r.windowsOpened.Add(1)
 	}
 	for {
 		var need []int64
@@ -241,7 +242,7 @@ func (r *run) walk(ctx context.Context, w store.Window, done map[int64]int64, bu
 			}
 			done[res.off] = res.total
 			if res.total > total {
-				r.pagesEstimate.Add(pagesFor(res.total) - pagesFor(total))
+				r.pagesKnown.Add(pagesFor(res.total) - pagesFor(total))
 				total = res.total
 			}
 		}

@@ -14,19 +14,19 @@ func TestPlan(t *testing.T) {
 	tests := []struct {
 		name     string
 		windows  []store.Window
-		want     []store.Span // planned windows in order
+		want     []planSpan // planned windows in order
 		wantFin  []bool
 		wantDrop int
 	}{
 		{
 			name:    "fresh: cut on the grid and at the final edge, final first",
-			want:    []store.Span{{1050, 1099}, {1100, 1199}, {1200, 1250}, {1251, 1299}, {1300, 1399}, {1400, 1420}},
+			want:    []planSpan{{1050, 1099}, {1100, 1199}, {1200, 1250}, {1251, 1299}, {1300, 1399}, {1400, 1420}},
 			wantFin: []bool{true, true, true, false, false, false},
 		},
 		{
 			name:    "covered windows are skipped, gaps planned",
 			windows: []store.Window{covered(1, 1050, 1099), covered(2, 1200, 1250)},
-			want:    []store.Span{{1100, 1199}, {1251, 1299}, {1300, 1399}, {1400, 1420}},
+			want:    []planSpan{{1100, 1199}, {1251, 1299}, {1300, 1399}, {1400, 1420}},
 			wantFin: []bool{true, false, false, false},
 		},
 		{
@@ -36,14 +36,14 @@ func TestPlan(t *testing.T) {
 				{ID: 2, Start: 1100, End: 1199, Final: true},                  // half-done final: resume
 				{ID: 3, Start: 1200, End: 1299, Verified: true, Final: false}, // provisional: drop
 			},
-			want:     []store.Span{{1100, 1199}, {1200, 1250}, {1251, 1299}, {1300, 1399}, {1400, 1420}},
+			want:     []planSpan{{1100, 1199}, {1200, 1250}, {1251, 1299}, {1300, 1399}, {1400, 1420}},
 			wantFin:  []bool{true, true, false, false, false},
 			wantDrop: 1,
 		},
 		{
 			name:    "everything covered leaves only the tail",
 			windows: []store.Window{covered(1, 900, 1250)},
-			want:    []store.Span{{1251, 1299}, {1300, 1399}, {1400, 1420}},
+			want:    []planSpan{{1251, 1299}, {1300, 1399}, {1400, 1420}},
 			wantFin: []bool{false, false, false},
 		},
 	}
@@ -58,7 +58,7 @@ func TestPlan(t *testing.T) {
 			}
 			ids := map[int64]bool{}
 			for i, p := range plan {
-				if (store.Span{Start: p.Start, End: p.End}) != tt.want[i] || p.Final != tt.wantFin[i] {
+				if (planSpan{p.Start, p.End}) != tt.want[i] || p.Final != tt.wantFin[i] {
 					t.Fatalf("window %d = [%d,%d] final=%v, want %v final=%v", i, p.Start, p.End, p.Final, tt.want[i], tt.wantFin[i])
 				}
 				if ids[p.ID] {
@@ -69,3 +69,6 @@ func TestPlan(t *testing.T) {
 		})
 	}
 }
+
+// planSpan is a planned window's bounds, as the tables above write them.
+type planSpan struct{ start, end int64 }

@@ -2,9 +2,11 @@ package backfill
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/progress"
+	"github.com/stxwallets/walletcache/internal/store"
 )
 
 // setPhase records what the run is doing now.
@@ -14,28 +16,67 @@ func (r *run) setPhase(phase string, iter int) {
 	r.mu.Unlock()
 }
 
-// snapshot builds the live state from the counters.
+// snapshot builds the live state from the counters. Pages and the
+// estimate are of the current iteration: windows not opened yet are assumed
+// to need as many pages as the opened ones did on average. Rates are over
+// the last minute, so they show what the run does now.
 func (r *run) snapshot() progress.State {
 	r.mu.Lock()
 	s := r.state
 	r.mu.Unlock()
 	c := r.cfg.Source.Counters()
-	elapsed := time.Since(r.started).Seconds()
-	s.UpdatedAt = time.Now().UTC()
+	now := time.Now()
+	s.UpdatedAt = now.UTC()
 	s.Pages, s.Rows = r.pages.Load(), r.rows.Load()
 	s.Requests, s.Retries, s.Throttled = c.Requests, c.Retries, c.Throttled
 	s.WindowsDone = int(r.windowsDone.Load())
-	s.PagesEstimate = max(r.pagesEstimate.Load(), s.Pages)
 	s.LastCommitAt = time.Unix(0, r.lastCommit.Load()).UTC()
-	if elapsed > 0 {
-		s.RequestsPerMin = float64(c.Requests) / elapsed * 60
-		s.TxPerSecond = float64(s.Rows) / elapsed
-		if s.Pages > 0 && s.PagesEstimate > s.Pages {
-			s.ETASeconds = elapsed / float64(s.Pages) * float64(s.PagesEstimate-s.Pages)
-		}
+	iterPages := s.Pages - r.iterPages0.Load()
+	known, opened := r.pagesKnown.Load(), r.windowsOpened.Load()
+	est := known
+	if opened > 0 && int64(s.WindowsPlanned) > opened {
+		est += (int64(s.WindowsPlanned) - opened) * known / opened
+	}
+	s.PagesEstimate = max(est, iterPages)
+	s.IterationPages = iterPages
+	reqRate, rowRate, pageRate := r.rates.observe(now, c.Requests, s.Rows, s.Pages)
+	s.RequestsPerMin, s.TxPerSecond = reqRate*60, rowRate
+	if pageRate > 0 && s.PagesEstimate > iterPages {
+		s.ETASeconds = float64(s.PagesEstimate-iterPages) / pageRate
 	}
 	return s
 }
+
+// rateWindow turns counters sampled about once a second into rates over
+// the last minute (or since the start, when younger).
+type rateWindow struct {
+	mu      sync.Mutex
+	samples []rateSample
+}
+
+type rateSample struct {
+	at                    time.Time
+	requests, rows, pages int64
+}
+
+func (w *rateWindow) observe(now time.Time, requests, rows, pages int64) (reqPerSec, rowsPerSec, pagesPerSec float64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.samples = append(w.samples, rateSample{now, requests, rows, pages})
+	for len(w.samples) > 2 && now.Sub(w.samples[1].at) >= time.Minute {
+		w.samples = w.samples[1:]
+	}
+	first := w.samples[0]
+	dt := now.Sub(first.at).Seconds()
+	if dt < 2 { // too short to say anything
+		return 0, 0, 0
+	}
+	return float64(requests-first.requests) / dt, float64(rows-first.rows) / dt, float64(pages-first.pages) / dt
+}
+
+// committedEvery is how often a run refreshes the committed snapshot it
+// publishes for status.
+const committedEvery = 30 * time.Second
 
 // publish writes the live state for `status` every second, feeds the
 // observer, and warns when nothing has been committed for cfg.Stall.
@@ -43,7 +84,21 @@ func (r *run) publish(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastWarn := time.Time{}
+	lastCommitted := time.Now()
 	for {
+		// Refresh the committed snapshot now and then, so status shows
+		// coverage that moves during a long iteration.
+		if time.Since(lastCommitted) >= committedEvery {
+			lastCommitted = time.Now()
+			r.mu.Lock()
+			b := r.bounds
+			r.mu.Unlock()
+			if b.FinalEdge != 0 {
+				if ws, err := r.cfg.Store.Windows(ctx); err == nil {
+					r.publishCommitted(ctx, store.CoverageOf(b.Horizon(), ws))
+				}
+			}
+		}
 		s := r.snapshot()
 		if r.cfg.ProgressPath != "" {
 			if err := progress.Write(r.cfg.ProgressPath, s); err != nil {

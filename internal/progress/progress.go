@@ -28,7 +28,8 @@ type State struct {
 	WindowsPlanned  int       `json:"windows_planned"`
 	WindowsDone     int       `json:"windows_done"`
 	Pages           int64     `json:"pages"`
-	PagesEstimate   int64     `json:"pages_estimate"`
+	PagesEstimate   int64     `json:"pages_estimate"`  // pages this iteration is expected to need
+	IterationPages  int64     `json:"iteration_pages"` // pages committed in this iteration
 	Rows            int64     `json:"rows"`
 	Requests        int64     `json:"requests"`
 	Retries         int64     `json:"retries"`

@@ -32,11 +32,11 @@ func WriteText(w io.Writer, r Report, now time.Time) {
 		if rn.ETASeconds != nil {
 			eta = age(time.Duration(*rn.ETASeconds * float64(time.Second)))
 		}
-		p("", "pages %d of ~%d, rows %d, %.0f requests/min, %.0f tx/s, %d throttled (429), ETA %s",
-			rn.Pages, rn.PagesEstimate, rn.Rows, rn.RequestsPerMin, rn.TxPerSecond, rn.Throttled, eta)
+		p("", "pages %d of ~%d this iteration (%d in the run), rows %d, %.0f requests/min, %.0f tx/s, %d throttled (429), ETA %s",
+			rn.IterationPages, rn.PagesEstimate, rn.Pages, rn.Rows, rn.RequestsPerMin, rn.TxPerSecond, rn.Throttled, eta)
 		p("", "last commit %s ago", age(time.Duration(rn.SinceCommitSec*float64(time.Second))))
 		if rn.CommittedAsOf != nil {
-			p("", "the backfill holds the database; the figures below are as of its last plan at %s", clock(*rn.CommittedAsOf))
+			p("", "the backfill holds the database; the figures below are as of %s", clock(*rn.CommittedAsOf))
 		}
 	} else if r.Source != "none" {
 		p("running", "no backfill is running")

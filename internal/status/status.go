@@ -33,8 +33,9 @@ type Running struct {
 	CurrentWindow  string     `json:"current_window"`
 	WindowsDone    int        `json:"windows_done"`
 	WindowsPlanned int        `json:"windows_planned"`
-	Pages          int64      `json:"pages"`
-	PagesEstimate  int64      `json:"pages_estimate"`
+	Pages          int64      `json:"pages"`           // in the whole run
+	IterationPages int64      `json:"iteration_pages"` // in the current iteration
+	PagesEstimate  int64      `json:"pages_estimate"`  // the current iteration is expected to need
 	Rows           int64      `json:"rows"`
 	Requests       int64      `json:"requests"`
 	Throttled      int64      `json:"throttled"`
@@ -256,7 +257,7 @@ func fromLive(s progress.State, in Inputs, now time.Time, r *Report) {
 func running(s progress.State, in Inputs, now time.Time) *Running {
 	rn := &Running{PID: s.PID, Program: s.Program, StartedAt: s.StartedAt, Phase: s.Phase, Iteration: s.Iteration,
 		CurrentWindow: s.CurrentWindow, WindowsDone: s.WindowsDone, WindowsPlanned: s.WindowsPlanned,
-		Pages: s.Pages, PagesEstimate: s.PagesEstimate, Rows: s.Rows, Requests: s.Requests, Throttled: s.Throttled,
+		Pages: s.Pages, IterationPages: s.IterationPages, PagesEstimate: s.PagesEstimate, Rows: s.Rows, Requests: s.Requests, Throttled: s.Throttled,
 		RequestsPerMin: s.RequestsPerMin, TxPerSecond: s.TxPerSecond, LastCommitAt: s.LastCommitAt, UpdatedAt: s.UpdatedAt}
 	if s.ETASeconds > 0 {
 		rn.ETASeconds = ptr(s.ETASeconds)

@@ -148,7 +148,7 @@ func sample() Report {
 		MissingRanges: []Range{{now.Add(-30 * 24 * time.Hour), now.Add(-27*24*time.Hour - time.Second)}, {now.Add(-50 * time.Hour), now.Add(-49*time.Hour - time.Second)}},
 		Running: &Running{PID: 4242, StartedAt: now.Add(-time.Hour), Phase: "fetching", Iteration: 2,
 			CurrentWindow: "[2026-11-01 00:00:00 .. 2026-11-01 00:59:59]", WindowsDone: 10, WindowsPlanned: 80,
-			Pages: 400, PagesEstimate: 3200, Rows: 20000, RequestsPerMin: 49.5, TxPerSecond: 41.2, ETASeconds: &eta,
+			Pages: 900, IterationPages: 400, PagesEstimate: 3200, Rows: 20000, RequestsPerMin: 49.5, TxPerSecond: 41.2, ETASeconds: &eta,
 			LastCommitAt: now.Add(-3 * time.Second), SinceCommitSec: 3, CommittedAsOf: &asOf},
 		LastRun: &LastRun{StartedAt: fin.Add(-2 * time.Hour), FinishedAt: &fin, DurationSec: 7200, Outcome: "partial",
 			Pages: 5000, Requests: 5012, Retries: 12, Throttled: 3, RowsWritten: 250000, CacheHits: 100},
