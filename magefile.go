@@ -16,6 +16,7 @@ import (
 // Aliases keep the runbook's command names working.
 var Aliases = map[string]interface{}{
 	"backfill-status": Status,
+	"smoke-notebook":  Smoke,
 }
 
 // Backfill fetches transactions until the policy horizon is covered and verified (resumable; Ctrl+C commits and exits 130).
@@ -58,3 +59,18 @@ func Sim(ctx context.Context, addr *string, seed *int, days *int, rps *int, rpm 
 	o.Grow = grow != nil && *grow
 	return tasks.Sim(ctx, o)
 }
+
+// Dashboards builds the first-seen parquet, panels/*.csv, the price panel and index.html; runs the backfill first when coverage is below policy.
+func Dashboards(ctx context.Context) error { return tasks.Dashboards(ctx) }
+
+// Smoke builds the dashboards, then runs fast checks of every artifact (alias smoke-notebook); a failure names the check and the numbers.
+func Smoke(ctx context.Context) error { return tasks.Smoke(ctx) }
+
+// Notebook rebuilds every artifact from the database and runs the smoke checks (the runbook's make notebook).
+func Notebook(ctx context.Context) error { return tasks.Notebook(ctx) }
+
+// Publish builds and checks the dashboards, then copies page, panels and parquet to paths.publish_dir with a manifest.
+func Publish(ctx context.Context) error { return tasks.Publish(ctx) }
+
+// Demo runs the whole chain offline against the built-in simulator in data/demo and prints where the page is.
+func Demo(ctx context.Context) error { return tasks.Demo(ctx) }

@@ -26,6 +26,7 @@ import (
 type env struct {
 	t      testing.TB
 	sim    *hirosim.Sim
+	simURL string
 	dir    string
 	policy string
 }
@@ -61,7 +62,7 @@ func newTBEnv(t testing.TB, cfg hirosim.Config, extra string) *env {
 	url := sim.Start()
 	t.Cleanup(sim.Close)
 	dir := t.TempDir()
-	e := &env{t: t, sim: sim, dir: dir, policy: filepath.Join(dir, "backfill.yaml")}
+	e := &env{t: t, sim: sim, simURL: url, dir: dir, policy: filepath.Join(dir, "backfill.yaml")}
 	e.writePolicy(url, extra)
 	for _, k := range []string{"BACKFILL_TARGET_DAYS", "BACKFILL_MAX_PAGES", "BACKFILL_MAX_ITERATIONS",
 		"BACKFILL_FORCE_REFRESH", "BACKFILL_READ_ONLY", "HIRO_API_URL", "HIRO_API_KEY", "STATUS_FORMAT", "CI"} {
@@ -100,6 +101,9 @@ func (e *env) writePolicy(url, extra string) {
 		e.t.Fatal(err)
 	}
 }
+
+// url is the simulator's base URL.
+func (e *env) url() string { return e.simURL }
 
 func (e *env) pol() *policy.Policy {
 	e.t.Helper()

@@ -32,7 +32,7 @@ func Sim(ctx context.Context, o SimOptions) error {
 	if o.Days < 1 || o.Days > 3650 || o.RPS < 0 || o.RPM < 0 || o.Tx < 0 {
 		return exitcode.Errorf(exitcode.BadInput, "sim: -days must be 1..3650 and -rps, -rpm, -tx not negative")
 	}
-	cfg := hirosim.Config{Seed: o.Seed, History: time.Duration(o.Days) * 24 * time.Hour, TxPerBlock: o.Tx}
+	cfg := hirosim.Config{Seed: o.Seed, History: time.Duration(o.Days) * 24 * time.Hour, TxPerBlock: o.Tx, PlausibleFees: true}
 	faults := hirosim.Faults{PerSecond: o.RPS, PerMinute: o.RPM, PerMinuteKeyed: o.RPM}
 	if o.Grow {
 		faults.GrowEvery = 5 * time.Second

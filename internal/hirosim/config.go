@@ -38,6 +38,12 @@ type Config struct {
 	// seen before. Default 0.08.
 	NewWalletRate float64
 
+	// PlausibleFees replaces the rare fee beyond 2^53 µSTX (which tests of
+	// exact arithmetic want) by a high but real-looking one (1–51 STX), for
+	// demos whose fee charts should look like the chain's. Amounts beyond
+	// 2^53 stay.
+	PlausibleFees bool
+
 	// Hostile makes memos, contract names and function names carry HTML and
 	// quotes (<script>, onerror=, "…'), to test escaping downstream.
 	Hostile bool

@@ -1,0 +1,426 @@
+package wallets
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+type statement struct{ name, sql string }
+
+// userTxWhere selects the activity events (wallet-metrics §1, §9.0): user
+// transactions signed by a standard principal, any status, inside the
+// history window. The window is expressed on block_time itself, so DuckDB can
+// skip row groups with its zone maps; with `SET TimeZone='UTC'`, DATE →
+// TIMESTAMPTZ is midnight UTC.
+func userTxWhere(p Period) string {
+	return fmt.Sprintf(`canonical
+  AND tx_type IN ('token_transfer', 'contract_call', 'smart_contract')
+  AND position('.' IN sender_address) = 0
+  AND block_time >= %s::TIMESTAMPTZ
+  AND block_time <  (%s + 1)::TIMESTAMPTZ`, sqlDate(p.HistoryStart), sqlDate(p.DataEndDate))
+}
+
+// Expressions shared by the statements over `transactions`.
+const (
+	// dayNumber is the UTC day of block_time as days since 1970-01-01. It is
+	// integer arithmetic on the instant: the TIMESTAMPTZ → DATE cast goes
+	// through the ICU calendar and costs ten times more per row.
+	dayNumber = `(epoch_us(block_time) // 86400000000)::INTEGER`
+	// chainOrder orders txs by time, ties broken in chain order (block
+	// height, then position in the block): one HUGEINT, so arg_min keeps a
+	// small numeric state that DuckDB can spill, unlike a struct key.
+	chainOrder = `((epoch_us(block_time)::HUGEINT << 64) | (block_height::HUGEINT << 32) | tx_index::HUGEINT)`
+)
+
+// statements returns the DDL that builds every metric table, in order.
+func statements(p Period, priceTable string) []statement {
+	start, end := sqlDate(p.HistoryStart), sqlDate(p.DataEndDate)
+	lastFullWeek := sqlDate(p.LastFullWeek)
+	ws := make([]string, len(p.Windows))
+	for i, w := range p.Windows {
+		ws[i] = strconv.Itoa(w)
+	}
+	windows := "[" + strings.Join(ws, ", ") + "]"
+
+	// Prices: a LEFT JOIN on the panel, or a typed NULL when there is none, so
+	// every USD expression below degrades to NULL instead of 0.
+	priceJoin := "LEFT JOIN (SELECT NULL::DATE AS price_date, NULL::DOUBLE AS price_usd) p ON false"
+	if priceTable != "" {
+		priceJoin = "LEFT JOIN " + priceTable + " p ON p.price_date = wd.tx_date AND p.price_usd IS NOT NULL"
+	}
+	return []statement{
+		// Per wallet: first-seen (min block_time, any status), the
+		// acquisition tx's row (its details are fetched by rowid below),
+		// first success, last tx. wid is an integer id for the joins and
+		// groupings that follow; no output depends on its values. dn0 is the
+		// first-seen UTC day as days since 1970-01-01.
+		{"wallet_first", fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE wallet_first AS
+SELECT wallet, (row_number() OVER ())::INTEGER AS wid,
+       (epoch_us(first_seen_at) // 86400000000)::INTEGER AS dn0,
+       * EXCLUDE (wallet)
+FROM (
+    SELECT sender_address                                          AS wallet,
+           min(block_time)                                         AS first_seen_at,
+           arg_min(rowid, %[2]s)                                   AS first_row,
+           min(block_time) FILTER (WHERE tx_status = 'success')    AS first_success_at,
+           max(block_time)                                         AS last_sent_at,
+           count(*)                                                AS lifetime_txs
+    FROM transactions
+    WHERE %[1]s
+    GROUP BY sender_address
+)`, userTxWhere(p), chainOrder)},
+
+		// One row per (wallet, active UTC day). day_idx is the day index of
+		// the value windows: 0 on the first-seen date. Every metric below
+		// reads this table. The transactions are joined to their integer wid
+		// first, so the GROUP BY with millions of groups has integer keys and
+		// a small numeric state (it spills to disk under a memory limit).
+		{"wallet_days", fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE wallet_days AS
+SELECT f.wid,
+       DATE '1970-01-01' + %[2]s                                   AS tx_date,
+       %[2]s - f.dn0                                               AS day_idx,
+       count(*)                                                    AS txs,
+       count(*) FILTER (WHERE t.tx_status = 'success')             AS ok_txs,
+       sum(t.fee_rate)::HUGEINT                                    AS fee_micro,
+       coalesce(sum(t.token_transfer_amount)
+                FILTER (WHERE t.tx_type = 'token_transfer' AND t.tx_status = 'success'), 0)::HUGEINT AS sent_micro
+FROM transactions t
+JOIN wallet_first f ON f.wallet = t.sender_address
+WHERE %[1]s
+GROUP BY ALL`, userTxWhere(p), dayNumber)},
+
+		// First successful STX transfer to each standard principal ("first
+		// funded", wallet-metrics §2); the funder is fetched by rowid below.
+		{"recv_first", fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE recv_first AS
+SELECT token_transfer_recipient_address                            AS wallet,
+       min(block_time)                                             AS first_received_at,
+       arg_min(rowid, %[2]s)                                       AS funder_row
+FROM transactions
+WHERE %[1]s
+  AND tx_type = 'token_transfer' AND tx_status = 'success'
+  AND token_transfer_recipient_address IS NOT NULL
+  AND position('.' IN token_transfer_recipient_address) = 0
+GROUP BY token_transfer_recipient_address`, userTxWhere(p), chainOrder)},
+
+		// The few rows whose details the first-seen table shows, fetched by
+		// rowid instead of carrying wide strings through the aggregates.
+		{"picked_txs", `
+CREATE OR REPLACE TEMP TABLE picked_txs AS
+SELECT rowid                                                       AS rid,
+       tx_id, tx_type, tx_status, block_time,
+       coalesce(contract_call_contract_id, smart_contract_contract_id) AS contract_id,
+       contract_call_function_name                                 AS function_name,
+       nonce, sponsored, sender_address
+FROM transactions
+WHERE rowid IN (SELECT first_row FROM wallet_first UNION ALL SELECT funder_row FROM recv_first)`},
+
+		// first_seen_wallets (wallet-metrics §2): one row per standard
+		// principal seen as sender or as a successful STX recipient.
+		{"first_seen_wallets", fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE first_seen_wallets AS
+WITH days AS (SELECT wid, count(*) AS active_days FROM wallet_days GROUP BY wid)
+SELECT coalesce(f.wallet, r.wallet)                                AS wallet,
+       f.first_seen_at,
+       DATE '1970-01-01' + f.dn0                                   AS first_seen_date,
+       date_trunc('week',  DATE '1970-01-01' + f.dn0)::DATE        AS cohort_week,
+       date_trunc('month', DATE '1970-01-01' + f.dn0)::DATE        AS cohort_month,
+       a.tx_id                                                     AS first_tx_id,
+       a.tx_type                                                   AS first_tx_type,
+       a.tx_status                                                 AS first_tx_status,
+       a.contract_id                                               AS first_contract_id,
+       a.function_name                                             AS first_function_name,
+       a.nonce                                                     AS first_nonce,
+       a.sponsored                                                 AS first_sponsored,
+       f.first_success_at,
+       f.last_sent_at,
+       coalesce(f.lifetime_txs, 0)                                 AS lifetime_txs,
+       coalesce(d.active_days, 0)                                  AS lifetime_active_days,
+       r.first_received_at,
+       b.sender_address                                            AS first_funder,
+       least(f.first_seen_at, r.first_received_at)                 AS first_any_at,
+       f.wallet IS NULL                                            AS receive_only,
+       coalesce(f.dn0, (epoch_us(r.first_received_at) // 86400000000)::INTEGER)
+           < %[1]d + 30                                            AS near_history_start,
+       f.wid,
+       -- consistency guard: the fetched rows must be the ones aggregated
+       f.wallet IS NOT NULL AND (a.sender_address IS DISTINCT FROM f.wallet
+           OR a.block_time IS DISTINCT FROM f.first_seen_at)       AS _bad_pick
+FROM wallet_first f
+FULL OUTER JOIN recv_first r ON r.wallet = f.wallet
+LEFT JOIN picked_txs a ON a.rid = f.first_row
+LEFT JOIN picked_txs b ON b.rid = r.funder_row
+LEFT JOIN days d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400)},
+		{"drop picked_txs", `DROP TABLE picked_txs`},
+		{"drop recv_first", `DROP TABLE recv_first`},
+
+		// Daily new / returning / active plus trailing 7- and 30-day distinct
+		// active wallets. The rolling counts use disjoint coverage intervals:
+		// a wallet active on day t covers the windows ending t … t+W−1; the
+		// part not already covered by its previous active day p is
+		// [max(t, p+W), t+W−1]. Summing +1/−1 events over a date spine counts
+		// each wallet once per window in O(rows), instead of joining every
+		// day with its 30-day neighbourhood.
+		{"daily_wallets", fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE daily_wallets AS
+WITH spine AS (
+    SELECT range::DATE AS d FROM range(%[1]s, %[2]s + 1, INTERVAL 1 DAY)
+),
+agg AS (
+    SELECT tx_date                                   AS d,
+           count(*)                                  AS active_wallets,
+           count(*) FILTER (WHERE day_idx = 0)       AS new_wallets,
+           count(*) FILTER (WHERE day_idx > 0)       AS returning_wallets,
+           count(*) FILTER (WHERE ok_txs > 0)        AS active_wallets_success_only,
+           sum(txs)                                  AS user_txs,
+           sum(fee_micro)                            AS fee_micro
+    FROM wallet_days
+    GROUP BY tx_date
+),
+lagged AS (
+    SELECT tx_date, lag(tx_date) OVER (PARTITION BY wid ORDER BY tx_date) AS prev
+    FROM wallet_days
+),
+ev AS (
+    SELECT greatest(tx_date, coalesce(prev + 7, tx_date))  AS d,  1 AS e7,  0 AS e30 FROM lagged
+    UNION ALL
+    SELECT tx_date + 7,                                         -1,       0        FROM lagged
+    UNION ALL
+    SELECT greatest(tx_date, coalesce(prev + 30, tx_date)),      0,       1        FROM lagged
+    UNION ALL
+    SELECT tx_date + 30,                                         0,      -1        FROM lagged
+),
+evd AS (
+    SELECT d, sum(e7) AS e7, sum(e30) AS e30 FROM ev GROUP BY d
+)
+SELECT s.d                                                         AS date,
+       coalesce(a.active_wallets, 0)                               AS active_wallets,
+       coalesce(a.new_wallets, 0)                                  AS new_wallets,
+       coalesce(a.returning_wallets, 0)                            AS returning_wallets,
+       sum(coalesce(a.new_wallets, 0)) OVER w                      AS cumulative_wallets,
+       sum(coalesce(e.e7, 0)) OVER w                               AS wau_7d,
+       sum(coalesce(e.e30, 0)) OVER w                              AS mau_30d,
+       coalesce(a.user_txs, 0)                                     AS user_txs,
+       coalesce(a.fee_micro, 0)::HUGEINT                           AS fee_micro,
+       coalesce(a.active_wallets_success_only, 0)                  AS active_wallets_success_only
+FROM spine s
+LEFT JOIN agg a USING (d)
+LEFT JOIN evd e USING (d)
+WINDOW w AS (ORDER BY s.d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)`, start, end)},
+
+		// Weekly cohort retention, long form. A cell (c, k) is observed only
+		// when week c+k ended on or before data_end_date; otherwise it is
+		// NULL, never 0. Cohorts whose own week is incomplete (at either end
+		// of the data) are dropped.
+		{"cohort_retention", fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE cohort_retention AS
+WITH ww AS (
+    SELECT DISTINCT wid,
+           date_trunc('week', tx_date - day_idx)::DATE AS cohort_week,
+           date_trunc('week', tx_date)::DATE           AS activity_week
+    FROM wallet_days
+),
+hits AS (
+    SELECT cohort_week,
+           ((activity_week - cohort_week) // 7)::INT AS week_index,
+           count(*)                                   AS active_wallets
+    FROM ww
+    GROUP BY ALL
+),
+sizes AS (
+    SELECT cohort_week, count(*) AS cohort_size
+    FROM first_seen_wallets
+    -- a cohort week must lie wholly inside [history start, data end]: the
+    -- first week is partial when the data does not start on a Monday
+    WHERE NOT receive_only AND cohort_week <= %[1]s AND cohort_week >= %[3]s
+    GROUP BY cohort_week
+),
+kmax AS (
+    SELECT least(%[2]d, coalesce((%[1]s - min(cohort_week)) // 7, 0))::INT AS k FROM sizes
+),
+grid AS (
+    SELECT s.cohort_week, s.cohort_size, r.range::INT AS week_index
+    FROM sizes s, kmax, range(0, kmax.k + 1) r
+)
+SELECT g.cohort_week,
+       g.cohort_size,
+       g.week_index,
+       CASE WHEN g.cohort_week + 7 * g.week_index <= %[1]s
+            THEN coalesce(h.active_wallets, 0) END                          AS active_wallets,
+       CASE WHEN g.cohort_week + 7 * g.week_index <= %[1]s
+            THEN coalesce(h.active_wallets, 0)::DOUBLE / g.cohort_size END  AS retention
+FROM grid g
+LEFT JOIN hits h USING (cohort_week, week_index)`, lastFullWeek, p.MaxWeekIndex, start)},
+
+		// Funnels (wallet-metrics §5): A = activation depth within day index
+		// 0…29 (eligible when the 30-day window is observed); C = activity in
+		// the brackets [1–14], [15–29], [30–59], [60–89] (eligible when the
+		// 90-day window is observed), as a strict funnel and, separately, as
+		// bracket retention, which is not a funnel.
+		{"funnel", fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE funnel AS
+WITH fw AS (
+    SELECT wid,
+           min(tx_date)                                 AS first_seen_date,
+           coalesce(sum(txs) FILTER (WHERE day_idx < 30), 0) AS txs_30d,
+           bool_or(day_idx BETWEEN  1 AND 14)           AS b1,
+           bool_or(day_idx BETWEEN 15 AND 29)           AS b2,
+           bool_or(day_idx BETWEEN 30 AND 59)           AS b3,
+           bool_or(day_idx BETWEEN 60 AND 89)           AS b4
+    FROM wallet_days
+    GROUP BY wid
+),
+a AS (SELECT * FROM fw WHERE first_seen_date + 29 <= %[1]s),
+c AS (SELECT * FROM fw WHERE first_seen_date + 89 <= %[1]s),
+steps AS (
+    SELECT 'activation_depth_30d' AS funnel, 0 AS step_order, 'first tx (day 0)' AS step,
+           count(*) AS wallets, count(*) AS eligible_wallets FROM a
+    UNION ALL SELECT 'activation_depth_30d', 1, '>=2 txs in days 0-29',
+           count(*) FILTER (WHERE txs_30d >= 2), count(*) FROM a
+    UNION ALL SELECT 'activation_depth_30d', 2, '>=5 txs in days 0-29',
+           count(*) FILTER (WHERE txs_30d >= 5), count(*) FROM a
+    UNION ALL SELECT 'activation_depth_30d', 3, '>=10 txs in days 0-29',
+           count(*) FILTER (WHERE txs_30d >= 10), count(*) FROM a
+    UNION ALL SELECT 'active_strict_90d', 0, 'first tx (day 0)', count(*), count(*) FROM c
+    UNION ALL SELECT 'active_strict_90d', 1, 'active days 1-14 (by day 15)',
+           count(*) FILTER (WHERE b1), count(*) FROM c
+    UNION ALL SELECT 'active_strict_90d', 2, '+ active days 15-29 (by day 30)',
+           count(*) FILTER (WHERE b1 AND b2), count(*) FROM c
+    UNION ALL SELECT 'active_strict_90d', 3, '+ active days 30-59 (by day 60)',
+           count(*) FILTER (WHERE b1 AND b2 AND b3), count(*) FROM c
+    UNION ALL SELECT 'active_strict_90d', 4, '+ active days 60-89 (by day 90)',
+           count(*) FILTER (WHERE b1 AND b2 AND b3 AND b4), count(*) FROM c
+    UNION ALL SELECT 'active_bracket_90d', 0, 'first tx (day 0)', count(*), count(*) FROM c
+    UNION ALL SELECT 'active_bracket_90d', 1, 'active days 1-14',
+           count(*) FILTER (WHERE b1), count(*) FROM c
+    UNION ALL SELECT 'active_bracket_90d', 2, 'active days 15-29',
+           count(*) FILTER (WHERE b2), count(*) FROM c
+    UNION ALL SELECT 'active_bracket_90d', 3, 'active days 30-59',
+           count(*) FILTER (WHERE b3), count(*) FROM c
+    UNION ALL SELECT 'active_bracket_90d', 4, 'active days 60-89',
+           count(*) FILTER (WHERE b4), count(*) FROM c
+)
+SELECT funnel, step_order, step, wallets, eligible_wallets,
+       CASE WHEN eligible_wallets > 0 THEN wallets::DOUBLE / eligible_wallets END AS conversion_from_start,
+       -- bracket retention is independent per bracket, so it has no step-to-step conversion
+       CASE WHEN funnel <> 'active_bracket_90d'
+            THEN wallets::DOUBLE / nullif(lag(wallets) OVER (PARTITION BY funnel ORDER BY step_order), 0)
+       END AS conversion_from_previous
+FROM steps`, end)},
+
+		// Per wallet and window: sums over day index 0 … N−1. USD values each
+		// day at its own price before summing (wallet-metrics §6). Amounts
+		// stay exact integers: µSTX, and 1e-14 USD for the USD sums.
+		{"wallet_value_windows", valueWindowsSQL(p.Windows, priceJoin, end, priceTable != "")},
+
+		// Aggregates over eligible (complete-window) wallets only; right-
+		// censored wallets are counted, never zero-filled. Means include zeros.
+		// STX means divide an exact integer sum once, so they are exact and
+		// independent of summation order.
+		{"value_windows", fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE value_windows AS
+WITH w AS (SELECT unnest(%[1]s::INT[]) AS window_days),
+agg AS (
+    SELECT window_days,
+           count(*)                                         AS wallets,
+           count(*) FILTER (WHERE is_complete)              AS eligible_wallets,
+           count(*) FILTER (WHERE NOT is_complete)          AS censored_wallets,
+           sum(fee_micro)  FILTER (WHERE is_complete)       AS fee_micro_sum,
+           sum(sent_micro) FILTER (WHERE is_complete)       AS sent_micro_sum,
+           quantile_cont(fee_micro::DOUBLE / 1e6, 0.5) FILTER (WHERE is_complete) AS fees_stx_median,
+           quantile_cont(fee_micro::DOUBLE / 1e6, 0.9) FILTER (WHERE is_complete) AS fees_stx_p90,
+           sum(fees_usd_e14)     FILTER (WHERE is_complete) AS fees_usd_e14_sum,
+           quantile_cont(fees_usd_e14::DOUBLE / 1e14, 0.5) FILTER (WHERE is_complete) AS fees_usd_median,
+           quantile_cont(sent_micro::DOUBLE / 1e6, 0.5) FILTER (WHERE is_complete) AS stx_sent_median,
+           sum(stx_sent_usd_e14) FILTER (WHERE is_complete) AS sent_usd_e14_sum,
+           sum(txs_missing_price) FILTER (WHERE is_complete) AS txs_missing_price,
+           avg((txs >= 2)::INT) FILTER (WHERE is_complete)  AS repeat_rate
+    FROM wallet_value_windows
+    GROUP BY window_days
+)
+SELECT w.window_days,
+       coalesce(a.wallets, 0)                                             AS wallets,
+       coalesce(a.eligible_wallets, 0)                                    AS eligible_wallets,
+       coalesce(a.censored_wallets, 0)                                    AS censored_wallets,
+       a.fee_micro_sum::DOUBLE  / nullif(a.eligible_wallets, 0) / 1e6     AS fees_stx_mean,
+       a.fees_stx_median,
+       a.fees_stx_p90,
+       a.fees_usd_e14_sum::DOUBLE / nullif(a.eligible_wallets, 0) / 1e14  AS fees_usd_mean,
+       a.fees_usd_median,
+       a.sent_micro_sum::DOUBLE / nullif(a.eligible_wallets, 0) / 1e6     AS stx_sent_mean,
+       a.stx_sent_median,
+       a.sent_usd_e14_sum::DOUBLE / nullif(a.eligible_wallets, 0) / 1e14  AS stx_sent_usd_mean,
+       CASE WHEN a.eligible_wallets > 0 THEN a.txs_missing_price END      AS txs_missing_price,
+       a.repeat_rate
+FROM w LEFT JOIN agg a USING (window_days)`, windows)},
+
+		// Acquisition entry points: which tx first brought wallets in (the
+		// Dune first_function idea, wallet-metrics §2). Contract ids and
+		// function names are chain data, i.e. untrusted text.
+		{"acquisition", `
+CREATE OR REPLACE TEMP TABLE acquisition AS
+SELECT first_tx_type, first_contract_id, first_function_name,
+       count(*) AS wallets,
+       count(*)::DOUBLE / sum(count(*)) OVER () AS share
+FROM first_seen_wallets
+WHERE NOT receive_only
+GROUP BY ALL`},
+	}
+}
+
+// valueWindowsSQL builds wallet_value_windows: one row per (wallet, window)
+// with sums over day index 0 … N−1. It reads wallet_days once, grouped by
+// wallet, with one filtered aggregate per window and measure (instead of
+// joining every wallet-day to every window), then unrolls the windows.
+//
+// USD values each day at its own price before summing (wallet-metrics §6),
+// in exact integer arithmetic: the price is taken in units of 1e-8 USD and
+// multiplied by the exact µSTX amount, so every USD sum is a HUGEINT in
+// units of 1e-14 USD. Floating-point sums would depend on the order
+// DuckDB's threads add them in, and the output must be reproducible; the
+// rounding of the price to 1e-8 USD is far below any source's precision.
+// With prices, a day without one contributes 0 USD and is counted in
+// txs_missing_price (the USD sum is understated, and says by how much);
+// without prices every USD value is NULL.
+func valueWindowsSQL(windows []int, priceJoin, end string, withPrices bool) string {
+	var aggs, unions []string
+	for _, w := range windows {
+		in := fmt.Sprintf("day_idx < %d", w)
+		aggs = append(aggs,
+			fmt.Sprintf("coalesce(sum(txs) FILTER (WHERE %s), 0) AS txs_%d", in, w),
+			fmt.Sprintf("coalesce(sum(fee_micro) FILTER (WHERE %s), 0)::HUGEINT AS fee_%d", in, w),
+			fmt.Sprintf("coalesce(sum(sent_micro) FILTER (WHERE %s), 0)::HUGEINT AS sent_%d", in, w))
+		feesUSD, sentUSD, missing := "NULL::HUGEINT", "NULL::HUGEINT", "NULL::BIGINT"
+		if withPrices {
+			aggs = append(aggs,
+				fmt.Sprintf("coalesce(sum(fee_micro * price_e8) FILTER (WHERE %s), 0)::HUGEINT AS fee_usd_%d", in, w),
+				fmt.Sprintf("coalesce(sum(sent_micro * price_e8) FILTER (WHERE %s), 0)::HUGEINT AS sent_usd_%d", in, w),
+				fmt.Sprintf("coalesce(sum(txs) FILTER (WHERE %s AND price_e8 IS NULL), 0) AS missing_%d", in, w))
+			feesUSD, sentUSD, missing = fmt.Sprintf("fee_usd_%d", w), fmt.Sprintf("sent_usd_%d", w), fmt.Sprintf("missing_%d", w)
+		}
+		unions = append(unions, fmt.Sprintf(`SELECT wid, %[1]d AS window_days, first_seen_date,
+       first_seen_date + %[2]d <= %[3]s AS is_complete,
+       txs_%[1]d AS txs, fee_%[1]d AS fee_micro, sent_%[1]d AS sent_micro,
+       %[4]s AS fees_usd_e14, %[5]s AS stx_sent_usd_e14, %[6]s AS txs_missing_price
+FROM per`, w, w-1, end, feesUSD, sentUSD, missing))
+	}
+	return fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE wallet_value_windows AS
+WITH wd AS (
+    SELECT wd.wid, wd.tx_date, wd.day_idx, wd.txs, wd.fee_micro, wd.sent_micro,
+           round(p.price_usd * 1e8)::HUGEINT AS price_e8
+    FROM wallet_days wd
+    %s
+),
+per AS (
+    SELECT wid,
+           min(tx_date - day_idx) AS first_seen_date,
+           %s
+    FROM wd
+    GROUP BY wid
+)
+%s`, priceJoin, strings.Join(aggs, ",\n           "), strings.Join(unions, "\nUNION ALL\n"))
+}

@@ -1,0 +1,95 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stxwallets/walletcache/internal/exitcode"
+)
+
+// Dashboards chain on coverage: below policy they run the backfill first;
+// at policy they touch no Hiro route; the artifacts pass the smoke checks
+// and publish copies them with a manifest.
+func TestDashboardsChainSmokePublish(t *testing.T) {
+	e := newEnv(t, simConfig(21, 21), "")
+	url := e.url()
+	e.writePolicy(url, "horizon:\n  target_days: 22\n  settle_minutes: 120\n\ndashboards:\n  wallet_max_days: 30\n  wallet_windows: [7, 15]\n  prices:\n    source: coingecko\n    base_url: "+url)
+
+	// No data yet: dashboards must backfill first.
+	if err := Dashboards(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.assertEqual(e.sim.All(), farPast, farFuture)
+	hiroRequests := func() int64 {
+		var n int64
+		for route, c := range e.sim.Stats().ByRoute {
+			if strings.HasPrefix(route, "/extended") {
+				n += c
+			}
+		}
+		return n
+	}
+	before := hiroRequests()
+	var out bytes.Buffer
+	Stdout = &out
+	if err := Publish(context.Background()); err != nil {
+		t.Fatalf("publish: %v\n%s", err, out.String())
+	}
+	Stdout = testWriter{t}
+	if n := hiroRequests() - before; n != 0 {
+		t.Fatalf("dashboards at full coverage sent %d requests to the Hiro API", n)
+	}
+	for _, check := range []string{"PASS active = new + returning", "PASS first-seen parquet"} {
+		if !strings.Contains(out.String(), check) {
+			t.Fatalf("smoke output lacks %q:\n%s", check, out.String())
+		}
+	}
+	pol := e.pol()
+	b, err := os.ReadFile(filepath.Join(pol.Paths.PublishDir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil || m.CoveragePercent != 100 || m.PanelRows["daily_wallets"] == 0 || len(m.Files) < 7 {
+		t.Fatalf("manifest %+v %v", m, err)
+	}
+	for _, f := range m.Files {
+		if _, err := os.Stat(filepath.Join(pol.Paths.PublishDir, f)); err != nil {
+			t.Fatalf("published file missing: %v", err)
+		}
+	}
+}
+
+// When the backfill cannot reach policy (one small iteration), dashboards
+// stop with exit 3 and name the missing days.
+func TestDashboardsStillShort(t *testing.T) {
+	e := newEnv(t, simConfig(10, 22), "")
+	e.writePolicy(e.url(), "backfill:\n  max_pages: 20\n  max_iterations: 1\n\ndashboards:\n  prices:\n    source: none")
+	err := Dashboards(context.Background())
+	if exitcode.Of(err) != exitcode.BelowPolicy || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("want exit 3 naming the missing days, got %d: %v", exitcode.Of(err), err)
+	}
+}
+
+// The offline demo runs the whole chain on a fresh folder.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo takes about a minute")
+	}
+	t.Chdir(t.TempDir())
+	var out bytes.Buffer
+	Stdout, Stderr = &out, &out
+	defer func() { Stdout, Stderr = os.Stdout, os.Stderr }()
+	if err := Demo(context.Background()); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	page := filepath.Join(DemoDir, "dashboards", "index.html")
+	if _, err := os.Stat(page); err != nil || !strings.Contains(out.String(), "demo done: open") {
+		t.Fatalf("no page: %v\n%s", err, out.String())
+	}
+}

@@ -1,0 +1,64 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/stxwallets/walletcache/internal/hirosim"
+	"github.com/stxwallets/walletcache/internal/policy"
+)
+
+// DemoDir is where `mage demo` keeps its scratch data (git-ignored).
+const DemoDir = "data/demo"
+
+// Demo runs the whole chain offline: an in-process simulator with a month
+// of history, a backfill, the dashboards and the smoke checks, in a scratch
+// data folder; then it prints where the page is. No request leaves the
+// machine and no API key is needed.
+func Demo(ctx context.Context) error {
+	dir, err := filepath.Abs(DemoDir)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("demo: clear %s: %w", dir, err)
+	}
+	sim := hirosim.New(hirosim.Config{Seed: 2026, History: 35 * 24 * time.Hour, BlockInterval: 20 * time.Second, TxPerBlock: 1, PlausibleFees: true})
+	url := sim.Start()
+	defer sim.Close()
+	tip := sim.Tip()
+	fmt.Fprintf(Stdout, "demo: simulator at %s with %d transactions up to %s; data in %s\n",
+		url, tip.TxCount, tip.BurnTime.Format(time.RFC3339), dir)
+
+	pol := DemoPolicy(dir, url)
+	if _, err := RunBackfill(ctx, &pol); err != nil {
+		return fmt.Errorf("demo backfill: %w", err)
+	}
+	if err := Pipeline(ctx, &pol, false); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	fmt.Fprintf(Stdout, "\ndemo done: open %s in a browser (it works offline)\n", filepath.Join(pol.Paths.DashboardsDir, "index.html"))
+	return nil
+}
+
+// DemoPolicy is the default policy pointed at a simulator, with every path
+// under dir and no rate budget to wait on.
+func DemoPolicy(dir, simURL string) policy.Policy {
+	p := policy.Default()
+	p.Dir, p.File = dir, filepath.Join(dir, "(demo policy)")
+	p.Source.BaseURL = simURL
+	p.Source.API = "v1"
+	p.Source.RequestsPerMinute, p.Source.RequestsPerSecond = 100_000, 1000
+	p.Horizon.TargetDays = 30
+	p.Dashboards.WalletMaxDays = 30
+	p.Dashboards.Prices.BaseURL = simURL
+	p.Paths.Database = filepath.Join(dir, "cache", "wallet_metrics.duckdb")
+	p.Paths.RawDir = filepath.Join(dir, "raw")
+	p.Paths.FirstSeenParquet = filepath.Join(dir, "cache", "wallet_metrics", "first_seen_wallets.parquet")
+	p.Paths.DashboardsDir = filepath.Join(dir, "dashboards")
+	p.Paths.PublishDir = filepath.Join(dir, "publish")
+	return p
+}
