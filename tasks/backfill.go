@@ -34,11 +34,6 @@ func RunBackfill(ctx context.Context, pol *policy.Policy) (backfill.Summary, err
 		return backfill.Summary{}, exitcode.Errorf(exitcode.BadInput,
 			"BACKFILL_READ_ONLY is set, so backfill may not write the database: unset it to backfill (status and checks work in read-only mode)")
 	}
-	switch pol.Source.API {
-	case "v3":
-		return backfill.Summary{}, exitcode.Errorf(exitcode.BadInput,
-			"source.api is v3, but this build pages /extended/v1/tx only: set source.api to auto or v1")
-	}
 	log := newLogger()
 	client, err := hiro.New(hiro.Options{
 		BaseURL:           pol.Source.BaseURL,
@@ -71,6 +66,8 @@ func RunBackfill(ctx context.Context, pol *policy.Policy) (backfill.Summary, err
 	sum, err := backfill.Run(ctx, backfill.Config{
 		Store:         st,
 		Source:        backfill.NewV1Source(client),
+		V3:            backfill.NewV3Source(client),
+		API:           pol.Source.API,
 		Cache:         rawcache.New(pol.Paths.RawDir),
 		TargetDays:    pol.Horizon.TargetDays,
 		Settle:        pol.Settle(),
@@ -95,8 +92,8 @@ func backfillError(err error) error {
 		return nil
 	case errors.Is(err, backfill.ErrInterrupted):
 		return exitcode.New(exitcode.Interrupted, err)
-	case errors.Is(err, hiro.ErrGone):
-		return exitcode.New(exitcode.Failure, fmt.Errorf("the server answers 410 Gone for /extended/v1/tx (the v1 sunset) and this build has no v3 source yet; point HIRO_API_URL at a server that still serves v1: %w", err))
+	case errors.Is(err, hiro.ErrGone), errors.Is(err, hiro.ErrV3Unavailable):
+		return exitcode.New(exitcode.Failure, fmt.Errorf("the server serves neither /extended/v1/tx (410 Gone: the v1 sunset) nor /extended/v3/transactions (a node older than API v9); point HIRO_API_URL at a server that serves one of them: %w", err))
 	case errors.Is(err, hiro.ErrQuotaExhausted):
 		return exitcode.New(exitcode.Failure, fmt.Errorf("the API's monthly quota is used up; what was fetched is committed; run again when the quota resets or with another HIRO_API_KEY: %w", err))
 	case strings.Contains(err.Error(), "No space left on device"):
@@ -112,6 +109,9 @@ func printSummary(w io.Writer, pol *policy.Policy, s backfill.Summary) {
 	}
 	cov := s.Coverage
 	fmt.Fprintf(w, "backfill %s after %s (%d iteration(s))\n", s.Outcome, fmtDuration(s.Elapsed), s.Iterations)
+	if s.Source != "" {
+		fmt.Fprintf(w, "  source     %s\n", describeSource(s.Source))
+	}
 	if cov.Horizon.End != 0 {
 		fmt.Fprintf(w, "  coverage   %.2f%% of the %d-day horizon %s .. %s (policy wants %.0f%%)\n", cov.Percent,
 			pol.Horizon.TargetDays, fmtTime(cov.Horizon.Start), fmtTime(cov.Horizon.End), pol.Coverage.MinPercent)
@@ -140,4 +140,22 @@ func printSummary(w io.Writer, pol *policy.Policy, s backfill.Summary) {
 
 func fmtTime(unix int64) string {
 	return time.Unix(unix, 0).UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// describeSource spells out the sources a run used ("v1->v3").
+func describeSource(label string) string {
+	names := map[string]string{
+		"v1": "v1 (/extended/v1/tx, time windows)",
+		"v3": "v3 (/extended/v3/transactions, cursor walk)",
+	}
+	parts := strings.Split(label, "->")
+	for i, p := range parts {
+		if n, ok := names[p]; ok {
+			parts[i] = n
+		}
+	}
+	if len(parts) > 1 {
+		return strings.Join(parts, ", then ") + " after the first went away"
+	}
+	return parts[0]
 }

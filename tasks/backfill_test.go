@@ -134,10 +134,11 @@ func sameIDs(a, b []chain.Tx) bool {
 	return true
 }
 
-// The v1 sunset without a v3 source is a clear failure, not a hang.
+// The v1 sunset on a server without v3 is a clear failure, not a hang
+// (with v3 the run switches: sources_test.go).
 func TestBackfillV1Gone(t *testing.T) {
 	e := newEnv(t, simConfig(1, 4), "")
-	e.sim.SetFaults(hirosim.Faults{V1Gone: true})
+	e.sim.SetFaults(hirosim.Faults{V1Gone: true, V3Absent: true})
 	_, err := RunBackfill(context.Background(), e.pol())
 	if err == nil || exitcode.Of(err) != exitcode.Failure {
 		t.Fatalf("want a failure naming the sunset, got %v", err)

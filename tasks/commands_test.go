@@ -27,7 +27,7 @@ func TestBadInputTouchesNothing(t *testing.T) {
 		{name: "out of range", policy: "source:\n  concurrency: 0\n", run: Backfill, want: "source.concurrency"},
 		{name: "bad env value", env: map[string]string{"BACKFILL_TARGET_DAYS": "many"}, run: Backfill, want: "BACKFILL_TARGET_DAYS"},
 		{name: "read-only backfill", env: map[string]string{"BACKFILL_READ_ONLY": "1"}, run: Backfill, want: "BACKFILL_READ_ONLY"},
-		{name: "v3 not built", policy: "source:\n  api: v3\n", run: Backfill, want: "v3"},
+		{name: "unknown api", policy: "source:\n  api: v4\n", run: Backfill, want: "source.api"},
 		{name: "bad STATUS_FORMAT", env: map[string]string{"STATUS_FORMAT": "yaml"}, run: func(ctx context.Context) error { return Status(ctx, false) }, want: "STATUS_FORMAT"},
 		{name: "status with a bad policy", policy: "horizon:\n  target_days: -1\n", run: func(ctx context.Context) error { return Status(ctx, false) }, want: "horizon.target_days"},
 	}

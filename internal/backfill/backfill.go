@@ -1,8 +1,12 @@
 // Package backfill fills the store with every canonical transaction of the
-// policy horizon: it plans closed time windows, fetches their pages (from the
-// raw cache when a window is final, else from the API), commits each page
-// with its bookkeeping in one transaction, and verifies each window against
-// the total the API reports for it.
+// policy horizon. With the v1 source it plans closed time windows, fetches
+// their pages (from the raw cache when a window is final, else from the API),
+// commits each page with its bookkeeping in one transaction, and verifies
+// each window against the total the API reports for it. With the v3 source
+// it walks height segments along the keyset cursor and records the time the
+// unbroken walks prove complete as verified windows (v3plan.go). A run
+// switches from v1 to v3 when v1 answers 410 Gone, and back when v3
+// disappears.
 package backfill
 
 import (
@@ -48,8 +52,16 @@ type PageCache interface {
 
 // Config is everything a run needs.
 type Config struct {
-	Store         *store.Store
-	Source        Source
+	Store *store.Store
+	// Source pages /extended/v1/tx; V3 pages /extended/v3/transactions.
+	// Either may be nil; when both are set they share one client.
+	Source Source
+	V3     CursorSource
+	// API picks the source to start with: "v1", "v3", or "auto" (or "")
+	// to probe v3 once and use it when the server serves it. Whatever it
+	// starts with, a run switches to the other source when v1 answers 410
+	// Gone or v3 disappears.
+	API           string
 	Cache         PageCache // nil: no raw cache
 	TargetDays    int
 	Settle        time.Duration
@@ -80,6 +92,7 @@ var ErrInterrupted = errors.New("interrupted: stopped issuing requests and commi
 type Summary struct {
 	RunID           int64
 	Outcome         string // complete | partial | interrupted | failed
+	Source          string // the sources used, in order: v1, v3, v1->v3
 	Iterations      int
 	Pages           int64
 	CacheHits       int64
@@ -119,6 +132,8 @@ type run struct {
 	bounds    Bounds // of the current iteration; zero before the first plan
 	commits   chan commitReq
 	cacheWarn sync.Once
+
+	v3 v3State
 }
 
 // Run backfills until the horizon is covered, the iteration limit is hit,
@@ -143,20 +158,23 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if cfg.Stall <= 0 {
 		cfg.Stall = 10 * time.Minute
 	}
+	if cfg.Source == nil && cfg.V3 == nil {
+		return Summary{Outcome: "failed"}, errors.New("backfill: no source configured")
+	}
 	r := &run{cfg: cfg, log: cfg.Logger, started: time.Now()}
 	r.lastCommit.Store(r.started.UnixNano())
 	r.state = progress.State{
 		PID: os.Getpid(), Program: programName(), StartedAt: r.started.UTC(), Running: true,
-		Phase: "planning", Source: cfg.Source.Name(), TargetDays: cfg.TargetDays,
+		Phase: "planning", Source: r.sourceLabel(), TargetDays: cfg.TargetDays,
 	}
 	sum := Summary{Started: r.started, Outcome: "failed"}
 	// Bookkeeping must land even after Ctrl+C cancelled ctx.
 	dbctx := context.WithoutCancel(ctx)
-	runID, err := cfg.Store.StartRun(dbctx, store.Run{PID: os.Getpid(), StartedAt: r.started, Source: cfg.Source.Name()})
+	runID, err := cfg.Store.StartRun(dbctx, store.Run{PID: os.Getpid(), StartedAt: r.started, Source: r.sourceLabel()})
 	if err != nil {
 		return sum, err
 	}
-	sum.RunID = runID
+	sum.RunID, r.v3.runID = runID, runID
 
 	r.commits = make(chan commitReq, cfg.Concurrency*4)
 	committerDone := make(chan struct{})
@@ -167,11 +185,18 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	var bounds Bounds
 	runErr := func() error {
+		if err := r.chooseSource(ctx); err != nil {
+			return err
+		}
 		for iter := 1; cfg.MaxIterations == 0 || iter <= cfg.MaxIterations; iter++ {
 			sum.Iterations = iter
-			it, b, err := r.iteration(ctx, iter)
+			it, b, err := r.runIteration(ctx, iter)
 			if b.FinalEdge != 0 {
 				bounds = b
+			}
+			if err != nil && ctx.Err() == nil && r.switchSource(err) {
+				iter-- // the iteration starts over with the other source
+				continue
 			}
 			if err != nil {
 				return err
@@ -182,6 +207,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			}
 			if it.progressed == 0 {
 				sum.Message = "no window could be verified in the last iteration; the server's totals do not match what it serves (see the log)"
+				if r.v3.mode == "v3" {
+					sum.Message = "no window could be proven in the last iteration: the cursor walks did not reach burn times far enough past the gaps (see the log)"
+				}
 				return nil
 			}
 		}
@@ -195,8 +223,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	sum.Pages, sum.CacheHits = r.pages.Load(), r.cacheHits.Load()
 	sum.RowsWritten, sum.RowsDeleted = r.rows.Load(), r.deleted.Load()
 	sum.WindowsVerified, sum.WindowsFailed = int(r.verified.Load()), int(r.failed.Load())
-	c := cfg.Source.Counters()
+	c := r.counters()
 	sum.Requests, sum.Retries, sum.Throttled = c.Requests, c.Retries, c.Throttled
+	sum.Source = r.sourceLabel()
 	sum.Elapsed = time.Since(r.started)
 	if bounds.FinalEdge != 0 {
 		if ws, err := cfg.Store.Windows(dbctx); err == nil {
@@ -212,7 +241,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		sum.Outcome = "partial"
 	}
 	if err := cfg.Store.UpdateRun(dbctx, store.Run{
-		ID: runID, FinishedAt: time.Now(), Outcome: sum.Outcome, Source: cfg.Source.Name(),
+		ID: runID, FinishedAt: time.Now(), Outcome: sum.Outcome, Source: sum.Source,
 		Pages: sum.Pages, Requests: sum.Requests, Retries: sum.Retries, Throttled: sum.Throttled,
 		RowsWritten: sum.RowsWritten, RowsDeleted: sum.RowsDeleted, CacheHits: sum.CacheHits,
 		CoveragePct: sum.Coverage.Percent, Message: sum.Message,

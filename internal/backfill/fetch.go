@@ -98,10 +98,11 @@ func (r *run) fetchAll(ctx context.Context, plan []Planned, budget *pageBudget) 
 			}
 		}()
 	}
+	fed := true // written here only: the workers write all under mu
 feed:
 	for _, p := range plan {
 		if budget.exhausted() {
-			all = false
+			fed = false
 			break
 		}
 		select {
@@ -112,6 +113,7 @@ feed:
 	}
 	close(work)
 	wg.Wait()
+	all = all && fed
 	if fatal != nil && ctx.Err() == nil {
 		return false, fatal
 	}

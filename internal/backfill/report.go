@@ -24,7 +24,7 @@ func (r *run) snapshot() progress.State {
 	r.mu.Lock()
 	s := r.state
 	r.mu.Unlock()
-	c := r.cfg.Source.Counters()
+	c := r.counters()
 	now := time.Now()
 	s.UpdatedAt = now.UTC()
 	s.Pages, s.Rows = r.pages.Load(), r.rows.Load()

@@ -88,6 +88,10 @@ type Client struct {
 	limits   struct{ second, minute float64 }
 	version  atomic.Value // server's X-API-Version
 	warned   atomic.Bool  // the deprecation warning was logged
+
+	// versionLogged: the server's X-API-Version was logged (once per client,
+	// so once per run).
+	versionLogged atomic.Bool
 }
 
 // safetyMargin keeps the client a hair under a server's limit: actual send
@@ -316,6 +320,9 @@ func (c *Client) observe(h http.Header) (retryAfter time.Duration, quota error) 
 	retryAfter = -1 // absent
 	if v := h.Get("X-API-Version"); v != "" {
 		c.version.Store(v)
+		if c.versionLogged.CompareAndSwap(false, true) {
+			c.log.Info("server API version", "x_api_version", v)
+		}
 	}
 	if w := h.Get("Warning"); w != "" && strings.HasPrefix(w, "299") && c.warned.CompareAndSwap(false, true) {
 		c.log.Warn("server marks this endpoint deprecated", "warning", w, "api_version", h.Get("X-API-Version"))

@@ -61,6 +61,9 @@ type Tip struct {
 	BurnHeight    int64
 	BurnBlockTime time.Time // the tenure's Bitcoin block time
 	BlockTime     time.Time
+	// Blocks is the number of canonical blocks (the total of
+	// /extended/v2/blocks), 0 when unknown.
+	Blocks int64
 }
 
 // ChainTip reads the newest Stacks block. It prefers /extended/v2/blocks,
@@ -68,6 +71,7 @@ type Tip struct {
 // carries, and falls back to the newest burn block for older servers.
 func (c *Client) ChainTip(ctx context.Context) (Tip, error) {
 	var blocks struct {
+		Total   int64 `json:"total"`
 		Results []struct {
 			Height          int64 `json:"height"`
 			BurnBlockHeight int64 `json:"burn_block_height"`
@@ -84,7 +88,8 @@ func (c *Client) ChainTip(ctx context.Context) (Tip, error) {
 	})
 	if err == nil {
 		r := blocks.Results[0]
-		return Tip{Height: r.Height, BurnHeight: r.BurnBlockHeight, BurnBlockTime: time.Unix(r.BurnBlockTime, 0).UTC(), BlockTime: time.Unix(r.BlockTime, 0).UTC()}, nil
+		return Tip{Height: r.Height, BurnHeight: r.BurnBlockHeight, BurnBlockTime: time.Unix(r.BurnBlockTime, 0).UTC(),
+			BlockTime: time.Unix(r.BlockTime, 0).UTC(), Blocks: blocks.Total}, nil
 	}
 	var se *StatusError
 	if !errors.As(err, &se) && !errors.Is(err, ErrGone) {

@@ -265,10 +265,12 @@ func TestStatsCountPagesServedTwice(t *testing.T) {
 	s, base := startSim(t, smallConfig(36))
 	get(t, base+"/extended/v1/tx?limit=50&offset=0")
 	get(t, base+"/extended/v1/tx?offset=50&limit=50")
+	waitServed(t, s, 2)
 	if d := s.Stats().ServedTwice(); len(d) != 0 {
 		t.Fatalf("no page was fetched twice, got %v", d)
 	}
 	get(t, base+"/extended/v1/tx?offset=0&limit=50") // same query, other order
+	waitServed(t, s, 3)
 	st := s.Stats()
 	if d := st.ServedTwice(); len(d) != 1 || d[0] != "/extended/v1/tx?limit=50&offset=0" {
 		t.Fatalf("ServedTwice = %v", d)
@@ -491,5 +493,22 @@ func TestServe(t *testing.T) {
 	}
 	if err := Serve(context.Background(), "256.0.0.1:1", smallConfig(60), Faults{}, nil); err == nil {
 		t.Fatal("Serve on a bad address returned nil")
+	}
+}
+
+// waitServed waits until n answers are counted as served: the server
+// counts a page after its body is written, which a fast client can beat.
+func waitServed(t *testing.T, s *Sim, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		var got int64
+		for _, c := range s.Stats().Served {
+			got += c
+		}
+		if got >= n || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -83,8 +83,12 @@ func WriteText(w io.Writer, r Report, now time.Time) {
 		if lr.FinishedAt != nil {
 			took = "took " + age(time.Duration(lr.DurationSec*float64(time.Second)))
 		}
+		outcome := lr.Outcome
+		if lr.Source != "" {
+			outcome += " (source " + lr.Source + ")"
+		}
 		p("last run", "%s, %s, %s: %d pages (%d from cache), %d requests, %d retries, %d throttled (429), %d rows written, %d deleted",
-			clock(lr.StartedAt), took, lr.Outcome, lr.Pages, lr.CacheHits, lr.Requests, lr.Retries, lr.Throttled, lr.RowsWritten, lr.RowsDeleted)
+			clock(lr.StartedAt), took, outcome, lr.Pages, lr.CacheHits, lr.Requests, lr.Retries, lr.Throttled, lr.RowsWritten, lr.RowsDeleted)
 		if lr.Message != "" {
 			p("", "%s", lr.Message)
 		}

@@ -55,6 +55,7 @@ type LastRun struct {
 	FinishedAt  *time.Time `json:"finished_at"`
 	DurationSec float64    `json:"duration_seconds"`
 	Outcome     string     `json:"outcome"`
+	Source      string     `json:"source,omitempty"` // the API the run paged: v1, v3, or v1->v3 after a switch
 	Pages       int64      `json:"pages"`
 	Requests    int64      `json:"requests"`
 	Retries     int64      `json:"retries"`
@@ -203,7 +204,7 @@ func fromDatabase(ctx context.Context, st *store.Store, in Inputs, now time.Time
 		return err
 	}
 	if ok {
-		lr := &LastRun{StartedAt: run.StartedAt.UTC(), Outcome: run.Outcome, Pages: run.Pages, Requests: run.Requests,
+		lr := &LastRun{StartedAt: run.StartedAt.UTC(), Outcome: run.Outcome, Source: run.Source, Pages: run.Pages, Requests: run.Requests,
 			Retries: run.Retries, Throttled: run.Throttled, RowsWritten: run.RowsWritten, RowsDeleted: run.RowsDeleted,
 			CacheHits: run.CacheHits, Message: run.Message}
 		if !run.FinishedAt.IsZero() {

@@ -102,6 +102,41 @@ CREATE TABLE prices (
     fetched_at  TIMESTAMPTZ NOT NULL
 );
 `,
+	// 2: the v3 cursor source's work units. A segment is a range of Stacks
+	// block heights walked downward along the keyset cursor; each page's rows
+	// and the segment's next cursor commit together.
+	`
+CREATE TABLE segments (
+    segment_id   BIGINT PRIMARY KEY,
+    run_id       BIGINT NOT NULL,       -- the run that planned it
+    source       VARCHAR NOT NULL DEFAULT 'v3',
+    lo           BIGINT NOT NULL,       -- lowest block height it owns
+    hi           BIGINT,                -- highest; NULL: open, starts at the chain tip
+    final        BOOLEAN NOT NULL,      -- every row it owns was final when planned
+    started      BOOLEAN NOT NULL,
+    next_cursor  VARCHAR,               -- where the walk continues
+    top_height   BIGINT,                -- the height the walk started at
+    reconciled   BIGINT NOT NULL,       -- heights above this (and >= lo) are reconciled
+    done         BOOLEAN NOT NULL,
+    bottom       BOOLEAN NOT NULL,      -- nothing exists below lo
+    attempt      INTEGER NOT NULL,
+    pages        BIGINT NOT NULL,
+    rows         BIGINT NOT NULL,
+    min_burn     BIGINT,                -- burn_block_time range of the rows it kept
+    max_burn     BIGINT,
+    updated_at   TIMESTAMPTZ NOT NULL
+);
+
+-- tx_ids a segment has seen in heights it has not yet passed below: when the
+-- walk passes below a height, stored rows of it that were not seen have left
+-- the canonical chain and are deleted.
+CREATE TABLE segment_seen (
+    segment_id   BIGINT NOT NULL,
+    attempt      INTEGER NOT NULL,
+    block_height BIGINT NOT NULL,
+    tx_id        VARCHAR NOT NULL
+);
+`,
 }
 
 // Migrations returns the schema steps in order, for tests of other packages
