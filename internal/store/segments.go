@@ -9,8 +9,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/duckdb/duckdb-go/v2"
-
 	"github.com/stxwallets/walletcache/internal/chain"
 )
 
@@ -198,45 +196,16 @@ func (s *Store) CommitSegmentPages(ctx context.Context, pages []SegmentPage) (ro
 		last[id] = p.Segment
 	}
 
+	seen := make([]seenTx, 0, len(pages)*50)
+	for _, p := range pages {
+		for _, t := range p.Txs {
+			seen = append(seen, seenTx{t, []driver.Value{p.Segment.ID, int32(p.Segment.Attempt), t.BlockHeight, t.TxID}})
+		}
+	}
 	err = conn.Raw(func(dc any) error {
-		txApp, err := duckdb.NewTableAppender(dc.(driver.Conn), "INSERT OR REPLACE INTO transactions SELECT * FROM appended_data", "", "", "transactions", nil)
-		if err != nil {
-			return err
-		}
-		seenApp, err := duckdb.NewAppender(dc.(driver.Conn), "", "", "segment_seen")
-		if err != nil {
-			txApp.Close()
-			return err
-		}
-		// The upsert must see each key once; the newest copy wins.
-		latest := map[string]chain.Tx{}
-		var ids []string
-		for _, p := range pages {
-			for _, t := range p.Txs {
-				if _, dup := latest[t.TxID]; !dup {
-					ids = append(ids, t.TxID)
-				}
-				latest[t.TxID] = t
-				if err := seenApp.AppendRow(p.Segment.ID, int32(p.Segment.Attempt), t.BlockHeight, t.TxID); err != nil {
-					txApp.Close()
-					seenApp.Close()
-					return err
-				}
-			}
-		}
-		for _, id := range ids {
-			if err := appendTx(txApp, latest[id]); err != nil {
-				txApp.Close()
-				seenApp.Close()
-				return err
-			}
-			rows++
-		}
-		if err := txApp.Close(); err != nil {
-			seenApp.Close()
-			return fmt.Errorf("upsert transactions: %w", err)
-		}
-		return seenApp.Close()
+		var err error
+		rows, err = upsertSeen(dc.(driver.Conn), "segment_seen", seen)
+		return err
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("commit segment pages: %w", err)

@@ -137,46 +137,16 @@ func (s *Store) CommitPages(ctx context.Context, pages []Page) (rows int, err er
 			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
+	seen := make([]seenTx, 0, len(pages)*50)
+	for _, p := range pages {
+		for _, t := range p.Txs {
+			seen = append(seen, seenTx{t, []driver.Value{p.WindowID, int32(p.Attempt), t.TxID}})
+		}
+	}
 	err = conn.Raw(func(dc any) error {
-		txApp, err := duckdb.NewTableAppender(dc.(driver.Conn), "INSERT OR REPLACE INTO transactions SELECT * FROM appended_data", "", "", "transactions", nil)
-		if err != nil {
-			return err
-		}
-		seenApp, err := duckdb.NewAppender(dc.(driver.Conn), "", "", "window_seen")
-		if err != nil {
-			txApp.Close()
-			return err
-		}
-		// A page can repeat a tx_id of an earlier page in the same batch (an
-		// offset shifted by new blocks); the upsert must see each key once.
-		latest := map[string]chain.Tx{}
-		var order []string
-		for _, p := range pages {
-			for _, t := range p.Txs {
-				if _, dup := latest[t.TxID]; !dup {
-					order = append(order, t.TxID)
-				}
-				latest[t.TxID] = t
-				if err := seenApp.AppendRow(p.WindowID, int32(p.Attempt), t.TxID); err != nil {
-					txApp.Close()
-					seenApp.Close()
-					return err
-				}
-			}
-		}
-		for _, id := range order {
-			if err := appendTx(txApp, latest[id]); err != nil {
-				txApp.Close()
-				seenApp.Close()
-				return err
-			}
-			rows++
-		}
-		if err := txApp.Close(); err != nil {
-			seenApp.Close()
-			return fmt.Errorf("upsert transactions: %w", err)
-		}
-		return seenApp.Close()
+		var err error
+		rows, err = upsertSeen(dc.(driver.Conn), "window_seen", seen)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("commit pages: %w", err)
@@ -311,4 +281,55 @@ func (s *Store) DropWindows(ctx context.Context, ws []Window) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// seenTx is a fetched row and the row of a *_seen table that records the
+// attempt saw it.
+type seenTx struct {
+	tx   chain.Tx
+	seen []driver.Value
+}
+
+// upsertSeen appends rows to the transactions table as one upsert through
+// the Appender (each tx_id once, the last copy winning: a batch can repeat
+// a tx_id when offsets shift or a cursor walk revisits a block) and every
+// row's seen record to seenTable. It returns the number of rows upserted.
+func upsertSeen(dc driver.Conn, seenTable string, rows []seenTx) (int, error) {
+	txApp, err := duckdb.NewTableAppender(dc, "INSERT OR REPLACE INTO transactions SELECT * FROM appended_data", "", "", "transactions", nil)
+	if err != nil {
+		return 0, err
+	}
+	seenApp, err := duckdb.NewAppender(dc, "", "", seenTable)
+	if err != nil {
+		txApp.Close()
+		return 0, err
+	}
+	latest := make(map[string]chain.Tx, len(rows))
+	order := make([]string, 0, len(rows))
+	for _, r := range rows {
+		if _, dup := latest[r.tx.TxID]; !dup {
+			order = append(order, r.tx.TxID)
+		}
+		latest[r.tx.TxID] = r.tx
+		if err := seenApp.AppendRow(r.seen...); err != nil {
+			txApp.Close()
+			seenApp.Close()
+			return 0, err
+		}
+	}
+	for _, id := range order {
+		if err := appendTx(txApp, latest[id]); err != nil {
+			txApp.Close()
+			seenApp.Close()
+			return 0, err
+		}
+	}
+	if err := txApp.Close(); err != nil {
+		seenApp.Close()
+		return 0, fmt.Errorf("upsert transactions: %w", err)
+	}
+	if err := seenApp.Close(); err != nil {
+		return 0, fmt.Errorf("record %s: %w", seenTable, err)
+	}
+	return len(order), nil
 }
