@@ -64,60 +64,15 @@ func (r *run) commit(p store.Page) error {
 // failing, the database cannot commit) stops every worker and is returned;
 // a window that does not match the API after its attempts is only logged.
 func (r *run) fetchAll(ctx context.Context, plan []Planned, budget *pageBudget) (bool, error) {
-	wctx, stop := context.WithCancel(ctx)
-	defer stop()
-	work := make(chan Planned)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	all := true
-	var fatal error
-	for range r.cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range work {
-				ok, err := r.fetchWindow(wctx, p, budget)
-				var mismatch *mismatchError
-				switch {
-				case err == nil, wctx.Err() != nil, errors.Is(err, errBudget):
-				case errors.As(err, &mismatch):
-					r.log.Error("window failed verification", "window", span(p.Window), "err", err)
-				default:
-					mu.Lock()
-					if fatal == nil {
-						fatal = err
-					}
-					mu.Unlock()
-					stop()
-				}
-				if !ok {
-					mu.Lock()
-					all = false
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	fed := true // written here only: the workers write all under mu
-feed:
-	for _, p := range plan {
-		if budget.exhausted() {
-			fed = false
-			break
+	return forEach(ctx, r, plan, budget, func(ctx context.Context, p Planned) (bool, error) {
+		ok, err := r.fetchWindow(ctx, p, budget)
+		var mismatch *mismatchError
+		if errors.As(err, &mismatch) {
+			r.log.Error("window failed verification", "window", span(p.Window), "err", err)
+			return ok, nil
 		}
-		select {
-		case work <- p:
-		case <-wctx.Done():
-			break feed
-		}
-	}
-	close(work)
-	wg.Wait()
-	all = all && fed
-	if fatal != nil && ctx.Err() == nil {
-		return false, fatal
-	}
-	return all && ctx.Err() == nil, nil
+		return ok, err
+	})
 }
 
 // mismatchError is a window whose stored rows never matched the API's total.

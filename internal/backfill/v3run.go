@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/hiro"
@@ -343,68 +342,17 @@ func (r *run) walkSegments(ctx context.Context, segs []store.Segment, b Bounds, 
 	go func() { r.segCommitter(dbctx, commits); close(committerDone) }()
 	defer func() { close(commits); <-committerDone }()
 
-	wctx, stop := context.WithCancel(ctx)
-	defer stop()
-	work := make(chan store.Segment)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	all := true
-	var fatal error
-	for range r.cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for g := range work {
-				done, err := r.walkSegment(wctx, g, b, budget, commits)
-				switch {
-				case err == nil, wctx.Err() != nil, errors.Is(err, errBudget):
-				default:
-					mu.Lock()
-					if fatal == nil {
-						fatal = err
-					}
-					mu.Unlock()
-					stop()
-				}
-				if done {
-					r.windowsDone.Add(1)
-					if _, err := r.recordProofs(dbctx, b); err != nil {
-						mu.Lock()
-						if fatal == nil {
-							fatal = err
-						}
-						mu.Unlock()
-						stop()
-					}
-				} else {
-					mu.Lock()
-					all = false
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	fed := true
-feed:
-	for _, g := range segs {
-		if budget.exhausted() {
-			fed = false
-			break
+	return forEach(ctx, r, segs, budget, func(ctx context.Context, g store.Segment) (bool, error) {
+		done, err := r.walkSegment(ctx, g, b, budget, commits)
+		if err != nil || !done {
+			return false, err
 		}
-		select {
-		case work <- g:
-		case <-wctx.Done():
-			fed = false
-			break feed
+		r.windowsDone.Add(1)
+		if _, err := r.recordProofs(dbctx, b); err != nil {
+			return false, err
 		}
-	}
-	close(work)
-	wg.Wait()
-	all = all && fed
-	if fatal != nil && ctx.Err() == nil {
-		return false, fatal
-	}
-	return all && ctx.Err() == nil, nil
+		return true, nil
+	})
 }
 
 // walkSegment walks one segment down from where it stands until it passes
