@@ -104,18 +104,7 @@ func TestBackfillSIGINTThenResume(t *testing.T) {
 	c := e.startChild()
 	e.waitPages(c, 60)
 	sent := time.Now()
-	if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	select {
-	case err = <-c.done:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("child still running 5 s after SIGINT: %s", c.out.String())
-	}
-	if code := exitCode(err); code != exitcode.Interrupted {
-		t.Fatalf("exit code %d, want 130: %s", code, c.out.String())
-	}
+	interrupt(t, c)
 	if !strings.Contains(c.out.String(), "backfill interrupted") {
 		t.Fatalf("no summary after Ctrl+C: %s", c.out.String())
 	}
@@ -232,5 +221,23 @@ func TestStatusWhileBackfillRuns(t *testing.T) {
 	err = Status(context.Background(), false)
 	if code := exitcode.Of(err); code != exitcode.BelowPolicy {
 		t.Fatalf("status with a longer horizon: exit %d (%v)", code, err)
+	}
+}
+
+// interrupt sends Ctrl+C to the child and asserts it exits 130 within
+// Mage's 5 s grace.
+func interrupt(t *testing.T, c *child) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-c.done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("child still running 5 s after SIGINT: %s", c.out.String())
+	}
+	if code := exitCode(err); code != exitcode.Interrupted {
+		t.Fatalf("exit code %d, want 130: %s", code, c.out.String())
 	}
 }

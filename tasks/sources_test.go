@@ -462,18 +462,7 @@ func TestV3SIGINTThenResume(t *testing.T) {
 	e.sim.SetFaults(hirosim.Faults{Latency: 100 * time.Millisecond, Rate5xx: 0.02, RateTruncate: 0.02})
 	c := e.startChild()
 	e.waitPages(c, 30)
-	if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	select {
-	case err = <-c.done:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("child still running 5 s after SIGINT: %s", c.out.String())
-	}
-	if code := exitCode(err); code != exitcode.Interrupted {
-		t.Fatalf("exit code %d, want 130: %s", code, c.out.String())
-	}
+	interrupt(t, c)
 	if out := c.out.String(); !strings.Contains(out, "backfill interrupted") || !strings.Contains(out, "source     v3") {
 		t.Fatalf("no summary naming the source after Ctrl+C: %s", out)
 	}
