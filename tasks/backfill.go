@@ -65,8 +65,8 @@ func RunBackfill(ctx context.Context, pol *policy.Policy) (backfill.Summary, err
 	}
 	sum, err := backfill.Run(ctx, backfill.Config{
 		Store:         st,
-		Source:        backfill.NewV1Source(client),
-		V3:            backfill.NewV3Source(client),
+		V1:            backfill.NewV1(client),
+		V3:            backfill.NewV3(client),
 		API:           pol.Source.API,
 		Cache:         rawcache.New(pol.Paths.RawDir),
 		TargetDays:    pol.Horizon.TargetDays,
@@ -131,9 +131,9 @@ func printSummary(w io.Writer, pol *policy.Policy, s backfill.Summary) {
 		fmt.Fprintf(w, "  note       %s\n", s.Message)
 	}
 	switch s.Outcome {
-	case "interrupted":
+	case progress.OutcomeInterrupted:
 		fmt.Fprintln(w, "  next       run `mage backfill` again to continue where this stopped")
-	case "partial":
+	case progress.OutcomePartial:
 		fmt.Fprintln(w, "  next       run `mage backfill` again (or raise backfill.max_iterations / max_pages) to finish")
 	}
 }

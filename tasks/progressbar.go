@@ -31,18 +31,25 @@ func newProgressBar(w io.Writer) *progressBar {
 
 // Update redraws the bar from the published state.
 func (p *progressBar) Update(s progress.State) {
-	if !s.Running && s.Phase == "complete" {
+	if !s.Running && s.Phase == progress.OutcomeComplete.Phase() {
 		s.PagesEstimate = s.IterationPages // a complete run ends full
 	}
 	if s.PagesEstimate > 0 {
 		p.bar.ChangeMax64(s.PagesEstimate)
 	}
 	eta := "?"
-	if s.ETASeconds > 0 {
+	switch {
+	case s.PagesEstimate > 0 && s.IterationPages >= s.PagesEstimate:
+		eta = "0s"
+	case s.ETASeconds > 0:
 		eta = fmtDuration(time.Duration(s.ETASeconds * float64(time.Second)))
 	}
-	p.bar.Describe(fmt.Sprintf("iter %d · windows %d/%d · %.0f tx/s · %.0f req/min · %d×429 · ETA %s",
-		s.Iteration, s.WindowsDone, s.WindowsPlanned, s.TxPerSecond, s.RequestsPerMin, s.Throttled, eta))
+	kind := s.UnitKind
+	if kind == "" {
+		kind = "units"
+	}
+	p.bar.Describe(fmt.Sprintf("iter %d · %s %d/%d · %.0f tx/s · %.0f req/min · %d×429 · ETA %s",
+		s.Iteration, kind, s.UnitsDone, s.UnitsPlanned, s.TxPerSecond, s.RequestsPerMin, s.Throttled, eta))
 	_ = p.bar.Set64(s.IterationPages)
 }
 

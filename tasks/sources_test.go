@@ -14,6 +14,7 @@ import (
 	"github.com/stxwallets/walletcache/internal/chain"
 	"github.com/stxwallets/walletcache/internal/exitcode"
 	"github.com/stxwallets/walletcache/internal/hirosim"
+	"github.com/stxwallets/walletcache/internal/progress"
 	"github.com/stxwallets/walletcache/internal/store"
 )
 
@@ -204,7 +205,7 @@ func TestSourceConformance(t *testing.T) {
 }
 
 // mustBackfill runs the backfill, which must end with outcome and 100 %.
-func mustBackfill(t *testing.T, e *env, outcome string) backfill.Summary {
+func mustBackfill(t *testing.T, e *env, outcome progress.Outcome) backfill.Summary {
 	t.Helper()
 	sum, err := RunBackfill(context.Background(), e.pol())
 	if err != nil {

@@ -1,12 +1,13 @@
 // Package backfill fills the store with every canonical transaction of the
-// policy horizon. With the v1 source it plans closed time windows, fetches
-// their pages (from the raw cache when a window is final, else from the API),
-// commits each page with its bookkeeping in one transaction, and verifies
-// each window against the total the API reports for it. With the v3 source
-// it walks height segments along the keyset cursor and records the time the
-// unbroken walks prove complete as verified windows (v3plan.go). A run
-// switches from v1 to v3 when v1 answers 410 Gone, and back when v3
-// disappears.
+// policy horizon. One loop (loop.go) serves every source: each iteration
+// reads the tip, plans work units for what the horizon lacks, runs them
+// within the page budget, and measures coverage from verified windows. The
+// v1 source's units are closed burn-time windows verified against the
+// total the API reports for them (v1.go); the v3 source's units are height
+// segments walked along the keyset cursor, whose unbroken walks prove
+// burn-time spans complete (v3.go, v3plan.go). A run switches from v1 to v3
+// when v1 answers 410 Gone, and back when v3 disappears (switch.go). The
+// rules are in docs/design.md.
 package backfill
 
 import (
@@ -15,48 +16,24 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/stxwallets/walletcache/internal/hiro"
 	"github.com/stxwallets/walletcache/internal/progress"
 	"github.com/stxwallets/walletcache/internal/store"
 )
 
-// Source serves pages of closed windows and the chain tip.
-type Source interface {
-	// Name is the API flavour ("v1").
-	Name() string
-	// Page returns one page of window w at offset, oldest first, with the
-	// exact response body for the raw cache.
-	Page(ctx context.Context, w hiro.Window, offset int64) (hiro.TxPage, []byte, error)
-	// Tip reads the newest block.
-	Tip(ctx context.Context) (hiro.Tip, error)
-	// Counters reports requests sent so far.
-	Counters() Counters
-}
-
-// Counters are the request counts of a Source.
-type Counters struct {
-	Requests, Retries, Throttled int64
-}
-
-// PageCache keeps raw pages of final windows between runs.
-type PageCache interface {
-	Get(key string) ([]byte, bool, error)
-	Put(key string, body []byte) error
-	Delete(key string) error
-}
-
-// Config is everything a run needs.
+// Config is everything a run needs. Every field is required unless it says
+// otherwise: defaults live in the policy package, not here.
 type Config struct {
 	Store *store.Store
-	// Source pages /extended/v1/tx; V3 pages /extended/v3/transactions.
-	// Either may be nil; when both are set they share one client.
-	Source Source
-	V3     CursorSource
+	// V1 pages /extended/v1/tx by time windows; V3 walks
+	// /extended/v3/transactions. Either may be nil; when both are set they
+	// share one client (one rate budget, one set of request counters).
+	V1, V3 Source
 	// API picks the source to start with: "v1", "v3", or "auto" (or "")
 	// to probe v3 once and use it when the server serves it. Whatever it
 	// starts with, a run switches to the other source when v1 answers 410
@@ -72,11 +49,25 @@ type Config struct {
 	Concurrency   int
 	Stall         time.Duration // warn when nothing committed for this long
 	Now           func() time.Time
-	Logger        *slog.Logger
+	Logger        *slog.Logger // nil: discard
 	// Observer, when set, is told about progress (the terminal bar).
 	Observer Observer
-	// ProgressPath is where live state is published for `status`.
+	// ProgressPath is where live state is published for `status` ("": nowhere).
 	ProgressPath string
+}
+
+// validate reports the first field a run cannot do without.
+func (c Config) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("backfill: no store configured")
+	case c.V1 == nil && c.V3 == nil:
+		return errors.New("backfill: no source configured")
+	case c.Concurrency <= 0, c.MaxPages <= 0, c.Window <= 0, c.Stall <= 0, c.Settle < 0, c.TargetDays <= 0:
+		return fmt.Errorf("backfill: concurrency %d, max_pages %d, window %s, stall %s, settle %s and target_days %d must all be positive",
+			c.Concurrency, c.MaxPages, c.Window, c.Stall, c.Settle, c.TargetDays)
+	}
+	return nil
 }
 
 // Observer receives live progress; implementations must be cheap.
@@ -88,10 +79,48 @@ type Observer interface {
 // ErrInterrupted is returned after a Ctrl+C: what arrived was committed.
 var ErrInterrupted = errors.New("interrupted: stopped issuing requests and committed every page that had arrived")
 
+// UnverifiedError is a unit whose stored rows never matched what the
+// server says it holds, after every attempt this run allows. Its span stays
+// uncovered; the rest of the run goes on.
+type UnverifiedError struct {
+	Unit     string // the unit's label
+	Start    int64  // its burn-time span, unix seconds
+	End      int64
+	Attempts int
+	Detail   string // what did not match
+}
+
+func (e *UnverifiedError) Error() string {
+	return fmt.Sprintf("%s did not verify after %d attempts: %s", e.Unit, e.Attempts, e.Detail)
+}
+
+// GaveUpError ends a run that had to give up on some units: everything
+// else was fetched and committed, these spans stay missing.
+type GaveUpError struct {
+	Units []*UnverifiedError
+}
+
+func (e *GaveUpError) Error() string {
+	parts := make([]string, 0, min(len(e.Units), 3))
+	for i, u := range e.Units {
+		if i == 3 {
+			break
+		}
+		parts = append(parts, u.Error())
+	}
+	more := ""
+	if len(e.Units) > 3 {
+		more = fmt.Sprintf(" (and %d more)", len(e.Units)-3)
+	}
+	return fmt.Sprintf("the server's answers for %d unit(s) never matched, so they stay missing: %s%s; "+
+		"the server is inconsistent there (duplicate, non-canonical or out-of-range rows, or a total that keeps changing)",
+		len(e.Units), strings.Join(parts, "; "), more)
+}
+
 // Summary is what a run did.
 type Summary struct {
 	RunID           int64
-	Outcome         string // complete | partial | interrupted | failed
+	Outcome         progress.Outcome
 	Source          string // the sources used, in order: v1, v3, v1->v3
 	Iterations      int
 	Pages           int64
@@ -109,8 +138,8 @@ type Summary struct {
 	Message         string
 }
 
-// maxAttempts bounds how often one window is fetched afresh in one
-// iteration when what is stored does not match the API's total.
+// maxAttempts bounds how often one unit is fetched afresh in one run when
+// what is stored does not match what the server says.
 const maxAttempts = 3
 
 // run is the state of one Run call.
@@ -118,22 +147,28 @@ type run struct {
 	cfg     Config
 	log     *slog.Logger
 	started time.Time
+	runID   int64
 
 	pages, cacheHits, rows, deleted atomic.Int64
-	verified, failed, windowsDone   atomic.Int64
-	lastCommit                      atomic.Int64 // unix nanos
-	// Per iteration, for the estimate: pages the opened windows need (from
-	// their totals), windows opened, and the page count at the start.
-	pagesKnown, windowsOpened, iterPages0 atomic.Int64
-	rates                                 rateWindow
+	verified, failed, unitsDone     atomic.Int64
+	// progressPages counts pages that are progress: of final units, and of
+	// v3 segments below the open one, which restarts at the tip in every
+	// iteration (its pages alone would keep a growing chain's run alive).
+	progressPages atomic.Int64
+	lastCommit    atomic.Int64 // unix nanos
+	// Per iteration, for the estimate: pages the opened units need, units
+	// opened, and the page count at the start.
+	pagesKnown, unitsOpened, iterPages0 atomic.Int64
+	rates                               rateWindow
 
 	mu        sync.Mutex
 	state     progress.State
 	bounds    Bounds // of the current iteration; zero before the first plan
-	commits   chan commitReq
 	cacheWarn sync.Once
+	// unverified are the units given up on in this run, by label.
+	unverified map[string]*UnverifiedError
 
-	v3 v3State
+	sources sourceChoice
 }
 
 // Run backfills until the horizon is covered, the iteration limit is hit,
@@ -146,39 +181,25 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 4
+	sum := Summary{Outcome: progress.OutcomeFailed}
+	if err := cfg.validate(); err != nil {
+		return sum, err
 	}
-	if cfg.Window <= 0 {
-		cfg.Window = time.Hour
-	}
-	if cfg.MaxPages <= 0 {
-		cfg.MaxPages = 5000
-	}
-	if cfg.Stall <= 0 {
-		cfg.Stall = 10 * time.Minute
-	}
-	if cfg.Source == nil && cfg.V3 == nil {
-		return Summary{Outcome: "failed"}, errors.New("backfill: no source configured")
-	}
-	r := &run{cfg: cfg, log: cfg.Logger, started: time.Now()}
+	r := &run{cfg: cfg, log: cfg.Logger, started: time.Now(), unverified: map[string]*UnverifiedError{}}
+	sum.Started = r.started
 	r.lastCommit.Store(r.started.UnixNano())
 	r.state = progress.State{
 		PID: os.Getpid(), Program: programName(), StartedAt: r.started.UTC(), Running: true,
-		Phase: "planning", Source: r.sourceLabel(), TargetDays: cfg.TargetDays,
+		Phase: progress.PhasePlanning, Source: r.sourceLabel(), TargetDays: cfg.TargetDays,
 	}
-	sum := Summary{Started: r.started, Outcome: "failed"}
 	// Bookkeeping must land even after Ctrl+C cancelled ctx.
 	dbctx := context.WithoutCancel(ctx)
 	runID, err := cfg.Store.StartRun(dbctx, store.Run{PID: os.Getpid(), StartedAt: r.started, Source: r.sourceLabel()})
 	if err != nil {
 		return sum, err
 	}
-	sum.RunID, r.v3.runID = runID, runID
+	sum.RunID, r.runID = runID, runID
 
-	r.commits = make(chan commitReq, cfg.Concurrency*4)
-	committerDone := make(chan struct{})
-	go func() { r.committer(dbctx); close(committerDone) }()
 	pubCtx, stopPub := context.WithCancel(dbctx)
 	pubDone := make(chan struct{})
 	go func() { r.publish(pubCtx); close(pubDone) }()
@@ -190,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		}
 		for iter := 1; cfg.MaxIterations == 0 || iter <= cfg.MaxIterations; iter++ {
 			sum.Iterations = iter
-			it, b, err := r.runIteration(ctx, iter)
+			it, b, err := r.iteration(ctx, iter, r.sources.inUse)
 			if b.FinalEdge != 0 {
 				bounds = b
 			}
@@ -202,24 +223,24 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 				return err
 			}
 			if it.complete {
-				sum.Outcome = "complete"
+				sum.Outcome = progress.OutcomeComplete
 				return nil
 			}
 			if it.progressed == 0 {
-				sum.Message = "no window could be verified in the last iteration; the server's totals do not match what it serves (see the log)"
-				if r.v3.mode == "v3" {
-					sum.Message = "no window could be proven in the last iteration: the cursor walks did not reach burn times far enough past the gaps (see the log)"
+				if len(r.unverified) == 0 {
+					sum.Message = "no unit could be completed in the last iteration (see the log)"
 				}
 				return nil
 			}
 		}
 		return nil
 	}()
-	close(r.commits)
-	<-committerDone
 	stopPub()
 	<-pubDone
 
+	if runErr == nil && len(r.unverified) > 0 {
+		runErr = r.gaveUp()
+	}
 	sum.Pages, sum.CacheHits = r.pages.Load(), r.cacheHits.Load()
 	sum.RowsWritten, sum.RowsDeleted = r.rows.Load(), r.deleted.Load()
 	sum.WindowsVerified, sum.WindowsFailed = int(r.verified.Load()), int(r.failed.Load())
@@ -234,14 +255,14 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	switch {
 	case runErr != nil && ctx.Err() != nil:
-		sum.Outcome, runErr = "interrupted", ErrInterrupted
+		sum.Outcome, runErr = progress.OutcomeInterrupted, ErrInterrupted
 	case runErr != nil:
-		sum.Outcome, sum.Message = "failed", runErr.Error()
-	case sum.Outcome != "complete":
-		sum.Outcome = "partial"
+		sum.Outcome, sum.Message = progress.OutcomeFailed, runErr.Error()
+	case sum.Outcome != progress.OutcomeComplete:
+		sum.Outcome = progress.OutcomePartial
 	}
 	if err := cfg.Store.UpdateRun(dbctx, store.Run{
-		ID: runID, FinishedAt: time.Now(), Outcome: sum.Outcome, Source: sum.Source,
+		ID: runID, FinishedAt: time.Now(), Outcome: string(sum.Outcome), Source: sum.Source,
 		Pages: sum.Pages, Requests: sum.Requests, Retries: sum.Retries, Throttled: sum.Throttled,
 		RowsWritten: sum.RowsWritten, RowsDeleted: sum.RowsDeleted, CacheHits: sum.CacheHits,
 		CoveragePct: sum.Coverage.Percent, Message: sum.Message,
@@ -252,118 +273,32 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	return sum, runErr
 }
 
-// iterResult is what one iteration achieved.
-type iterResult struct {
-	complete   bool  // nothing is left to fetch for the horizon, tail fetched
-	progressed int64 // pages committed plus windows verified
-}
-
-// iteration reads the tip, plans, and fetches up to MaxPages pages.
-func (r *run) iteration(ctx context.Context, iter int) (iterResult, Bounds, error) {
-	cfg := r.cfg
-	r.setPhase("planning", iter)
-	tip, err := cfg.Source.Tip(ctx)
-	if err != nil {
-		return iterResult{}, Bounds{}, fmt.Errorf("iteration %d: %w", iter, err)
-	}
-	now := cfg.Now().UTC()
-	b := Bounds{
-		HorizonStart: now.Add(-time.Duration(cfg.TargetDays) * 24 * time.Hour).Unix(),
-		FinalEdge:    tip.BurnBlockTime.Add(-cfg.Settle).Unix(),
-		TailEnd:      max(now.Unix(), tip.BurnBlockTime.Unix()),
-	}
-	dbctx := context.WithoutCancel(ctx)
-	if err := cfg.Store.SetMeta(dbctx, store.MetaTipBurnTime, strconv.FormatInt(tip.BurnBlockTime.Unix(), 10)); err != nil {
-		return iterResult{}, b, err
-	}
-	if err := cfg.Store.SetMeta(dbctx, store.MetaTipHeight, strconv.FormatInt(tip.Height, 10)); err != nil {
-		return iterResult{}, b, err
-	}
-	windows, err := cfg.Store.Windows(dbctx)
-	if err != nil {
-		return iterResult{}, b, err
-	}
-	nextID, err := cfg.Store.NextWindowID(dbctx)
-	if err != nil {
-		return iterResult{}, b, err
-	}
-	plan, drop := Plan(b, windows, int64(cfg.Window/time.Second), nextID)
-	if err := cfg.Store.DropWindows(dbctx, drop); err != nil {
-		return iterResult{}, b, err
-	}
-	cov := store.CoverageOf(b.Horizon(), windows)
-	finalLeft := 0
-	for _, p := range plan {
-		if p.Final {
-			finalLeft++
-		}
-	}
-	r.publishCommitted(dbctx, cov)
+// noteUnverified records a unit given up on in this run.
+func (r *run) noteUnverified(e *UnverifiedError) {
 	r.mu.Lock()
-	r.state.WindowsPlanned = len(plan)
-	r.bounds = b
-	r.mu.Unlock()
-	r.windowsDone.Store(0)
-	r.pagesKnown.Store(0)
-	r.windowsOpened.Store(0)
-	r.iterPages0.Store(r.pages.Load())
-	r.log.Info("iteration planned", "iteration", iter, "coverage_percent", round2(cov.Percent),
-		"windows_to_fetch", len(plan), "final_windows", finalLeft, "provisional_windows", len(plan)-finalLeft,
-		"tip_height", tip.Height, "tip_burn_time", tip.BurnBlockTime.Format(time.RFC3339))
-
-	pagesBefore := r.pages.Load()
-	verifiedBefore := r.verified.Load()
-	r.setPhase("fetching", iter)
-	budget := &pageBudget{left: cfg.MaxPages}
-	allVerified, err := r.fetchAll(ctx, plan, budget)
-	if ctx.Err() != nil {
-		return iterResult{}, b, ctx.Err()
-	}
-	if err != nil {
-		return iterResult{}, b, err
-	}
-	progressed := (r.pages.Load() - pagesBefore) + (r.verified.Load() - verifiedBefore)
-	windows, err = cfg.Store.Windows(dbctx)
-	if err != nil {
-		return iterResult{}, b, err
-	}
-	cov = store.CoverageOf(b.Horizon(), windows)
-	r.publishCommitted(dbctx, cov)
-	c := cfg.Source.Counters()
-	r.log.Info("iteration done", "iteration", iter, "coverage_percent", round2(cov.Percent),
-		"missing_ranges", len(cov.Missing), "pages", r.pages.Load()-pagesBefore, "cache_hits", r.cacheHits.Load(),
-		"rows_written", r.rows.Load(), "rows_deleted", r.deleted.Load(),
-		"requests", c.Requests, "retries", c.Retries, "throttled", c.Throttled,
-		"budget_exhausted", budget.exhausted(), "elapsed", time.Since(r.started).Round(time.Second).String())
-	complete := !budget.exhausted() && allVerified && cov.Percent >= 100
-	return iterResult{complete: complete || (len(plan) == 0), progressed: progressed}, b, nil
+	defer r.mu.Unlock()
+	r.unverified[e.Unit] = e
 }
 
-// pageBudget is max_pages for one iteration, shared by all workers.
-type pageBudget struct {
-	mu    sync.Mutex
-	left  int64
-	empty bool
+// gaveUpOn reports whether the unit labelled label was given up on.
+func (r *run) gaveUpOn(label string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.unverified[label]
+	return ok
 }
 
-func (p *pageBudget) take() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.left <= 0 {
-		p.empty = true
-		return false
+// gaveUp is the error of a run that gave up on units, oldest first.
+func (r *run) gaveUp() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := &GaveUpError{}
+	for _, u := range r.unverified {
+		e.Units = append(e.Units, u)
 	}
-	p.left--
-	return true
+	sort.Slice(e.Units, func(i, j int) bool { return e.Units[i].Start < e.Units[j].Start })
+	return e
 }
-
-func (p *pageBudget) exhausted() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.empty
-}
-
-func round2(f float64) float64 { return float64(int64(f*100)) / 100 }
 
 func programName() string {
 	if len(os.Args) > 0 {

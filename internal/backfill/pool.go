@@ -6,13 +6,13 @@ import (
 	"sync"
 )
 
-// forEach runs do on items with Concurrency workers, feeding them in order
+// forEach runs do on items with the given number of workers, feeding them in order
 // while the page budget lasts, and reports whether every item finished.
 // The budget running out and cancellation end the pass quietly; any other
 // error from do (the endpoint is gone, the quota is used up, the server
 // keeps failing, the database cannot commit) stops every worker and is
 // returned. Errors an item can live with are for do to log and drop.
-func forEach[T any](ctx context.Context, r *run, items []T, budget *pageBudget, do func(ctx context.Context, item T) (bool, error)) (bool, error) {
+func forEach[T any](ctx context.Context, workers int, items []T, budget *pageBudget, do func(ctx context.Context, item T) (bool, error)) (bool, error) {
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	work := make(chan T)
@@ -20,7 +20,7 @@ func forEach[T any](ctx context.Context, r *run, items []T, budget *pageBudget, 
 	var mu sync.Mutex
 	all := true
 	var fatal error
-	for range r.cfg.Concurrency {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -6,24 +6,71 @@ import (
 	"github.com/stxwallets/walletcache/internal/hiro"
 )
 
-// v1Source pages GET /extended/v1/tx by closed burn_block_time windows.
-type v1Source struct{ c *hiro.Client }
-
-// NewV1Source adapts a Hiro client to Source.
-func NewV1Source(c *hiro.Client) Source { return v1Source{c} }
-
-func (s v1Source) Name() string { return "v1" }
-
-func (s v1Source) Page(ctx context.Context, w hiro.Window, off int64) (hiro.TxPage, []byte, error) {
-	return s.c.TxPage(ctx, w, off)
+// Source is one way of getting the transactions of the horizon: the API's
+// v1 time windows (v1.go), its v3 keyset cursor (v3.go), or a database
+// seed. The iteration loop (loop.go) is the same for every source: it reads
+// the tip, fixes the bounds, asks the source for this iteration's work
+// units, runs them with Concurrency workers within the page budget, lets
+// the source record what finished units prove, and measures coverage from
+// the verified windows. Adding a source is one file that implements this.
+type Source interface {
+	// Name is the source's name in logs, the runs table and status: one of
+	// the Source* constants.
+	Name() string
+	// Tip reads the newest block the source serves.
+	Tip(ctx context.Context) (hiro.Tip, error)
+	// Plan turns what the horizon still lacks into this iteration's work
+	// units, final ones first. It may update its own bookkeeping in the
+	// store (forget stale records) but never the verified windows of
+	// another source.
+	Plan(ctx context.Context, it *Iteration) ([]Unit, error)
+	// Prove records, as verified windows, what the units finished so far
+	// prove. It runs after every finished unit and once at the end of the
+	// iteration, one call at a time; a source whose units verify their own
+	// windows (v1) has nothing to do here.
+	Prove(ctx context.Context, it *Iteration) error
+	// Counters reports the requests the source has sent so far.
+	Counters() Counters
 }
 
-func (s v1Source) Tip(ctx context.Context) (hiro.Tip, error) { return s.c.ChainTip(ctx) }
+// Unit is one piece of an iteration's work: a v1 window, a v3 height
+// segment. It knows its span, how to fetch its pages, and how it proves
+// itself complete.
+type Unit interface {
+	// Label names the unit for people: "window 2026-01-02 03:00..03:59",
+	// "heights 100..250".
+	Label() string
+	// Final is true when every row the unit covers is past the settle
+	// margin: its pages may come from and go to the raw cache.
+	Final() bool
+	// Run fetches and commits the unit's pages until it is complete, the
+	// page budget is used up (errBudget), ctx ends, or an error no retry
+	// can fix. It reports whether the unit ended complete. A unit that
+	// cannot be proven after its attempts returns an *UnverifiedError,
+	// which ends that unit only.
+	Run(ctx context.Context, it *Iteration) (bool, error)
+}
 
-func (s v1Source) Counters() Counters {
-	return Counters{
-		Requests:  s.c.Stats.Requests.Load(),
-		Retries:   s.c.Stats.Retries.Load(),
-		Throttled: s.c.Stats.Throttled.Load(),
-	}
+// Source names, as the runs table, the progress file and status show them.
+const (
+	SourceV1 = "v1"
+	SourceV3 = "v3"
+)
+
+// Counters are the request counts of a Source.
+type Counters struct {
+	Requests, Retries, Throttled int64
+}
+
+// prober is a source that can tell whether the server serves it at all;
+// api: auto probes it before choosing.
+type prober interface {
+	Probe(ctx context.Context) (bool, error)
+}
+
+// PageCache keeps raw pages of final units between runs.
+type PageCache interface {
+	Get(key string) ([]byte, bool, error)
+	Put(key string, body []byte) error
+	Delete(key string) error
 }

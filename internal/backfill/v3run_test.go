@@ -214,8 +214,8 @@ func TestV3RunHostileChain(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	cfg := Config{
-		Store: st, V3: f, API: "v3", TargetDays: 4, Settle: settle * time.Second, Window: time.Hour,
-		MaxPages: 100000, Concurrency: 3, Now: func() time.Time { return now },
+		Store: st, V3: NewV3Over(f), API: "v3", TargetDays: 4, Settle: settle * time.Second, Window: time.Hour,
+		MaxPages: 100000, Concurrency: 3, Stall: time.Minute, Now: func() time.Time { return now },
 	}
 
 	// Run 1: interrupted after 40 pages; a cursor handed out at page 25
@@ -327,7 +327,7 @@ func TestHeightLookups(t *testing.T) {
 		{height: 12, time: 1200, burn: 1150},
 		{height: 13, time: 1300, burn: 1290},
 	}}
-	r := &run{cfg: Config{V3: f}, log: slog.New(slog.DiscardHandler)}
+	l := heightLookup{api: f, log: slog.New(slog.DiscardHandler)}
 	ctx := context.Background()
 	below := []struct{ t, want int64 }{
 		{1210, 12}, // block 12 (burn 1150 <= 1210)
@@ -335,7 +335,7 @@ func TestHeightLookups(t *testing.T) {
 		{999, 0},   // before the chain: walk to the bottom
 	}
 	for _, tt := range below {
-		if h, err := r.heightBelow(ctx, tt.t, 100); err != nil || h != tt.want {
+		if h, err := l.below(ctx, tt.t, 100); err != nil || h != tt.want {
 			t.Errorf("heightBelow(%d) = %d, %v; want %d", tt.t, h, err, tt.want)
 		}
 	}
@@ -350,7 +350,7 @@ func TestHeightLookups(t *testing.T) {
 		{2000, 99, 0, false}, // no block late enough before the tip
 	}
 	for _, tt := range above {
-		h, ok, err := r.heightAbove(ctx, tt.gapEnd, 100, tt.finalBelow)
+		h, ok, err := l.above(ctx, tt.gapEnd, 100, tt.finalBelow)
 		if err != nil || ok != tt.ok || (ok && h != tt.want) {
 			t.Errorf("heightAbove(%d) = %d, %v, %v; want %d, %v", tt.gapEnd, h, ok, err, tt.want, tt.ok)
 		}

@@ -14,6 +14,35 @@ import (
 	"time"
 )
 
+// Phase is what a backfill is doing: PhasePlanning or PhaseFetching while
+// it runs, then the Outcome it ended with.
+type Phase string
+
+// The phases of a running backfill.
+const (
+	PhasePlanning Phase = "planning"
+	PhaseFetching Phase = "fetching"
+)
+
+// Outcome is how a backfill run ended; the runs table and the progress
+// file's last phase hold it.
+type Outcome string
+
+// The outcomes of a run.
+const (
+	// OutcomeComplete: the horizon is covered and the tail fetched.
+	OutcomeComplete Outcome = "complete"
+	// OutcomePartial: the iteration or page limits ended the run first.
+	OutcomePartial Outcome = "partial"
+	// OutcomeInterrupted: Ctrl+C; what arrived was committed.
+	OutcomeInterrupted Outcome = "interrupted"
+	// OutcomeFailed: an error ended the run; its message says which.
+	OutcomeFailed Outcome = "failed"
+)
+
+// Phase is the phase a run that ended with o shows last.
+func (o Outcome) Phase() Phase { return Phase(o) }
+
 // State is what a running backfill publishes.
 type State struct {
 	PID             int       `json:"pid"`
@@ -21,12 +50,13 @@ type State struct {
 	StartedAt       time.Time `json:"started_at"`
 	UpdatedAt       time.Time `json:"updated_at"`
 	Running         bool      `json:"running"`
-	Phase           string    `json:"phase"` // planning | fetching | finishing | done | interrupted | failed
+	Phase           Phase     `json:"phase"`
 	Source          string    `json:"source"`
 	Iteration       int       `json:"iteration"`
-	CurrentWindow   string    `json:"current_window"`
-	WindowsPlanned  int       `json:"windows_planned"`
-	WindowsDone     int       `json:"windows_done"`
+	UnitKind        string    `json:"unit_kind"`    // what the units are: windows (v1) or segments (v3)
+	CurrentUnit     string    `json:"current_unit"` // the unit a worker took last
+	UnitsPlanned    int       `json:"units_planned"`
+	UnitsDone       int       `json:"units_done"`
 	Pages           int64     `json:"pages"`
 	PagesEstimate   int64     `json:"pages_estimate"`  // pages this iteration is expected to need
 	IterationPages  int64     `json:"iteration_pages"` // pages committed in this iteration

@@ -27,7 +27,7 @@ func WriteText(w io.Writer, r Report, now time.Time) {
 	if r.Running != nil {
 		rn := r.Running
 		p("running", "yes: backfill PID %d since %s (%s), %s, iteration %d", rn.PID, clock(rn.StartedAt), age(now.Sub(rn.StartedAt)), rn.Phase, rn.Iteration)
-		p("", "window %s; windows %d/%d this iteration", orDash(rn.CurrentWindow), rn.WindowsDone, rn.WindowsPlanned)
+		p("", "%s %d/%d done this iteration; working on %s", orDash(rn.UnitKind), rn.UnitsDone, rn.UnitsPlanned, orDash(rn.CurrentUnit))
 		eta := "unknown"
 		if rn.ETASeconds != nil {
 			eta = age(time.Duration(*rn.ETASeconds * float64(time.Second)))

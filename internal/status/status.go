@@ -30,9 +30,10 @@ type Running struct {
 	StartedAt      time.Time  `json:"started_at"`
 	Phase          string     `json:"phase"`
 	Iteration      int        `json:"iteration"`
-	CurrentWindow  string     `json:"current_window"`
-	WindowsDone    int        `json:"windows_done"`
-	WindowsPlanned int        `json:"windows_planned"`
+	UnitKind       string     `json:"unit_kind"` // windows (v1) or segments (v3)
+	CurrentUnit    string     `json:"current_unit"`
+	UnitsDone      int        `json:"units_done"`
+	UnitsPlanned   int        `json:"units_planned"`
 	Pages          int64      `json:"pages"`           // in the whole run
 	IterationPages int64      `json:"iteration_pages"` // in the current iteration
 	PagesEstimate  int64      `json:"pages_estimate"`  // the current iteration is expected to need
@@ -216,17 +217,12 @@ func fromDatabase(ctx context.Context, st *store.Store, in Inputs, now time.Time
 	return nil
 }
 
-// horizonFromTip sets the horizon: target_days before now to the last seen
-// tip's burn time minus the settle margin (DESIGN §4). Without a tip the
-// end is now minus the margin.
+// horizonFromTip sets the horizon from the last tip a backfill saw (see
+// store.HorizonAt); without one, the wall clock stands in for the tip.
 func horizonFromTip(r *Report, in Inputs, now time.Time, tipBurn int64) {
-	r.HorizonStart = now.Add(-time.Duration(in.TargetDays) * 24 * time.Hour).Truncate(time.Second)
-	end := now.Add(-in.Settle)
-	if tipBurn > 0 {
-		r.TipSeen = true
-		end = time.Unix(tipBurn, 0).UTC().Add(-in.Settle)
-	}
-	r.HorizonEnd = end.Truncate(time.Second)
+	h := store.HorizonAt(now, tipBurn, in.TargetDays, in.Settle)
+	r.TipSeen = tipBurn > 0
+	r.HorizonStart, r.HorizonEnd = time.Unix(h.Start, 0).UTC(), time.Unix(h.End, 0).UTC()
 }
 
 // fromLive fills the report from the running backfill's last snapshot.
@@ -256,15 +252,15 @@ func fromLive(s progress.State, in Inputs, now time.Time, r *Report) {
 
 // running summarises live state for the report.
 func running(s progress.State, in Inputs, now time.Time) *Running {
-	rn := &Running{PID: s.PID, Program: s.Program, StartedAt: s.StartedAt, Phase: s.Phase, Iteration: s.Iteration,
-		CurrentWindow: s.CurrentWindow, WindowsDone: s.WindowsDone, WindowsPlanned: s.WindowsPlanned,
+	rn := &Running{PID: s.PID, Program: s.Program, StartedAt: s.StartedAt, Phase: string(s.Phase), Iteration: s.Iteration,
+		UnitKind: s.UnitKind, CurrentUnit: s.CurrentUnit, UnitsDone: s.UnitsDone, UnitsPlanned: s.UnitsPlanned,
 		Pages: s.Pages, IterationPages: s.IterationPages, PagesEstimate: s.PagesEstimate, Rows: s.Rows, Requests: s.Requests, Throttled: s.Throttled,
 		RequestsPerMin: s.RequestsPerMin, TxPerSecond: s.TxPerSecond, LastCommitAt: s.LastCommitAt, UpdatedAt: s.UpdatedAt}
 	if s.ETASeconds > 0 {
 		rn.ETASeconds = ptr(s.ETASeconds)
 	}
 	rn.SinceCommitSec = now.Sub(s.LastCommitAt).Seconds()
-	rn.Stalled = in.Stall > 0 && s.Phase == "fetching" && now.Sub(s.LastCommitAt) > in.Stall
+	rn.Stalled = in.Stall > 0 && s.Phase == progress.PhaseFetching && now.Sub(s.LastCommitAt) > in.Stall
 	if s.Committed != nil {
 		rn.CommittedAsOf = ptr(s.Committed.AsOf)
 	}

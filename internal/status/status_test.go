@@ -147,7 +147,7 @@ func sample() Report {
 		HorizonEnd: now.Add(-2 * time.Hour), TipSeen: true,
 		MissingRanges: []Range{{now.Add(-30 * 24 * time.Hour), now.Add(-27*24*time.Hour - time.Second)}, {now.Add(-50 * time.Hour), now.Add(-49*time.Hour - time.Second)}},
 		Running: &Running{PID: 4242, StartedAt: now.Add(-time.Hour), Phase: "fetching", Iteration: 2,
-			CurrentWindow: "[2026-11-01 00:00:00 .. 2026-11-01 00:59:59]", WindowsDone: 10, WindowsPlanned: 80,
+			UnitKind: "windows", CurrentUnit: "window [2026-11-01 00:00:00 .. 2026-11-01 00:59:59]", UnitsDone: 10, UnitsPlanned: 80,
 			Pages: 900, IterationPages: 400, PagesEstimate: 3200, Rows: 20000, RequestsPerMin: 49.5, TxPerSecond: 41.2, ETASeconds: &eta,
 			LastCommitAt: now.Add(-3 * time.Second), SinceCommitSec: 3, CommittedAsOf: &asOf},
 		LastRun: &LastRun{StartedAt: fin.Add(-2 * time.Hour), FinishedAt: &fin, DurationSec: 7200, Outcome: "partial",

@@ -15,6 +15,21 @@ type Span struct{ Start, End int64 }
 // Seconds is the span's length; both ends count.
 func (s Span) Seconds() int64 { return s.End - s.Start + 1 }
 
+// HorizonAt is the one definition of the span coverage is measured on:
+// from targetDays before now to the tip's burn time minus the settle
+// margin (windows later than that are still provisional). tipBurn is unix
+// seconds; 0 when no tip is known, and then the wall clock stands in for it.
+// The end is before the start when the tip is older than the horizon.
+func HorizonAt(now time.Time, tipBurn int64, targetDays int, settle time.Duration) Span {
+	if tipBurn <= 0 {
+		tipBurn = now.Unix()
+	}
+	return Span{
+		Start: now.Add(-time.Duration(targetDays) * 24 * time.Hour).Unix(),
+		End:   tipBurn - int64(settle/time.Second),
+	}
+}
+
 // Coverage is how much of a horizon verified, final windows cover.
 type Coverage struct {
 	Horizon Span

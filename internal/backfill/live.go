@@ -10,14 +10,14 @@ import (
 )
 
 // setPhase records what the run is doing now.
-func (r *run) setPhase(phase string, iter int) {
+func (r *run) setPhase(phase progress.Phase, iter int) {
 	r.mu.Lock()
 	r.state.Phase, r.state.Iteration = phase, iter
 	r.mu.Unlock()
 }
 
 // snapshot builds the live state from the counters. Pages and the
-// estimate are of the current iteration: windows not opened yet are assumed
+// estimate are of the current iteration: units not opened yet are assumed
 // to need as many pages as the opened ones did on average. Rates are over
 // the last minute, so they show what the run does now.
 func (r *run) snapshot() progress.State {
@@ -29,13 +29,13 @@ func (r *run) snapshot() progress.State {
 	s.UpdatedAt = now.UTC()
 	s.Pages, s.Rows = r.pages.Load(), r.rows.Load()
 	s.Requests, s.Retries, s.Throttled = c.Requests, c.Retries, c.Throttled
-	s.WindowsDone = int(r.windowsDone.Load())
+	s.UnitsDone = int(r.unitsDone.Load())
 	s.LastCommitAt = time.Unix(0, r.lastCommit.Load()).UTC()
 	iterPages := s.Pages - r.iterPages0.Load()
-	known, opened := r.pagesKnown.Load(), r.windowsOpened.Load()
+	known, opened := r.pagesKnown.Load(), r.unitsOpened.Load()
 	est := known
-	if opened > 0 && int64(s.WindowsPlanned) > opened {
-		est += (int64(s.WindowsPlanned) - opened) * known / opened
+	if opened > 0 && int64(s.UnitsPlanned) > opened {
+		est += (int64(s.UnitsPlanned) - opened) * known / opened
 	}
 	s.PagesEstimate = max(est, iterPages)
 	s.IterationPages = iterPages
@@ -108,7 +108,7 @@ func (r *run) publish(ctx context.Context) {
 		if r.cfg.Observer != nil {
 			r.cfg.Observer.Update(s)
 		}
-		if quiet := time.Since(s.LastCommitAt); s.Phase == "fetching" && quiet > r.cfg.Stall && time.Since(lastWarn) > r.cfg.Stall {
+		if quiet := time.Since(s.LastCommitAt); s.Phase == progress.PhaseFetching && quiet > r.cfg.Stall && time.Since(lastWarn) > r.cfg.Stall {
 			lastWarn = time.Now()
 			r.log.Warn("backfill looks stalled: no page committed recently", "since_last_commit", quiet.Round(time.Second).String(),
 				"requests", s.Requests, "throttled", s.Throttled, "retries", s.Retries)
@@ -126,7 +126,7 @@ func (r *run) publish(ctx context.Context) {
 func (r *run) finalState(sum Summary) {
 	s := r.snapshot()
 	s.Running = false
-	s.Phase = sum.Outcome
+	s.Phase = sum.Outcome.Phase()
 	s.CoveragePercent = sum.Coverage.Percent
 	s.Message = sum.Message
 	if r.cfg.ProgressPath != "" {

@@ -1,0 +1,218 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/stxwallets/walletcache/internal/hiro"
+	"github.com/stxwallets/walletcache/internal/progress"
+	"github.com/stxwallets/walletcache/internal/store"
+)
+
+// Iteration is what one pass of the loop knows: the tip it read, the
+// bounds that follow from it, the windows committed when it was planned,
+// and the page budget its units share.
+type Iteration struct {
+	N       int
+	Tip     hiro.Tip
+	Bounds  Bounds
+	Windows []store.Window
+	budget  *pageBudget
+	run     *run
+	// onEnd runs when every unit has returned (a source's committer).
+	onEnd []func()
+}
+
+// Settle is the settle margin in seconds.
+func (it *Iteration) Settle() int64 { return int64(it.run.cfg.Settle / time.Second) }
+
+// iterResult is what one iteration achieved.
+type iterResult struct {
+	complete   bool  // nothing is left to fetch for the horizon, tail fetched
+	progressed int64 // pages that are progress plus windows verified
+}
+
+// iteration runs one pass of the loop with src: read the tip, plan, run
+// the units within MaxPages, prove, measure.
+func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bounds, error) {
+	cfg := r.cfg
+	dbctx := context.WithoutCancel(ctx)
+	r.setPhase(progress.PhasePlanning, n)
+	tip, err := src.Tip(ctx)
+	if err != nil {
+		return iterResult{}, Bounds{}, fmt.Errorf("iteration %d: read the chain tip: %w", n, err)
+	}
+	b, err := r.boundsAt(tip)
+	if err != nil {
+		return iterResult{}, Bounds{}, err
+	}
+	if err := r.saveTip(dbctx, tip); err != nil {
+		return iterResult{}, b, err
+	}
+	windows, err := cfg.Store.Windows(dbctx)
+	if err != nil {
+		return iterResult{}, b, err
+	}
+	it := &Iteration{N: n, Tip: tip, Bounds: b, Windows: windows, budget: &pageBudget{left: cfg.MaxPages}, run: r}
+	units, err := src.Plan(ctx, it)
+	if err != nil {
+		return iterResult{}, b, err
+	}
+	// Plan may have recorded proofs a killed run left behind.
+	if it.Windows, err = cfg.Store.Windows(dbctx); err != nil {
+		return iterResult{}, b, err
+	}
+	cov := store.CoverageOf(b.Horizon(), it.Windows)
+	final := 0
+	for _, u := range units {
+		if u.Final() {
+			final++
+		}
+	}
+	r.publishCommitted(dbctx, cov)
+	r.mu.Lock()
+	r.state.UnitsPlanned, r.state.UnitKind = len(units), unitKind(src)
+	r.bounds = b
+	r.mu.Unlock()
+	r.unitsDone.Store(0)
+	r.pagesKnown.Store(0)
+	r.unitsOpened.Store(0)
+	r.iterPages0.Store(r.pages.Load())
+	r.log.Info("iteration planned", "iteration", n, "source", src.Name(), "coverage_percent", round2(cov.Percent),
+		"units", len(units), "unit_kind", unitKind(src), "final_units", final, "provisional_units", len(units)-final,
+		"tip_height", tip.Height, "tip_burn_time", tip.BurnBlockTime.UTC().Format(time.RFC3339))
+
+	progressBefore, verifiedBefore, pagesBefore := r.progressPages.Load(), r.verified.Load(), r.pages.Load()
+	r.setPhase(progress.PhaseFetching, n)
+	var proveMu sync.Mutex // Prove runs one call at a time
+	prove := func() error {
+		proveMu.Lock()
+		defer proveMu.Unlock()
+		return src.Prove(dbctx, it)
+	}
+	allDone, err := forEach(ctx, cfg.Concurrency, units, it.budget, func(ctx context.Context, u Unit) (bool, error) {
+		r.mu.Lock()
+		r.state.CurrentUnit = u.Label()
+		r.mu.Unlock()
+		ok, err := u.Run(ctx, it)
+		var unverified *UnverifiedError
+		if errors.As(err, &unverified) {
+			r.failed.Add(1)
+			r.noteUnverified(unverified)
+			r.log.Error("unit failed verification", "unit", u.Label(), "err", err)
+			return false, nil
+		}
+		if err != nil || !ok {
+			return false, err
+		}
+		r.unitsDone.Add(1)
+		return true, prove()
+	})
+	for _, f := range it.onEnd {
+		f()
+	}
+	if ctx.Err() != nil {
+		return iterResult{}, b, ctx.Err()
+	}
+	if err != nil {
+		return iterResult{}, b, err
+	}
+	if err := prove(); err != nil {
+		return iterResult{}, b, err
+	}
+	if windows, err = cfg.Store.Windows(dbctx); err != nil {
+		return iterResult{}, b, err
+	}
+	cov = store.CoverageOf(b.Horizon(), windows)
+	r.publishCommitted(dbctx, cov)
+	c := src.Counters()
+	r.log.Info("iteration done", "iteration", n, "source", src.Name(), "coverage_percent", round2(cov.Percent),
+		"missing_ranges", len(cov.Missing), "pages", r.pages.Load()-pagesBefore, "cache_hits", r.cacheHits.Load(),
+		"rows_written", r.rows.Load(), "rows_deleted", r.deleted.Load(),
+		"requests", c.Requests, "retries", c.Retries, "throttled", c.Throttled,
+		"budget_exhausted", it.budget.exhausted(), "elapsed", time.Since(r.started).Round(time.Second).String())
+	progressed := (r.progressPages.Load() - progressBefore) + (r.verified.Load() - verifiedBefore)
+	complete := !it.budget.exhausted() && allDone && cov.Percent >= 100
+	return iterResult{complete: complete, progressed: progressed}, b, nil
+}
+
+// unitKind names what a source's units are, for the progress bar and status.
+func unitKind(src Source) string {
+	if src.Name() == SourceV3 {
+		return "segments"
+	}
+	return "windows"
+}
+
+// boundsAt fixes an iteration's horizon from the tip. A tip that cannot be
+// true is not believed: one stamped after the wall clock is read as the
+// wall clock, and one whose horizon would end before it starts is an error
+// (coverage of an empty horizon would read as 100 %).
+func (r *run) boundsAt(tip hiro.Tip) (Bounds, error) {
+	now := r.cfg.Now().UTC()
+	burn := tip.BurnBlockTime.Unix()
+	if burn > now.Unix() {
+		r.log.Warn("the server's chain tip is stamped in the future; not believing it past the wall clock",
+			"tip_burn_time", tip.BurnBlockTime.UTC().Format(time.RFC3339), "now", now.Format(time.RFC3339))
+		burn = now.Unix()
+	}
+	h := store.HorizonAt(now, burn, r.cfg.TargetDays, r.cfg.Settle)
+	if h.End < h.Start {
+		return Bounds{}, &ImplausibleTipError{Tip: tip, HorizonStart: time.Unix(h.Start, 0).UTC()}
+	}
+	return Bounds{HorizonStart: h.Start, FinalEdge: h.End, TailEnd: max(now.Unix(), burn)}, nil
+}
+
+// ImplausibleTipError is a chain tip too old for the horizon: a server
+// that says its newest block is from 1970, or older than target_days.
+type ImplausibleTipError struct {
+	Tip          hiro.Tip
+	HorizonStart time.Time
+}
+
+func (e *ImplausibleTipError) Error() string {
+	return fmt.Sprintf("the server says its newest block (height %d) has burn time %s, before the horizon starts (%s): "+
+		"it is not serving a current chain; check HIRO_API_URL", e.Tip.Height,
+		e.Tip.BurnBlockTime.UTC().Format(time.RFC3339), e.HorizonStart.Format(time.RFC3339))
+}
+
+// saveTip leaves the tip for status.
+func (r *run) saveTip(ctx context.Context, tip hiro.Tip) error {
+	if err := r.cfg.Store.SetMeta(ctx, store.MetaTipBurnTime, strconv.FormatInt(min(tip.BurnBlockTime.Unix(), r.cfg.Now().Unix()), 10)); err != nil {
+		return err
+	}
+	return r.cfg.Store.SetMeta(ctx, store.MetaTipHeight, strconv.FormatInt(tip.Height, 10))
+}
+
+// pageBudget is max_pages for one iteration, shared by all workers.
+type pageBudget struct {
+	mu    sync.Mutex
+	left  int64
+	empty bool
+}
+
+// errBudget ends a unit when the iteration's max_pages is used up.
+var errBudget = errors.New("page budget of this iteration used up")
+
+func (p *pageBudget) take() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.left <= 0 {
+		p.empty = true
+		return false
+	}
+	p.left--
+	return true
+}
+
+func (p *pageBudget) exhausted() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.empty
+}
+
+func round2(f float64) float64 { return float64(int64(f*100)) / 100 }

@@ -1,0 +1,251 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/stxwallets/walletcache/internal/hiro"
+	"github.com/stxwallets/walletcache/internal/store"
+)
+
+// CursorAPI is what the v3 source needs of a server: the keyset-paged
+// transaction list of API v9+ (GET /extended/v3/transactions) and the
+// lookups that map burn times to heights.
+type CursorAPI interface {
+	// Probe tells whether the server serves the list at all.
+	Probe(ctx context.Context) (bool, error)
+	// Transactions returns one page at or below cursor ("" for the newest),
+	// newest first, with the exact response body for the raw cache.
+	Transactions(ctx context.Context, cursor string) (hiro.V3Page, []byte, error)
+	// BlockAtTime returns the newest block whose block_time is at or before
+	// unix, or hiro.ErrBlockNotFound.
+	BlockAtTime(ctx context.Context, unix int64) (hiro.BlockRef, error)
+	// Tip reads the newest block.
+	Tip(ctx context.Context) (hiro.Tip, error)
+	// Counters reports requests sent so far.
+	Counters() Counters
+}
+
+// clientCursorAPI adapts a Hiro client to CursorAPI.
+type clientCursorAPI struct{ c *hiro.Client }
+
+func (a clientCursorAPI) Probe(ctx context.Context) (bool, error) { return a.c.ProbeV3(ctx) }
+func (a clientCursorAPI) Transactions(ctx context.Context, cursor string) (hiro.V3Page, []byte, error) {
+	return a.c.V3Transactions(ctx, cursor)
+}
+func (a clientCursorAPI) BlockAtTime(ctx context.Context, unix int64) (hiro.BlockRef, error) {
+	return a.c.BlockAtTime(ctx, unix)
+}
+func (a clientCursorAPI) Tip(ctx context.Context) (hiro.Tip, error) { return a.c.ChainTip(ctx) }
+func (a clientCursorAPI) Counters() Counters                        { return clientCounters(a.c) }
+
+// v3Source walks GET /extended/v3/transactions along its keyset cursor:
+// its units are height segments (v3plan.go explains how a walk over heights
+// proves a burn-time span complete).
+type v3Source struct{ api CursorAPI }
+
+// NewV3 is the v3 source over a Hiro client. When the run also has a v1
+// source, both must share the client: the rate budget is one, and so are
+// the request counters.
+func NewV3(c *hiro.Client) Source { return &v3Source{clientCursorAPI{c}} }
+
+// NewV3Over is the v3 source over any CursorAPI (a test server in memory).
+func NewV3Over(api CursorAPI) Source { return &v3Source{api} }
+
+func (s *v3Source) Name() string                              { return SourceV3 }
+func (s *v3Source) Tip(ctx context.Context) (hiro.Tip, error) { return s.api.Tip(ctx) }
+func (s *v3Source) Counters() Counters                        { return s.api.Counters() }
+func (s *v3Source) Probe(ctx context.Context) (bool, error)   { return s.api.Probe(ctx) }
+
+// Plan turns the coverage gaps into height segments in four stages: carry
+// over the segments of earlier iterations, record what finished ones prove,
+// map the remaining gaps to height ranges, and cut those into segments.
+func (s *v3Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
+	r := it.run
+	st := r.cfg.Store
+	dbctx := context.WithoutCancel(ctx)
+	kept, err := s.carrySegments(dbctx, it)
+	if err != nil {
+		return nil, err
+	}
+	// What finished segments prove (a killed run may have left some).
+	if err := s.Prove(dbctx, it); err != nil {
+		return nil, err
+	}
+	windows, err := st.Windows(dbctx)
+	if err != nil {
+		return nil, err
+	}
+	cov := store.CoverageOf(it.Bounds.Horizon(), windows)
+	ranges, finalBelow, err := s.heightRanges(ctx, it, cov)
+	if err != nil {
+		return nil, err
+	}
+	nextID, err := st.NextSegmentID(dbctx)
+	if err != nil {
+		return nil, err
+	}
+	tip := it.Tip
+	chainStart := int64(0)
+	if tip.Blocks > 0 {
+		chainStart = max(tip.Height-tip.Blocks+1, 0)
+	}
+	plan := planSegments(segPlanInput{
+		ranges: ranges, existing: kept, finalBelow: finalBelow, tipHeight: tip.Height, chainStart: chainStart,
+		pieces: r.cfg.Concurrency * 4, minHeights: minSegmentHeights, nextID: nextID, runID: r.runID,
+	})
+	if err := st.SaveSegments(dbctx, plan.add, plan.drop); err != nil {
+		return nil, err
+	}
+	commits := startCommitter(it, func(ctx context.Context, pages []segCommit) error {
+		sp := make([]store.SegmentPage, len(pages))
+		var progress int64
+		for i, p := range pages {
+			sp[i] = p.page
+			if p.progress {
+				progress++
+			}
+		}
+		n, deleted, err := st.CommitSegmentPages(ctx, sp)
+		if err != nil {
+			return err
+		}
+		r.rows.Add(int64(n))
+		r.deleted.Add(deleted)
+		r.pages.Add(int64(len(pages)))
+		r.progressPages.Add(progress)
+		if deleted > 0 {
+			r.log.Info("removed rows that left the canonical chain", "rows", deleted)
+		}
+		return nil
+	})
+	units := make([]Unit, len(plan.active))
+	for i, g := range plan.active {
+		units[i] = &segmentUnit{api: s.api, g: g, commits: commits}
+	}
+	return units, nil
+}
+
+// carrySegments keeps the segments still valid: those of earlier runs that
+// were provisional are walked afresh, and an open segment this run started
+// becomes a fixed range (new blocks above it get a new open segment).
+func (s *v3Source) carrySegments(ctx context.Context, it *Iteration) ([]store.Segment, error) {
+	st := it.run.cfg.Store
+	segs, err := st.Segments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var put, kept []store.Segment
+	var drop []int64
+	for _, g := range segs {
+		switch {
+		case !g.Final && g.RunID != it.run.runID:
+			drop = append(drop, g.ID)
+			continue
+		case g.Open && g.Started:
+			g.Open, g.Hi = false, max(g.TopHeight, g.Lo)
+			put = append(put, g)
+		}
+		kept = append(kept, g)
+	}
+	return kept, st.SaveSegments(ctx, put, drop)
+}
+
+// Prove turns what the finished segments prove into verified, final
+// windows for the parts of the horizon not yet covered.
+func (s *v3Source) Prove(ctx context.Context, it *Iteration) error {
+	r := it.run
+	st := r.cfg.Store
+	segs, err := st.Segments(ctx)
+	if err != nil {
+		return err
+	}
+	windows, err := st.Windows(ctx)
+	if err != nil {
+		return err
+	}
+	proven := provenSpans(segs, it.Settle(), it.Bounds.FinalEdge)
+	spans, drop := newWindows(proven, windows, it.Bounds.Horizon(), int64(r.cfg.Window.Seconds()))
+	if len(spans) == 0 && len(drop) == 0 {
+		return nil
+	}
+	deleted, err := st.RecordWindows(ctx, SourceV3, spans, drop)
+	if err != nil {
+		return err
+	}
+	r.verified.Add(int64(len(spans)))
+	r.deleted.Add(deleted)
+	if deleted > 0 {
+		r.log.Info("removed rows outside the heights that prove their window (not canonical)", "rows", deleted)
+	}
+	if len(drop) > 0 {
+		r.log.Info("v3 walk replaced window records that were not verified", "windows", len(drop))
+	}
+	return nil
+}
+
+// heightRanges maps the coverage gaps to the block heights that must be
+// walked to prove them, and finds finalBelow, the height below which every
+// row is final. The last gap, or the provisional tail when everything is
+// covered, becomes a range open at the top: it is walked from the tip on
+// every run. A gap that does not reach the tip becomes a fixed range, unless
+// its heights reach the provisional zone: then it joins the open range.
+func (s *v3Source) heightRanges(ctx context.Context, it *Iteration, cov store.Coverage) ([]heightRange, int64, error) {
+	b, settle := it.Bounds, it.Settle()
+	l := heightLookup{api: s.api, log: it.run.log}
+	finalBelow := int64(0)
+	ref, err := s.api.BlockAtTime(ctx, b.FinalEdge-settle)
+	switch {
+	case err == nil:
+		finalBelow = ref.Height + 1
+	case !errors.Is(err, hiro.ErrBlockNotFound):
+		return nil, 0, err
+	}
+	gaps := cov.Missing
+	topFrom := b.FinalEdge + 1
+	if n := len(gaps); n > 0 && gaps[n-1].End >= b.FinalEdge {
+		topFrom, gaps = gaps[n-1].Start, gaps[:n-1]
+	}
+	var ranges []heightRange
+	carry := int64(-1) // lo of a gap below the chain's first block, joined to the next range
+	for _, g := range gaps {
+		lo, err := l.below(ctx, g.Start-settle, settle)
+		if err != nil {
+			return nil, 0, err
+		}
+		if carry >= 0 {
+			lo, carry = min(lo, carry), -1
+		}
+		hi, ok, err := l.above(ctx, g.End, settle, finalBelow)
+		if err != nil {
+			return nil, 0, err
+		}
+		switch {
+		case !ok: // reaches the provisional zone: walk it with the tail
+			carry = lo
+		case hi < 0: // the chain starts after the gap: join the next range
+			carry = lo
+		case hi < lo:
+			carry = lo
+		default:
+			ranges = append(ranges, heightRange{lo: lo, hi: hi})
+		}
+	}
+	lo, err := l.below(ctx, topFrom-settle, settle)
+	if err != nil {
+		return nil, 0, err
+	}
+	if carry >= 0 {
+		lo = min(lo, carry)
+	}
+	return append(ranges, heightRange{lo: lo, open: true}), finalBelow, nil
+}
+
+// V3CacheKey names the raw cache file of the v3 page at cursor: a page of
+// final rows never changes, so its cursor identifies it ("" — the tip — is
+// never cached).
+func V3CacheKey(cursor string) string {
+	return fmt.Sprintf("v3_%s_l%d", strings.ReplaceAll(cursor, ":", "-"), hiro.PageLimit)
+}

@@ -1,0 +1,271 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/stxwallets/walletcache/internal/hiro"
+	"github.com/stxwallets/walletcache/internal/store"
+)
+
+// minSegmentHeights is the smallest height range worth a walk of its own:
+// every segment ends on a page that is partly below it (~half a page).
+const minSegmentHeights = 100
+
+// lookupSteps bounds the by-block-time lookups for one boundary when block
+// times and burn times disagree more than usual.
+const lookupSteps = 8
+
+// heightLookup maps burn times to heights with the by-block-time route.
+type heightLookup struct {
+	api CursorAPI
+	log *slog.Logger
+}
+
+// below returns a height whose block's burn time is at or before t, so
+// that a walk down to it has seen burn times that low: the newest block
+// with block_time <= t, or an older one when its burn time is later than
+// its block time. 0 (walk to the bottom of the chain) when the chain is
+// younger than t.
+func (l heightLookup) below(ctx context.Context, t, settle int64) (int64, error) {
+	var h int64
+	for k := int64(0); k < lookupSteps; k++ {
+		ref, err := l.api.BlockAtTime(ctx, t-k*max(settle, 60))
+		if errors.Is(err, hiro.ErrBlockNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		h = ref.Height
+		if ref.BurnBlockTime.Unix() <= t {
+			return h, nil
+		}
+	}
+	l.log.Warn("no block found whose burn time is early enough; the walk may not prove its gap", "burn_time", t)
+	return h, nil
+}
+
+// above returns a height whose block's burn time is at least gapEnd +
+// settle, so that a walk from it proves the gap up to gapEnd. ok is false
+// when that height is in the provisional zone (at or above finalBelow): the
+// gap is then walked with the open range. hi is -1 when the chain starts
+// after the gap.
+func (l heightLookup) above(ctx context.Context, gapEnd, settle, finalBelow int64) (hi int64, ok bool, err error) {
+	for k := int64(0); k < lookupSteps; k++ {
+		ref, err := l.api.BlockAtTime(ctx, gapEnd+(2+k)*max(settle, 60))
+		if errors.Is(err, hiro.ErrBlockNotFound) {
+			return -1, true, nil
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		if ref.Height >= finalBelow {
+			return 0, false, nil
+		}
+		if ref.BurnBlockTime.Unix() >= gapEnd+settle {
+			return ref.Height, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// segCommit is a segment page on its way to the committer.
+type segCommit struct {
+	page     store.SegmentPage
+	progress bool // a page of a fixed segment, not of the open one at the top
+}
+
+// segmentUnit is one v3 height segment of an iteration.
+type segmentUnit struct {
+	api     CursorAPI
+	g       store.Segment
+	commits *committer[segCommit]
+}
+
+func (u *segmentUnit) Label() string { return segmentLabel(u.g) }
+func (u *segmentUnit) Final() bool   { return u.g.Final }
+
+// Run walks the segment down from where it stands until it passes below
+// its lowest height. Every page commits with the segment's new state; the
+// next page is fetched while the previous one commits.
+func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
+	r := it.run
+	g := u.g
+	var pending <-chan error
+	wait := func() error {
+		if pending == nil {
+			return nil
+		}
+		err := <-pending
+		pending = nil
+		if err != nil {
+			return fmt.Errorf("commit segment %s: %w", segmentLabel(g), err)
+		}
+		return nil
+	}
+	cursor := g.NextCursor
+	if !g.Started && !g.Open {
+		cursor = hiro.BlockTopCursor(g.Hi)
+	}
+	// For the progress estimate: pages this walk needs, extrapolated from
+	// the heights it has covered so far.
+	var walked, estimate, startHeight int64
+	for !g.Done {
+		if err := ctx.Err(); err != nil {
+			return false, errors.Join(err, wait())
+		}
+		if !it.budget.take() {
+			return false, errors.Join(errBudget, wait())
+		}
+		pg, err := u.page(ctx, it, cursor)
+		atBottom := false
+		h, m, i, perr := hiro.ParseCursor(cursor)
+		rowCursor := perr == nil && (m != 0 || i != 0) // names a transaction, not the top of a block
+		switch {
+		case errors.Is(err, hiro.ErrCursorNotFound) && rowCursor:
+			// Older servers answer 404 when the row under the cursor left
+			// the canonical chain: walk its block again from the top (rows
+			// seen twice are upserts).
+			r.log.Info("cursor not found; walking its block again from the top", "cursor", cursor, "segment", segmentLabel(g))
+			cursor = hiro.BlockTopCursor(h)
+			continue
+		case errors.Is(err, hiro.ErrCursorNotFound):
+			atBottom, err = true, nil // nothing at or below the top of a block: the chain's bottom
+		case err == nil && rowCursor && pg.Current != "" && pg.Current != cursor:
+			// The real API answers 200 and goes on below a row that left
+			// the chain: the page then starts elsewhere, and rows of the
+			// block's new version above it would be missed.
+			r.log.Info("the row under the cursor left the chain; walking its block again from the top",
+				"cursor", cursor, "served_from", pg.Current, "segment", segmentLabel(g))
+			cursor = hiro.BlockTopCursor(h)
+			continue
+		}
+		if err != nil {
+			return false, errors.Join(err, wait())
+		}
+		if perr == nil && m == 0 && i == 0 && pg.Current == cursor {
+			// H:0:0 matched a transaction (a microblock's first, before
+			// Nakamoto) instead of standing for the top of block H: the
+			// page would miss the rest of H. Start at the top of H+1;
+			// rows above the segment are dropped below.
+			r.log.Warn("the server read cursor H:0:0 as a transaction, not as the top of block H; starting one block higher", "cursor", cursor)
+			cursor = hiro.BlockTopCursor(h + 1)
+			continue
+		}
+		kept := pg.Txs[:0:0]
+		below := false
+		for _, t := range pg.Txs {
+			switch {
+			case t.BlockHeight < g.Lo:
+				below = true
+			case !t.Canonical:
+				r.log.Warn("server returned a non-canonical transaction in a canonical list; not storing it", "tx_id", t.TxID)
+			case g.Contains(t.BlockHeight):
+				kept = append(kept, t)
+			}
+		}
+		if !g.Started {
+			g.Started = true
+			g.TopHeight = g.Hi
+			if g.Open {
+				g.TopHeight = g.Lo
+				if len(pg.Txs) > 0 {
+					g.TopHeight = max(pg.Txs[0].BlockHeight, g.Lo)
+				}
+			}
+		}
+		g.Pages++
+		g.Rows += int64(len(kept))
+		for _, t := range kept {
+			bt := t.BurnBlockTime.Unix()
+			if !g.HasRows {
+				g.MinBurn, g.MaxBurn, g.HasRows = bt, bt, true
+			}
+			g.MinBurn, g.MaxBurn = min(g.MinBurn, bt), max(g.MaxBurn, bt)
+		}
+		nextHeight, _, _, nerr := hiro.ParseCursor(pg.Next)
+		switch {
+		case atBottom || pg.Next == "":
+			g.Done, g.Bottom = true, !below
+		case below, nerr == nil && nextHeight < g.Lo:
+			g.Done = true
+		case nerr == nil:
+			// Every height above the next page's first row is complete.
+			g.Reconciled = min(g.Reconciled, nextHeight)
+		case len(kept) > 0:
+			g.Reconciled = min(g.Reconciled, kept[len(kept)-1].BlockHeight)
+		}
+		if g.Done {
+			g.NextCursor, g.Reconciled = "", g.Lo-1
+		} else {
+			g.NextCursor = pg.Next
+		}
+		walked++
+		if walked == 1 {
+			r.unitsOpened.Add(1)
+			startHeight = g.TopHeight
+			if len(kept) > 0 {
+				startHeight = kept[0].BlockHeight
+			}
+		}
+		e := walked
+		if !g.Done && len(kept) > 0 {
+			cur := kept[len(kept)-1].BlockHeight
+			e += walked * (cur - g.Lo + 1) / max(startHeight-cur+1, 1)
+		}
+		r.pagesKnown.Add(e - estimate)
+		estimate = e
+		if err := wait(); err != nil {
+			return false, err
+		}
+		pending = u.commits.submit(segCommit{page: store.SegmentPage{Segment: g, Txs: kept}, progress: !g.Open})
+		cursor = g.NextCursor
+	}
+	return true, wait()
+}
+
+// page gets one page: from the raw cache when the segment is final, else
+// from the API (caching it when every row on it is final).
+func (u *segmentUnit) page(ctx context.Context, it *Iteration, cursor string) (hiro.V3Page, error) {
+	use := u.g.Final && cursor != ""
+	key := V3CacheKey(cursor)
+	pg, body, hit, err := cachedPage(it, key, use,
+		func(b []byte) (hiro.V3Page, error) {
+			pg, err := hiro.DecodeV3Page(b)
+			if err == nil && len(pg.Txs) == 0 {
+				err = errors.New("cached page has no rows")
+			}
+			return pg, err
+		},
+		func() (hiro.V3Page, []byte, error) { return u.api.Transactions(ctx, cursor) })
+	if err != nil {
+		return hiro.V3Page{}, err
+	}
+	if !hit && use && allFinal(pg, it.Bounds.FinalEdge) {
+		cachePut(it, key, body)
+	}
+	return pg, nil
+}
+
+// allFinal reports whether every row of the page is older than the final
+// edge, so the page can never change.
+func allFinal(pg hiro.V3Page, finalEdge int64) bool {
+	for _, t := range pg.Txs {
+		if t.BurnBlockTime.Unix() > finalEdge {
+			return false
+		}
+	}
+	return len(pg.Txs) > 0
+}
+
+func segmentLabel(g store.Segment) string {
+	hi := "tip"
+	if !g.Open {
+		hi = strconv.FormatInt(g.Hi, 10)
+	}
+	return fmt.Sprintf("heights %d..%s", g.Lo, hi)
+}
