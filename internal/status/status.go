@@ -67,7 +67,7 @@ type LastRun struct {
 }
 
 // Report is everything status says; its JSON form is the machine interface
-// (DESIGN §7) and keeps these key names.
+// (docs/design.md#status-output) and keeps these key names.
 type Report struct {
 	Database         string     `json:"database"`
 	Rows             int64      `json:"rows"`
@@ -217,8 +217,8 @@ func fromDatabase(ctx context.Context, st *store.Store, in Inputs, now time.Time
 }
 
 // horizonFromTip sets the horizon: target_days before now to the last seen
-// tip's burn time minus the settle margin (DESIGN §4). Without a tip the
-// end is now minus the margin.
+// tip's burn time minus the settle margin (docs/design.md#coverage).
+// Without a tip the end is now minus the margin.
 func horizonFromTip(r *Report, in Inputs, now time.Time, tipBurn int64) {
 	r.HorizonStart = now.Add(-time.Duration(in.TargetDays) * 24 * time.Hour).Truncate(time.Second)
 	end := now.Add(-in.Settle)
