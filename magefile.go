@@ -13,7 +13,7 @@ import (
 	"github.com/stxwallets/walletcache/tasks"
 )
 
-// Aliases keep the runbook's command names working.
+// Aliases keep the command names of the older scripts working.
 var Aliases = map[string]interface{}{
 	"backfill-status": Status,
 	"smoke-notebook":  Smoke,
@@ -66,7 +66,7 @@ func Dashboards(ctx context.Context) error { return tasks.Dashboards(ctx) }
 // Smoke builds the dashboards, then runs fast checks of every artifact (alias smoke-notebook); a failure names the check and the numbers.
 func Smoke(ctx context.Context) error { return tasks.Smoke(ctx) }
 
-// Notebook rebuilds every artifact from the database and runs the smoke checks (the runbook's make notebook).
+// Notebook rebuilds every artifact from the database and runs the smoke checks (the older scripts' make notebook).
 func Notebook(ctx context.Context) error { return tasks.Notebook(ctx) }
 
 // Publish builds and checks the dashboards, then copies page, panels and parquet to paths.publish_dir with a manifest.

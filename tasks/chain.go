@@ -40,8 +40,8 @@ func Smoke(ctx context.Context) error {
 	return Pipeline(ctx, pol, false)
 }
 
-// Notebook is the runbook's `make notebook`: rebuild every artifact from
-// the database and run the smoke checks.
+// Notebook is the older scripts' `make notebook`: rebuild every artifact
+// from the database and run the smoke checks.
 func Notebook(ctx context.Context) error { return Smoke(ctx) }
 
 // Publish is `mage publish`: dashboards, smoke checks, then the copy to

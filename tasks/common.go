@@ -1,7 +1,10 @@
-// Package tasks implements the Mage targets. Each exported function is one
-// target: it loads the policy, wires the internal packages together and
-// turns failures into the exit codes of DESIGN §2. magefile.go only
-// forwards to these functions, so everything here is covered by go test.
+// Package tasks implements the Mage targets. Each target in magefile.go
+// forwards to one function here, which loads the policy, wires the internal
+// packages together and turns failures into the exit codes of
+// docs/design.md#exit-codes. The package also exports the steps that
+// targets chain (backfill, coverage check, dashboards, smoke, publish) and
+// the writers targets print to; magefile.go uses only the target functions.
+// Because magefile.go holds no logic, everything here is covered by go test.
 package tasks
 
 import (

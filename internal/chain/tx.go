@@ -6,7 +6,8 @@ package chain
 import "time"
 
 // Tx is one canonical Stacks transaction, reduced to the columns of the
-// `transactions` table (DESIGN §6). Column names follow the Hiro API.
+// `transactions` table (docs/design.md#database). Column names follow the
+// Hiro API.
 //
 // Amounts are exact unsigned integers of micro-STX: the API sends them as
 // decimal strings because they can exceed 2^53, and a float would round them.

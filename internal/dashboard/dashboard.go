@@ -1,5 +1,5 @@
-// Package dashboard builds the wallet dashboards (DESIGN §8): one CSV per
-// panel, the first-seen wallets parquet file and a single self-contained
+// Package dashboard builds the wallet dashboards (docs/metrics.md): one CSV
+// per panel, the first-seen wallets parquet file and a single self-contained
 // index.html with a chart for every panel.
 //
 // The numbers come from internal/wallets (metric SQL, run inside DuckDB) and
@@ -26,7 +26,7 @@ import (
 )
 
 // Panel CSV names (without .csv), in page order. The first five are the
-// DESIGN §8 contract; acquisition is an extra panel.
+// contract other tools rely on; acquisition is an extra panel.
 var PanelNames = []string{"daily_wallets", "cohort_retention", "funnel", "value_windows", "prices", "acquisition"}
 
 // IndexFile is the page's file name under Options.Dir.

@@ -1,5 +1,5 @@
 // Package exitcode maps the product's failures to the stable process exit
-// codes of DESIGN §2, so that CI scripts can act on them.
+// codes of docs/design.md#exit-codes, so that CI scripts can act on them.
 //
 // Mage's generated main exits with the status of any returned error that has
 // an ExitStatus() int method; Error provides it.
@@ -10,7 +10,7 @@ import (
 	"fmt"
 )
 
-// The exit codes every command uses (DESIGN §2).
+// The exit codes every command uses.
 const (
 	OK          = 0   // success
 	Failure     = 1   // unexpected failure

@@ -1,8 +1,10 @@
 // Package hiro is the client of the Hiro Stacks Blockchain API: it pages
-// closed time windows of /extended/v1/tx, reads the chain tip, and spends the
-// rate budget carefully: a client-side token bucket for the minute and second
-// limits, pacing from the x-ratelimit-* headers, Retry-After on 429, and
-// backoff with jitter on server errors, timeouts and truncated bodies.
+// closed time windows of /extended/v1/tx (v1.go) and the keyset cursor of
+// /extended/v3/transactions (v3.go), reads the chain tip, looks up blocks by
+// time, decodes every body strictly (decode.go), and spends the rate budget
+// carefully: client-side token buckets for the minute and second limits,
+// pacing from the x-ratelimit-* headers, Retry-After on 429, and exponential
+// backoff with equal jitter on server errors, timeouts and truncated bodies.
 package hiro
 
 import (
@@ -23,7 +25,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// PageLimit is the largest page /extended/v1/tx serves.
+// PageLimit is the page size asked of both transaction lists: the largest
+// page /extended/v1/tx serves.
 const PageLimit = 50
 
 // Errors a caller acts on.
@@ -57,8 +60,8 @@ type Options struct {
 	MaxRetries        int           // for 5xx, timeouts and malformed bodies
 	HTTPClient        *http.Client
 	Logger            *slog.Logger
-	// BackoffBase is the first retry delay (doubled per attempt, full jitter,
-	// capped at 30 s). Tests shorten it.
+	// BackoffBase is the first retry delay (doubled per attempt, capped at
+	// 30 s, with equal jitter: half fixed, half random). Tests shorten it.
 	BackoffBase time.Duration
 }
 
@@ -400,7 +403,9 @@ func parseReset(v string) time.Duration {
 	return time.Duration(s) * time.Second
 }
 
-// backoff is exponential with full jitter, capped at 30 s.
+// backoff is exponential with equal jitter: the delay d (BackoffBase
+// doubled per failure, capped at 30 s) is d/2 plus a random part of up to
+// d/2, so retries never come sooner than half the nominal delay.
 func (c *Client) backoff(failures int) time.Duration {
 	d := c.opts.BackoffBase << min(failures-1, 10)
 	if d > 30*time.Second {

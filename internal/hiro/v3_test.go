@@ -14,7 +14,7 @@ import (
 	"github.com/stxwallets/walletcache/internal/chain"
 )
 
-// The fixture follows the v3 TransactionSummary shape of hiro-api.md §2:
+// The fixture follows the API's v3 TransactionSummary shape:
 // every transaction type, a sponsor, amounts beyond 2^53, and the memo as
 // the schema's {hex, repr} object.
 func TestDecodeV3PageFixture(t *testing.T) {

@@ -78,7 +78,7 @@ var payloadKey = map[string]string{
 	"coinbase": "coinbase_payload", "tenure_change": "tenure_change_payload",
 }
 
-// Payload shapes not covered by a fixture, from hiro-api.md §2.
+// Payload shapes not covered by a fixture, as the Hiro API documents them.
 var docPayloadTypes = map[string]map[string][]string{
 	"smart_contract":   {"clarity_version": {"number", "null"}, "contract_id": {"string"}, "source_code": {"string"}},
 	"coinbase_payload": {"data": {"string"}, "alt_recipient": {"string", "null"}, "vrf_proof": {"string", "null"}},

@@ -30,7 +30,7 @@ func TestC32KnownVectors(t *testing.T) {
 		{"SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7", 22, "a46ff88886c2ef9762d970b4d2c63678835bd39d"},
 		{"SZ2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKQ9H6DPR", 31, "a46ff88886c2ef9762d970b4d2c63678835bd39d"},
 		{"SP000000000000000000002Q6VF78", 22, "0000000000000000000000000000000000000000"},
-		// fixtures/hiro/mainnet_contract_call.json: the principal arg 0x0516<hash> has repr 'SPXVRSEH…
+		// testdata/fixtures/mainnet_contract_call.json: the principal arg 0x0516<hash> has repr 'SPXVRSEH…
 		{"SPXVRSEH2BKSXAEJ00F1BY562P45D5ERPSKR4Q33", 22, "3bbc65d112e79ea9d2001e15f8a615885695d8b6"},
 	}
 	for _, c := range cases {

@@ -13,8 +13,8 @@
 // at the tip, a 410 sunset of v1 and an absent v3.
 //
 // The ground truth (GroundTruth, All, Prices) is what a correct backfill must
-// end up with. DESIGN §9 describes the role; hiro-api.md the real API it
-// imitates.
+// end up with. The tests, `mage demo`, `mage sim` and the benchmarks all run
+// against it.
 //
 // Typical use in a test:
 //

@@ -8,7 +8,7 @@ import (
 )
 
 // The JSON shapes below follow the real API's field order and types
-// (fixtures/hiro/*.json, hiro-api.md §2): amounts are decimal strings,
+// (testdata/fixtures/*.json are real API objects): amounts are decimal strings,
 // heights, times and nonces are numbers.
 
 const microblockSequenceNone = 2147483647 // I32_MAX: not in a microblock (every Nakamoto tx)
@@ -335,7 +335,7 @@ func (g *generator) consensusHash(burnHeight int64) string {
 	return hex0x(h[:20])
 }
 
-// v3 TransactionSummary (hiro-api.md §2 "v3 summary shape").
+// v3 TransactionSummary, the shape of the /extended/v3 lists.
 type v3Sender struct {
 	Address string `json:"address"`
 	Nonce   int64  `json:"nonce"`

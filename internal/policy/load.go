@@ -18,7 +18,8 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// The environment variables the policy reads (DESIGN §2).
+// The environment variables the policy reads
+// (docs/design.md#environment-variables).
 const (
 	EnvPolicy        = "BACKFILL_POLICY"         // path of the policy file
 	EnvTargetDays    = "BACKFILL_TARGET_DAYS"    // overrides horizon.target_days

@@ -1,7 +1,7 @@
 // Package policy loads, validates and overrides the backfill policy: the
-// `backfill.yaml` file of DESIGN §3 plus the environment overrides of
-// DESIGN §2 (process environment first, then a `.env` file next to the
-// policy).
+// `backfill.yaml` file plus the environment overrides (process environment
+// first, then a `.env` file next to the policy). docs/design.md lists the
+// keys, their defaults and the variables.
 //
 // A bad policy must stop a command before it touches anything, so every
 // error Load and FromEnvironment return carries exit code 2
@@ -52,7 +52,8 @@ type Source struct {
 	// BaseURL is the Hiro API root (HIRO_API_URL overrides it), without a
 	// trailing slash.
 	BaseURL string `yaml:"base_url" json:"base_url"`
-	// API is which transaction list to page: auto, v1 or v3 (DESIGN §4).
+	// API is which transaction list to page: auto, v1 or v3
+	// (docs/design.md#sources).
 	API string `yaml:"api" json:"api"`
 	// RequestsPerMinute is the client-side minute budget; a lower limit
 	// seen in response headers wins.
@@ -63,8 +64,9 @@ type Source struct {
 	Concurrency int `yaml:"concurrency" json:"concurrency"`
 	// Timeout bounds one HTTP request.
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`
-	// MaxRetries is how often one request is retried after a 429, a 5xx or
-	// a timeout before the run gives up on it.
+	// MaxRetries is how often one request is retried after a 5xx, a timeout
+	// or a bad body before the run gives up on it. A 429 is pacing and does
+	// not use up retries.
 	MaxRetries int `yaml:"max_retries" json:"max_retries"`
 }
 
@@ -140,8 +142,8 @@ type Prices struct {
 	Days int `yaml:"days" json:"days"`
 }
 
-// Default returns the defaults of DESIGN §3 (and of the extra keys). Paths
-// are relative, as written in backfill.yaml; Load makes them absolute.
+// Default returns the defaults of every key (docs/design.md#policy-keys).
+// Paths are relative, as written in backfill.yaml; Load makes them absolute.
 func Default() Policy {
 	return Policy{
 		Source: Source{

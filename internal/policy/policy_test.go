@@ -57,7 +57,7 @@ func TestDefaultIsValid(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatalf("Default().Validate() = %v", err)
 	}
-	// Spot-check DESIGN §3 values and the extra keys.
+	// Spot-check the documented defaults (backfill.yaml, docs/design.md).
 	checks := []struct {
 		name      string
 		got, want any

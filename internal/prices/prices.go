@@ -1,6 +1,6 @@
 // Package prices keeps the daily STX/USD close in the `prices` table and
 // builds the forward-filled price panel the dashboards value transactions
-// with (wallet-metrics.md §7).
+// with (docs/metrics.md, "STX/USD price").
 //
 // Sources are CoinGecko's market_chart endpoint or a `date,price_usd` CSV
 // file. A source is read only when the stored series does not cover the

@@ -114,8 +114,8 @@ const snapshotTolerance = time.Hour
 //     is the intraday "now" price, not a close);
 //   - any other point more than an hour past midnight is dropped too;
 //   - a snapshot taken on day D at 00:00 is the close of day D−1, so it is
-//     stored as the price of D−1 (wallet-metrics §7: store the close of D
-//     and join on tx_date = price_date);
+//     stored as the price of D−1 (the price of day D is the close of D,
+//     and transactions join on tx_date = price_date);
 //   - when two points map to the same day, the one nearest midnight wins;
 //   - non-finite or non-positive prices are dropped.
 func ParseMarketChart(r io.Reader) ([]Point, error) {

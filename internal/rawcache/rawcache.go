@@ -1,6 +1,6 @@
-// Package rawcache keeps every fetched API page on disk (DESIGN §5), so a
-// later run can read a final window's pages instead of requesting them and
-// the database can be rebuilt with no network.
+// Package rawcache keeps fetched API pages on disk, so a later run can read
+// a final window's pages instead of requesting them and the database can be
+// rebuilt without requesting its final pages again (docs/design.md#raw-cache).
 //
 // Layout: <dir>/hiro_transactions_<UTC fetch date YYYY-MM-DD>/<key>.json.gz,
 // one gzip file per page. A page is written to a temporary name in the same

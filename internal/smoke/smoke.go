@@ -1,5 +1,5 @@
 // Package smoke runs fast consistency checks over built dashboard artifacts
-// (DESIGN §2 `smoke`, the runbook's smoke notebook): the panel CSVs, the
+// (`mage smoke`, the smoke notebook of the older scripts): the panel CSVs, the
 // first-seen parquet file and index.html.
 //
 // It reads the files only; it never opens the database and reads the parquet
@@ -133,7 +133,7 @@ func readTable(path string) *table {
 	return t
 }
 
-// required columns per panel (DESIGN §8); the names are the contract.
+// required columns per panel (docs/metrics.md); the names are the contract.
 var required = []struct {
 	name string
 	cols []string

@@ -68,7 +68,7 @@ type LastRun struct {
 }
 
 // Report is everything status says; its JSON form is the machine interface
-// (DESIGN §7) and keeps these key names.
+// (docs/design.md#status-output) and keeps these key names.
 type Report struct {
 	Database         string     `json:"database"`
 	Rows             int64      `json:"rows"`
@@ -218,7 +218,8 @@ func fromDatabase(ctx context.Context, st *store.Store, in Inputs, now time.Time
 }
 
 // horizonFromTip sets the horizon from the last tip a backfill saw (see
-// store.HorizonAt); without one, the wall clock stands in for the tip.
+// store.HorizonAt and docs/design.md#coverage); without one, the wall clock
+// stands in for the tip.
 func horizonFromTip(r *Report, in Inputs, now time.Time, tipBurn int64) {
 	h := store.HorizonAt(now, tipBurn, in.TargetDays, in.Settle)
 	r.TipSeen = tipBurn > 0

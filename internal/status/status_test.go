@@ -91,7 +91,7 @@ func TestGatherNoDatabase(t *testing.T) {
 	}
 }
 
-// The JSON carries every key DESIGN §7 promises.
+// The JSON carries every key docs/design.md#status-output promises.
 func TestJSONKeys(t *testing.T) {
 	var buf bytes.Buffer
 	if err := WriteJSON(&buf, sample()); err != nil {

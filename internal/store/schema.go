@@ -8,7 +8,8 @@ package store
 // one transaction, so a killed process never leaves half a schema behind.
 // Append new steps; never edit a step that has shipped.
 var migrations = []string{
-	// 1: the transactions table (DESIGN §6) and the backfill bookkeeping.
+	// 1: the transactions table (docs/design.md#database) and the backfill
+	// bookkeeping.
 	`
 CREATE TABLE transactions (
     tx_id                            VARCHAR PRIMARY KEY,

@@ -22,7 +22,8 @@ type DailyRow struct {
 	// a decimal string (the sum is a HUGEINT in DuckDB).
 	FeesMicro string
 	// ActiveSuccessOnly counts wallets with ≥1 successful user tx (the
-	// success_only variant of wallet-metrics §1.2).
+	// success_only variant of daily active wallets, docs/metrics.md,
+	// "daily wallets").
 	ActiveSuccessOnly int64
 }
 

@@ -8,11 +8,11 @@ import (
 
 type statement struct{ name, sql string }
 
-// userTxWhere selects the activity events (wallet-metrics §1, §9.0): user
-// transactions signed by a standard principal, any status, inside the
-// history window. The window is expressed on block_time itself, so DuckDB can
-// skip row groups with its zone maps; with `SET TimeZone='UTC'`, DATE →
-// TIMESTAMPTZ is midnight UTC.
+// userTxWhere selects the activity events (docs/metrics.md, "wallets and
+// first-seen"): user transactions signed by a standard principal, any
+// status, inside the history window. The window is expressed on block_time
+// itself, so DuckDB can skip row groups with its zone maps; with
+// `SET TimeZone='UTC'`, DATE → TIMESTAMPTZ is midnight UTC.
 func userTxWhere(p Period) string {
 	return fmt.Sprintf(`canonical
   AND tx_type IN ('token_transfer', 'contract_call', 'smart_contract')
@@ -93,7 +93,8 @@ WHERE %[1]s
 GROUP BY ALL`, userTxWhere(p), dayNumber)},
 
 		// First successful STX transfer to each standard principal ("first
-		// funded", wallet-metrics §2); the funder is fetched by rowid below.
+		// funded", docs/metrics.md, "wallets and first-seen"); the funder is
+		// fetched by rowid below.
 		{"recv_first", fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE recv_first AS
 SELECT token_transfer_recipient_address                            AS wallet,
@@ -118,8 +119,9 @@ SELECT rowid                                                       AS rid,
 FROM transactions
 WHERE rowid IN (SELECT first_row FROM wallet_first UNION ALL SELECT funder_row FROM recv_first)`},
 
-		// first_seen_wallets (wallet-metrics §2): one row per standard
-		// principal seen as sender or as a successful STX recipient.
+		// first_seen_wallets (docs/metrics.md, "wallets and first-seen"): one
+		// row per standard principal seen as sender or as a successful STX
+		// recipient.
 		{"first_seen_wallets", fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE first_seen_wallets AS
 WITH days AS (SELECT wid, count(*) AS active_days FROM wallet_days GROUP BY wid)
@@ -255,11 +257,11 @@ SELECT g.cohort_week,
 FROM grid g
 LEFT JOIN hits h USING (cohort_week, week_index)`, lastFullWeek, p.MaxWeekIndex, start)},
 
-		// Funnels (wallet-metrics §5): A = activation depth within day index
-		// 0…29 (eligible when the 30-day window is observed); C = activity in
-		// the brackets [1–14], [15–29], [30–59], [60–89] (eligible when the
-		// 90-day window is observed), as a strict funnel and, separately, as
-		// bracket retention, which is not a funnel.
+		// Funnels (docs/metrics.md, "funnels"): A = activation depth within
+		// day index 0…29 (eligible when the 30-day window is observed);
+		// C = activity in the brackets [1–14], [15–29], [30–59], [60–89]
+		// (eligible when the 90-day window is observed), as a strict funnel
+		// and, separately, as bracket retention, which is not a funnel.
 		{"funnel", fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE funnel AS
 WITH fw AS (
@@ -312,8 +314,9 @@ SELECT funnel, step_order, step, wallets, eligible_wallets,
 FROM steps`, end)},
 
 		// Per wallet and window: sums over day index 0 … N−1. USD values each
-		// day at its own price before summing (wallet-metrics §6). Amounts
-		// stay exact integers: µSTX, and 1e-14 USD for the USD sums.
+		// day at its own price before summing (docs/metrics.md, "value
+		// windows"). Amounts stay exact integers: µSTX, and 1e-14 USD for
+		// the USD sums.
 		{"wallet_value_windows", valueWindowsSQL(p.Windows, priceJoin, end, priceTable != "")},
 
 		// Aggregates over eligible (complete-window) wallets only; right-
@@ -358,8 +361,8 @@ SELECT w.window_days,
 FROM w LEFT JOIN agg a USING (window_days)`, windows)},
 
 		// Acquisition entry points: which tx first brought wallets in (the
-		// Dune first_function idea, wallet-metrics §2). Contract ids and
-		// function names are chain data, i.e. untrusted text.
+		// "first function" segmentation, docs/metrics.md, "acquisition").
+		// Contract ids and function names are chain data, i.e. untrusted text.
 		{"acquisition", `
 CREATE OR REPLACE TEMP TABLE acquisition AS
 SELECT first_tx_type, first_contract_id, first_function_name,
@@ -376,10 +379,10 @@ GROUP BY ALL`},
 // wallet, with one filtered aggregate per window and measure (instead of
 // joining every wallet-day to every window), then unrolls the windows.
 //
-// USD values each day at its own price before summing (wallet-metrics §6),
-// in exact integer arithmetic: the price is taken in units of 1e-8 USD and
-// multiplied by the exact µSTX amount, so every USD sum is a HUGEINT in
-// units of 1e-14 USD. Floating-point sums would depend on the order
+// USD values each day at its own price before summing (docs/metrics.md,
+// "value windows"), in exact integer arithmetic: the price is taken in
+// units of 1e-8 USD and multiplied by the exact µSTX amount, so every USD
+// sum is a HUGEINT in units of 1e-14 USD. Floating-point sums would depend on the order
 // DuckDB's threads add them in, and the output must be reproducible; the
 // rounding of the price to 1e-8 USD is far below any source's precision.
 // With prices, a day without one contributes 0 USD and is counted in

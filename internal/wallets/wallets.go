@@ -1,5 +1,5 @@
 // Package wallets computes the wallet growth and value metrics of the
-// dashboards (DESIGN §8, reference/wallet-metrics.md) inside DuckDB.
+// dashboards inside DuckDB.
 //
 // Every metric is a SQL statement over the whole `transactions` table; Go
 // only receives the small, already-aggregated panel rows. The intermediate
@@ -8,8 +8,8 @@
 // never change the database file: compute on one *sql.Conn, read the panels
 // from the same connection, then Drop (or close the connection).
 //
-// The definitions, and every place where they deviate from the decision table
-// of wallet-metrics.md §0, are written down in docs/metrics.md.
+// The definitions, and every decision taken on them, are written down in
+// docs/metrics.md.
 package wallets
 
 import (
@@ -136,9 +136,9 @@ func mondayOf(d time.Time) time.Time {
 }
 
 // ResolvePeriod reads the table's date range and derives data_end_date and
-// the history window (DESIGN §8). It needs `SET TimeZone='UTC'` only for
-// consistency with the rest; the dates it reads are computed in UTC
-// explicitly.
+// the history window (docs/metrics.md, "time frame"). It needs
+// `SET TimeZone='UTC'` only for consistency with the rest; the dates it
+// reads are computed in UTC explicitly.
 func ResolvePeriod(ctx context.Context, q Querier, cfg Config) (Period, error) {
 	ws, err := cfg.windows()
 	if err != nil {
@@ -226,7 +226,8 @@ type Summary struct {
 	NearHistoryStart int64
 	// NonceAboveZero counts wallets whose first tx in the period has nonce
 	// > 0, i.e. that certainly signed txs before HistoryStart: "new" here,
-	// but not new on chain (wallet-metrics §1.6, §10).
+	// but not new on chain (left-censoring, docs/metrics.md, "wallets and
+	// first-seen").
 	NonceAboveZero int64
 	// Prices tells whether USD columns were computed.
 	Prices bool

@@ -50,8 +50,8 @@ func isUser(t chain.Tx) bool {
 		(t.TxType == "token_transfer" || t.TxType == "contract_call" || t.TxType == "smart_contract")
 }
 
-// DataEnd applies DESIGN §8 to the rows: the newest day minus one when it is
-// today, else the newest day.
+// DataEnd applies the data_end_date rule to the rows: the newest day minus
+// one when it is today, else the newest day (docs/metrics.md, "time frame").
 func DataEnd(txs []chain.Tx, now time.Time) time.Time {
 	var last time.Time
 	for _, t := range txs {
