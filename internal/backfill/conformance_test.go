@@ -1,0 +1,267 @@
+package backfill_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stxwallets/walletcache/internal/backfill"
+	"github.com/stxwallets/walletcache/internal/chain"
+	"github.com/stxwallets/walletcache/internal/hiro"
+	"github.com/stxwallets/walletcache/internal/hirosim"
+	"github.com/stxwallets/walletcache/internal/progress"
+	"github.com/stxwallets/walletcache/internal/rawcache"
+	"github.com/stxwallets/walletcache/internal/store"
+	"github.com/stxwallets/walletcache/internal/store/storetest"
+)
+
+// The conformance suite: every source runs the same scenarios against the
+// simulator and must leave exactly its ground truth. Adding a source is one
+// entry in sources.
+var sources = []struct {
+	name string
+	// make builds the run's sources over one client (one rate budget).
+	make func(c *hiro.Client) (v1, v3 backfill.Source)
+}{
+	{backfill.SourceV1, func(c *hiro.Client) (backfill.Source, backfill.Source) { return backfill.NewV1(c), nil }},
+	{backfill.SourceV3, func(c *hiro.Client) (backfill.Source, backfill.Source) { return nil, backfill.NewV3(c) }},
+}
+
+// harness is one scenario's scratch world: a simulator, a client with a
+// request hook, a store and a raw cache.
+type harness struct {
+	t      *testing.T
+	sim    *hirosim.Sim
+	client *hiro.Client
+	dir    string
+	st     *store.Store
+	cache  *rawcache.Cache
+	cfg    backfill.Config
+	// onRequest, when set, runs before every request the client sends.
+	onRequest atomic.Pointer[func()]
+}
+
+// days of history the scenario chains have; the horizon matches them.
+const chainDays = 2
+
+func newHarness(t *testing.T, source string, seed int64) *harness {
+	t.Helper()
+	sim := hirosim.New(hirosim.Config{Seed: seed, History: chainDays * 24 * time.Hour, BlockInterval: time.Minute, TxPerBlock: 1})
+	url := sim.Start()
+	t.Cleanup(sim.Close)
+	h := &harness{t: t, sim: sim, dir: t.TempDir()}
+	client, err := hiro.New(hiro.Options{
+		BaseURL: url, RequestsPerMinute: 1e6, RequestsPerSecond: 1e5, Concurrency: 4,
+		Timeout: 2 * time.Second, MaxRetries: 8, BackoffBase: time.Millisecond,
+		HTTPClient: &http.Client{Transport: hookTransport{h}},
+		Logger:     slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.client = client
+	h.cache = rawcache.New(filepath.Join(h.dir, "raw"))
+	h.open("wallet_metrics.duckdb")
+	var v1, v3 backfill.Source
+	for _, s := range sources {
+		if s.name == source {
+			v1, v3 = s.make(client)
+		}
+	}
+	h.cfg = backfill.Config{
+		Store: h.st, V1: v1, V3: v3, API: source, Cache: h.cache,
+		TargetDays: chainDays + 1, Settle: 2 * time.Hour, Window: time.Hour,
+		MaxPages: 5000, Concurrency: 4, Stall: time.Minute, Logger: testLogger(t),
+	}
+	return h
+}
+
+// open (re)opens the store at name in the scratch folder.
+func (h *harness) open(name string) {
+	h.t.Helper()
+	if h.st != nil {
+		h.st.Close()
+	}
+	st, err := store.Open(context.Background(), filepath.Join(h.dir, name), store.Options{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.st = st
+	h.cfg.Store = st
+	h.t.Cleanup(func() { st.Close() })
+}
+
+// hookTransport runs the harness's request hook, then the default transport.
+type hookTransport struct{ h *harness }
+
+func (t hookTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if f := t.h.onRequest.Load(); f != nil {
+		(*f)()
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// mustRun runs the backfill, which must complete with 100 % coverage.
+func (h *harness) mustRun() backfill.Summary {
+	h.t.Helper()
+	sum, err := backfill.Run(context.Background(), h.cfg)
+	if err != nil {
+		h.t.Fatalf("backfill: %v", err)
+	}
+	if sum.Outcome != progress.OutcomeComplete || sum.Coverage.Percent != 100 {
+		h.t.Fatalf("outcome %s coverage %.3f (%s), want complete at 100 %%", sum.Outcome, sum.Coverage.Percent, sum.Message)
+	}
+	return sum
+}
+
+// exact checks the whole database against the simulator's chain.
+func (h *harness) exact() {
+	h.t.Helper()
+	storetest.AssertExact(h.t, storetest.Rows(h.t, h.st.DB()), h.sim.All(), storetest.FarPast, storetest.FarFuture)
+}
+
+// exactIn checks the database against the chain for burn times in span.
+func (h *harness) exactIn(sp store.Span) {
+	h.t.Helper()
+	from, to := time.Unix(sp.Start, 0), time.Unix(sp.End, 0)
+	storetest.AssertExact(h.t, storetest.Rows(h.t, h.st.DB()), h.sim.GroundTruth(from, to), from, to)
+}
+
+// listRequests counts the transaction-list requests the simulator received.
+func (h *harness) listRequests() int64 {
+	st := h.sim.Stats()
+	return st.ByRoute["/extended/v1/tx"] + st.ByRoute["/extended/v3/transactions"]
+}
+
+// scenarios are run by every source.
+var scenarios = []struct {
+	name string
+	run  func(h *harness)
+}{
+	{"clean run, then a cheap second run", func(h *harness) {
+		first := h.mustRun()
+		h.exact()
+		before := h.sim.Stats().Requests
+		second := h.mustRun()
+		if extra := h.sim.Stats().Requests - before; extra > first.Requests/4 {
+			h.t.Fatalf("the second run sent %d requests, the first %d: covered history was fetched again", extra, first.Requests)
+		}
+		if second.WindowsVerified > 4 {
+			h.t.Fatalf("the second run verified %d windows again", second.WindowsVerified)
+		}
+		h.exact()
+	}},
+	{"faults and a growing chain", func(h *harness) {
+		h.sim.SetFaults(hirosim.Faults{
+			Rate429: 0.03, RetryAfter: time.Millisecond, Rate5xx: 0.05, RateTruncate: 0.05,
+			RateSlow: 0.01, SlowDelay: 3 * time.Second, // past the client's 2 s timeout
+			GrowEvery: 50 * time.Millisecond, GrowBlocks: 1, GrowTenureBlocks: 5,
+		})
+		sum := h.mustRun()
+		if st := h.sim.Stats(); st.Status429 == 0 || st.Status5xx == 0 || st.Truncated == 0 {
+			h.t.Fatalf("faults did not fire: 429 %d, 5xx %d, truncated %d", st.Status429, st.Status5xx, st.Truncated)
+		}
+		h.exactIn(store.Span{Start: 0, End: sum.Coverage.Horizon.End})
+		h.sim.SetFaults(hirosim.Faults{})
+		h.mustRun()
+		h.exact()
+	}},
+	{"a reorg at the tip", func(h *harness) {
+		h.mustRun()
+		before := h.sim.All()
+		h.sim.Reorg(6)
+		if sameIDs(before, h.sim.All()) {
+			h.t.Fatal("the reorg changed nothing")
+		}
+		sum := h.mustRun()
+		if sum.RowsDeleted == 0 {
+			h.t.Fatal("no row was deleted, yet the reorg dropped transactions")
+		}
+		h.exact()
+	}},
+	{"Ctrl+C mid-run, then resume", func(h *harness) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var n atomic.Int64
+		hook := func() {
+			if n.Add(1) == 40 {
+				cancel()
+			}
+		}
+		h.onRequest.Store(&hook)
+		sum, err := backfill.Run(ctx, h.cfg)
+		h.onRequest.Store(nil)
+		if !errors.Is(err, backfill.ErrInterrupted) || sum.Outcome != progress.OutcomeInterrupted {
+			h.t.Fatalf("interrupted run: %v, outcome %s", err, sum.Outcome)
+		}
+		if sum.Pages == 0 {
+			h.t.Fatal("nothing was committed before the interrupt")
+		}
+		h.mustRun()
+		h.exact()
+	}},
+	{"a small page budget: iterations resume where the last stopped", func(h *harness) {
+		h.cfg.MaxPages = 9
+		sum := h.mustRun()
+		if sum.Iterations < 3 {
+			h.t.Fatalf("%d iterations: the budget did not bite", sum.Iterations)
+		}
+		h.exact()
+	}},
+	{"rebuild from the raw cache", func(h *harness) {
+		first := h.mustRun()
+		listed := h.listRequests()
+		h.open("rebuilt.duckdb")
+		second := h.mustRun()
+		h.exact()
+		if second.CacheHits == 0 {
+			h.t.Fatal("the rebuild read nothing from the raw cache")
+		}
+		h.t.Logf("rebuild: %d of %d pages from the cache, %d list requests (first run %d)",
+			second.CacheHits, second.Pages, h.listRequests()-listed, listed)
+		_ = first
+	}},
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	for i, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			for _, src := range sources {
+				t.Run(src.name, func(t *testing.T) {
+					t.Parallel()
+					sc.run(newHarness(t, src.name, int64(100+i)))
+				})
+			}
+		})
+	}
+}
+
+func sameIDs(a, b []chain.Tx) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	ids := map[string]bool{}
+	for _, x := range a {
+		ids[x.TxID] = true
+	}
+	for _, x := range b {
+		if !ids[x.TxID] {
+			return false
+		}
+	}
+	return true
+}
