@@ -156,6 +156,7 @@ type run struct {
 	// iteration (its pages alone would keep a growing chain's run alive).
 	progressPages atomic.Int64
 	lastCommit    atomic.Int64 // unix nanos
+	believedTip   atomic.Int64 // the tip burn time the last bounds rest on, unix seconds
 	// Per iteration, for the estimate: pages the opened units need, units
 	// opened, and the page count at the start.
 	pagesKnown, unitsOpened, iterPages0 atomic.Int64
@@ -192,6 +193,15 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		PID: os.Getpid(), Program: programName(), StartedAt: r.started.UTC(), Running: true,
 		Phase: progress.PhasePlanning, Source: r.sourceLabel(), TargetDays: cfg.TargetDays,
 	}
+	// Before anything is written: which source, and is it the chain the
+	// database and the raw cache hold?
+	if err := r.preflight(ctx); err != nil {
+		if ctx.Err() != nil {
+			sum.Outcome = progress.OutcomeInterrupted
+			return sum, ErrInterrupted
+		}
+		return sum, err
+	}
 	// Bookkeeping must land even after Ctrl+C cancelled ctx.
 	dbctx := context.WithoutCancel(ctx)
 	runID, err := cfg.Store.StartRun(dbctx, store.Run{PID: os.Getpid(), StartedAt: r.started, Source: r.sourceLabel()})
@@ -206,9 +216,6 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	var bounds Bounds
 	runErr := func() error {
-		if err := r.chooseSource(ctx); err != nil {
-			return err
-		}
 		for iter := 1; cfg.MaxIterations == 0 || iter <= cfg.MaxIterations; iter++ {
 			sum.Iterations = iter
 			it, b, err := r.iteration(ctx, iter, r.sources.inUse)
@@ -271,6 +278,19 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	r.finalState(sum)
 	return sum, runErr
+}
+
+// preflight chooses the source and checks that it serves the chain the
+// database and the raw cache were filled from.
+func (r *run) preflight(ctx context.Context) error {
+	if err := r.chooseSource(ctx); err != nil {
+		return err
+	}
+	tip, err := r.sources.inUse.Tip(ctx)
+	if err != nil {
+		return fmt.Errorf("read the chain tip: %w", err)
+	}
+	return r.checkChain(ctx, r.sources.inUse, tip)
 }
 
 // noteUnverified records a unit given up on in this run.

@@ -37,6 +37,7 @@ var sources = []struct {
 type harness struct {
 	t      *testing.T
 	sim    *hirosim.Sim
+	url    string // the simulator's
 	client *hiro.Client
 	dir    string
 	st     *store.Store
@@ -54,7 +55,7 @@ func newHarness(t *testing.T, source string, seed int64) *harness {
 	sim := hirosim.New(hirosim.Config{Seed: seed, History: chainDays * 24 * time.Hour, BlockInterval: time.Minute, TxPerBlock: 1})
 	url := sim.Start()
 	t.Cleanup(sim.Close)
-	h := &harness{t: t, sim: sim, dir: t.TempDir()}
+	h := &harness{t: t, sim: sim, url: url, dir: t.TempDir()}
 	client, err := hiro.New(hiro.Options{
 		BaseURL: url, RequestsPerMinute: 1e6, RequestsPerSecond: 1e5, Concurrency: 4,
 		Timeout: 2 * time.Second, MaxRetries: 8, BackoffBase: time.Millisecond,

@@ -46,7 +46,13 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 	if err != nil {
 		return iterResult{}, Bounds{}, fmt.Errorf("iteration %d: read the chain tip: %w", n, err)
 	}
-	b, err := r.boundsAt(tip)
+	newest, served := tip.BurnBlockTime, true
+	if d, ok := src.(dataTip); ok {
+		if newest, served, err = d.NewestBurnTime(ctx); err != nil {
+			return iterResult{}, Bounds{}, fmt.Errorf("iteration %d: read the newest transaction: %w", n, err)
+		}
+	}
+	b, err := r.boundsAt(tip, newest, served)
 	if err != nil {
 		return iterResult{}, Bounds{}, err
 	}
@@ -148,11 +154,14 @@ func unitKind(src Source) string {
 	return "windows"
 }
 
-// boundsAt fixes an iteration's horizon from the tip. A tip that cannot be
-// true is not believed: one stamped after the wall clock is read as the
-// wall clock, and one whose horizon would end before it starts is an error
-// (coverage of an empty horizon would read as 100 %).
-func (r *run) boundsAt(tip hiro.Tip) (Bounds, error) {
+// boundsAt fixes an iteration's horizon from the tip. Finality rests on
+// three clocks that must all be past a window by the settle margin: the
+// tip's burn time, the wall clock, and the newest burn time in the data the
+// server serves (newest; served is false when it serves none). A tip that
+// claims more than the other two is not believed, and the log says so; a
+// horizon that would end before it starts is an error (coverage of an
+// empty horizon would read as 100 %).
+func (r *run) boundsAt(tip hiro.Tip, newest time.Time, served bool) (Bounds, error) {
 	now := r.cfg.Now().UTC()
 	burn := tip.BurnBlockTime.Unix()
 	if burn > now.Unix() {
@@ -160,11 +169,23 @@ func (r *run) boundsAt(tip hiro.Tip) (Bounds, error) {
 			"tip_burn_time", tip.BurnBlockTime.UTC().Format(time.RFC3339), "now", now.Format(time.RFC3339))
 		burn = now.Unix()
 	}
-	h := store.HorizonAt(now, burn, r.cfg.TargetDays, r.cfg.Settle)
+	switch {
+	case !served:
+		r.log.Warn("the server serves no transaction at all; nothing it says can be final")
+		burn = 0
+	case newest.Unix() < burn:
+		if burn-newest.Unix() > int64(r.cfg.Settle/time.Second) {
+			r.log.Warn("the chain tip claims more than the data the server serves; believing the data",
+				"tip_burn_time", time.Unix(burn, 0).UTC().Format(time.RFC3339), "newest_tx_burn_time", newest.UTC().Format(time.RFC3339))
+		}
+		burn = newest.Unix()
+	}
+	h := store.HorizonAt(now, max(burn, 1), r.cfg.TargetDays, r.cfg.Settle)
 	if h.End < h.Start {
 		return Bounds{}, &ImplausibleTipError{Tip: tip, HorizonStart: time.Unix(h.Start, 0).UTC()}
 	}
-	return Bounds{HorizonStart: h.Start, FinalEdge: h.End, TailEnd: max(now.Unix(), burn)}, nil
+	r.believedTip.Store(burn)
+	return Bounds{HorizonStart: h.Start, FinalEdge: h.End, TailEnd: max(now.Unix(), tip.BurnBlockTime.Unix())}, nil
 }
 
 // ImplausibleTipError is a chain tip too old for the horizon: a server
@@ -180,9 +201,10 @@ func (e *ImplausibleTipError) Error() string {
 		e.Tip.BurnBlockTime.UTC().Format(time.RFC3339), e.HorizonStart.Format(time.RFC3339))
 }
 
-// saveTip leaves the tip for status.
+// saveTip leaves the tip for status: the burn time boundsAt believed, so
+// status measures coverage on the same horizon.
 func (r *run) saveTip(ctx context.Context, tip hiro.Tip) error {
-	if err := r.cfg.Store.SetMeta(ctx, store.MetaTipBurnTime, strconv.FormatInt(min(tip.BurnBlockTime.Unix(), r.cfg.Now().Unix()), 10)); err != nil {
+	if err := r.cfg.Store.SetMeta(ctx, store.MetaTipBurnTime, strconv.FormatInt(r.believedTip.Load(), 10)); err != nil {
 		return err
 	}
 	return r.cfg.Store.SetMeta(ctx, store.MetaTipHeight, strconv.FormatInt(tip.Height, 10))

@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"context"
+	"time"
 
 	"github.com/stxwallets/walletcache/internal/hiro"
 )
@@ -60,6 +61,15 @@ const (
 // Counters are the request counts of a Source.
 type Counters struct {
 	Requests, Retries, Throttled int64
+}
+
+// dataTip is a source that can say how new the data it serves is: a
+// window is final only when the tip, the wall clock and the newest served
+// transaction are all past it by the settle margin.
+type dataTip interface {
+	// NewestBurnTime is the burn_block_time of the newest transaction the
+	// source serves; ok is false when it serves none.
+	NewestBurnTime(ctx context.Context) (t time.Time, ok bool, err error)
 }
 
 // prober is a source that can tell whether the server serves it at all;

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/stxwallets/walletcache/internal/hiro"
 	"github.com/stxwallets/walletcache/internal/store"
@@ -49,7 +50,19 @@ type v3Source struct{ api CursorAPI }
 // NewV3 is the v3 source over a Hiro client. When the run also has a v1
 // source, both must share the client: the rate budget is one, and so are
 // the request counters.
-func NewV3(c *hiro.Client) Source { return &v3Source{clientCursorAPI{c}} }
+func NewV3(c *hiro.Client) Source { return &v3ClientSource{v3Source{clientCursorAPI{c}}, c} }
+
+// v3ClientSource is the v3 source over a Hiro client, which can also name
+// blocks, so a run can tell which chain the server serves.
+type v3ClientSource struct {
+	v3Source
+	c *hiro.Client
+}
+
+// BlockHash names the block at height.
+func (s *v3ClientSource) BlockHash(ctx context.Context, height int64) (string, error) {
+	return s.c.BlockHash(ctx, height)
+}
 
 // NewV3Over is the v3 source over any CursorAPI (a test server in memory).
 func NewV3Over(api CursorAPI) Source { return &v3Source{api} }
@@ -58,6 +71,16 @@ func (s *v3Source) Name() string                              { return SourceV3 
 func (s *v3Source) Tip(ctx context.Context) (hiro.Tip, error) { return s.api.Tip(ctx) }
 func (s *v3Source) Counters() Counters                        { return s.api.Counters() }
 func (s *v3Source) Probe(ctx context.Context) (bool, error)   { return s.api.Probe(ctx) }
+
+// NewestBurnTime reads the burn time of the newest transaction: the first
+// row of the list's newest page.
+func (s *v3Source) NewestBurnTime(ctx context.Context) (time.Time, bool, error) {
+	pg, _, err := s.api.Transactions(ctx, "")
+	if err != nil || len(pg.Txs) == 0 {
+		return time.Time{}, false, err
+	}
+	return pg.Txs[0].BurnBlockTime, true, nil
+}
 
 // Plan turns the coverage gaps into height segments in four stages: carry
 // over the segments of earlier iterations, record what finished ones prove,

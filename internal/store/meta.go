@@ -10,6 +10,10 @@ import (
 const (
 	MetaTipBurnTime = "tip_burn_block_time" // unix seconds, from the last iteration's tip
 	MetaTipHeight   = "tip_block_height"
+	// MetaChainAnchor is "height:hash" of a final block of the chain that
+	// filled the database: a server whose block at that height has another
+	// hash serves another chain.
+	MetaChainAnchor = "chain_anchor"
 	MetaSettle      = "settle_seconds" // the settle margin the last run used
 )
 

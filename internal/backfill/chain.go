@@ -1,0 +1,156 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/stxwallets/walletcache/internal/exitcode"
+	"github.com/stxwallets/walletcache/internal/hiro"
+	"github.com/stxwallets/walletcache/internal/store"
+)
+
+// anchorDepth is how far below the tip the block that names a chain is
+// chosen: far deeper than any reorg, so its hash never changes.
+const anchorDepth = 1000
+
+// blockHasher is a source that can name the block at a height; a run
+// checks with it that the server serves the chain the database and the raw
+// cache were filled from.
+type blockHasher interface {
+	BlockHash(ctx context.Context, height int64) (string, error)
+}
+
+// chainKeeper is a raw cache that remembers which chain filled it.
+type chainKeeper interface {
+	ChainAnchor() (height int64, hash string, ok bool, err error)
+	SetChainAnchor(height int64, hash string) error
+}
+
+// anchor is a block that identifies a chain.
+type anchor struct {
+	height int64
+	hash   string
+}
+
+func (a anchor) String() string { return strconv.FormatInt(a.height, 10) + ":" + a.hash }
+
+// ChainMismatchError is a server that serves another chain than the one
+// the database or the raw cache holds: another network, another node, a
+// simulator with another seed. Nothing was written.
+type ChainMismatchError struct {
+	Where  string // "database" or "raw cache"
+	Height int64
+	Want   string // the hash recorded
+	Got    string // the hash the server has at Height ("" when it has no such block)
+}
+
+func (e *ChainMismatchError) Error() string {
+	got := "has no block there"
+	if e.Got != "" {
+		got = "has " + e.Got
+	}
+	return fmt.Sprintf("the server serves another chain than the one the %s holds: block %d is %s there, the server %s; "+
+		"point HIRO_API_URL at the server of that chain, or use another paths.database and paths.raw_dir for this one", e.Where, e.Height, e.Want, got)
+}
+
+// ExitStatus makes another chain a bad-input exit (2): the configuration
+// points two chains at one database.
+func (e *ChainMismatchError) ExitStatus() int { return exitcode.BadInput }
+
+// checkChain makes sure src serves the chain the database and the raw
+// cache were filled from, and records the chain in both when they have
+// none yet. A source that cannot name blocks (a test double) is trusted.
+func (r *run) checkChain(ctx context.Context, src Source, tip hiro.Tip) error {
+	h, ok := src.(blockHasher)
+	if !ok {
+		return nil
+	}
+	dbctx := context.WithoutCancel(ctx)
+	var have []recorded
+	if v, ok, err := r.cfg.Store.Meta(dbctx, store.MetaChainAnchor); err != nil {
+		return err
+	} else if ok {
+		a, err := parseAnchor(v)
+		if err != nil {
+			return fmt.Errorf("the database's chain anchor %q: %w", v, err)
+		}
+		have = append(have, recorded{"database", a})
+	}
+	keeper, _ := r.cfg.Cache.(chainKeeper)
+	if keeper != nil {
+		height, hash, ok, err := keeper.ChainAnchor()
+		if err != nil {
+			return err
+		}
+		if ok {
+			have = append(have, recorded{"raw cache", anchor{height, hash}})
+		}
+	}
+	for _, x := range have {
+		got, err := h.BlockHash(ctx, x.a.height)
+		if errors.Is(err, hiro.ErrBlockNotFound) {
+			got, err = "", nil
+		}
+		if err != nil {
+			return fmt.Errorf("check which chain the server serves: %w", err)
+		}
+		if got != x.a.hash {
+			return &ChainMismatchError{Where: x.where, Height: x.a.height, Want: x.a.hash, Got: got}
+		}
+	}
+	a := anchor{}
+	if len(have) > 0 {
+		a = have[0].a
+	} else {
+		first := int64(1)
+		if tip.Blocks > 0 {
+			first = max(tip.Height-tip.Blocks+1, 1)
+		}
+		a.height = max(tip.Height-anchorDepth, first)
+		hash, err := h.BlockHash(ctx, a.height)
+		if err != nil {
+			return fmt.Errorf("read the block that identifies the chain: %w", err)
+		}
+		a.hash = hash
+		r.log.Info("recorded the chain this database and raw cache hold", "block_height", a.height, "block_hash", a.hash)
+	}
+	if len(have) == 0 || have[0].where != "database" {
+		if err := r.cfg.Store.SetMeta(dbctx, store.MetaChainAnchor, a.String()); err != nil {
+			return err
+		}
+	}
+	if keeper != nil && !hasWhere(have, "raw cache") {
+		if err := keeper.SetChainAnchor(a.height, a.hash); err != nil {
+			r.log.Warn("cannot record the chain in the raw cache; going on without it", "err", err)
+		}
+	}
+	return nil
+}
+
+// recorded is an anchor and where it was recorded.
+type recorded struct {
+	where string
+	a     anchor
+}
+
+func hasWhere(have []recorded, where string) bool {
+	for _, x := range have {
+		if x.where == where {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAnchor reads "height:hash".
+func parseAnchor(v string) (anchor, error) {
+	hs, hash, ok := strings.Cut(v, ":")
+	height, err := strconv.ParseInt(hs, 10, 64)
+	if !ok || err != nil || hash == "" {
+		return anchor{}, errors.New("want height:hash")
+	}
+	return anchor{height, hash}, nil
+}

@@ -1,0 +1,282 @@
+package backfill_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stxwallets/walletcache/internal/backfill"
+	"github.com/stxwallets/walletcache/internal/exitcode"
+	"github.com/stxwallets/walletcache/internal/hiro"
+	"github.com/stxwallets/walletcache/internal/hirosim"
+	"github.com/stxwallets/walletcache/internal/store/storetest"
+)
+
+// liar is a proxy in front of the simulator that rewrites the JSON of the
+// answers whose path matches: a hostile or merely odd server.
+type liar struct {
+	mu      sync.Mutex
+	rewrite func(path string, query url.Values, body map[string]any) bool // reports whether it changed body
+	srv     *httptest.Server
+}
+
+func newLiar(t *testing.T, upstream string) *liar {
+	t.Helper()
+	u, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &liar{}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		l.mu.Lock()
+		f := l.rewrite
+		l.mu.Unlock()
+		if f == nil || resp.StatusCode != http.StatusOK {
+			return nil
+		}
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return nil // not JSON: pass nothing on, the client retries
+		}
+		resp.Body.Close()
+		f(resp.Request.URL.Path, resp.Request.URL.Query(), body)
+		b, _ := json.Marshal(body)
+		resp.Body = readCloser{strings.NewReader(string(b))}
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		resp.Header.Del("Content-Encoding")
+		return nil
+	}
+	l.srv = httptest.NewServer(proxy)
+	t.Cleanup(l.srv.Close)
+	return l
+}
+
+func (l *liar) set(f func(path string, query url.Values, body map[string]any) bool) {
+	l.mu.Lock()
+	l.rewrite = f
+	l.mu.Unlock()
+}
+
+type readCloser struct{ *strings.Reader }
+
+func (readCloser) Close() error { return nil }
+
+// throughLiar points the harness's client at a liar in front of its simulator.
+func (h *harness) throughLiar(source string) *liar {
+	h.t.Helper()
+	l := newLiar(h.t, h.url)
+	c, err := hiro.New(hiro.Options{
+		BaseURL: l.srv.URL, RequestsPerMinute: 1e6, RequestsPerSecond: 1e5, Concurrency: 4,
+		Timeout: 2 * time.Second, MaxRetries: 3, BackoffBase: time.Millisecond, Logger: testLogger(h.t),
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.useClient(source, c)
+	return l
+}
+
+// useClient makes the harness's sources use c.
+func (h *harness) useClient(source string, c *hiro.Client) {
+	for _, s := range sources {
+		if s.name == source {
+			h.cfg.V1, h.cfg.V3 = s.make(c)
+		}
+	}
+}
+
+// shiftTip moves the burn time of the newest block by d on the tip routes.
+func shiftTip(d time.Duration) func(string, url.Values, map[string]any) bool {
+	return func(path string, q url.Values, body map[string]any) bool {
+		if path != "/extended/v2/blocks" {
+			return false
+		}
+		res, _ := body["results"].([]any)
+		for _, r := range res {
+			b := r.(map[string]any)
+			b["burn_block_time"] = b["burn_block_time"].(float64) + d.Seconds()
+		}
+		return true
+	}
+}
+
+// A tip stamped a day ahead makes nothing final early: an honest run
+// later finds every transaction, none was lost to windows called final
+// with rows still to come.
+func TestHostileFutureTip(t *testing.T) {
+	t.Parallel()
+	for _, src := range sources {
+		t.Run(src.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, src.name, 201)
+			l := h.throughLiar(src.name)
+			l.set(shiftTip(24 * time.Hour))
+			if _, err := backfill.Run(context.Background(), h.cfg); err != nil {
+				t.Fatal(err)
+			}
+			// The chain goes on: new blocks land in what the lie called final.
+			h.sim.Grow(40)
+			l.set(nil)
+			h.mustRun()
+			h.exact()
+		})
+	}
+}
+
+// A tip in 1970 is an error that says what the server sent, never
+// "100 %, meets policy".
+func TestHostileTipIn1970(t *testing.T) {
+	t.Parallel()
+	for _, src := range sources {
+		t.Run(src.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, src.name, 202)
+			l := h.throughLiar(src.name)
+			l.set(func(path string, q url.Values, body map[string]any) bool {
+				if path != "/extended/v2/blocks" {
+					return false
+				}
+				for _, r := range body["results"].([]any) {
+					r.(map[string]any)["burn_block_time"] = 86400.0
+				}
+				return true
+			})
+			sum, err := backfill.Run(context.Background(), h.cfg)
+			var implausible *backfill.ImplausibleTipError
+			if !errors.As(err, &implausible) || !strings.Contains(err.Error(), "1970-01-02") {
+				t.Fatalf("err %v, want the implausible tip named", err)
+			}
+			if sum.Coverage.Percent == 100 {
+				t.Fatal("a 1970 tip gave 100 % coverage")
+			}
+		})
+	}
+}
+
+// Another chain (a simulator with another seed) is refused with exit 2,
+// for the database and for the raw cache, and changes nothing.
+func TestHostileAnotherChain(t *testing.T) {
+	t.Parallel()
+	for _, src := range sources {
+		t.Run(src.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, src.name, 203)
+			h.mustRun()
+			before := storetest.Rows(t, h.st.DB())
+			other := hirosim.New(hirosim.Config{Seed: 999, History: chainDays * 24 * time.Hour, BlockInterval: time.Minute, TxPerBlock: 1})
+			t.Cleanup(other.Close)
+			c, err := hiro.New(hiro.Options{BaseURL: other.Start(), RequestsPerMinute: 1e6, RequestsPerSecond: 1e5,
+				Concurrency: 4, Timeout: 2 * time.Second, MaxRetries: 3, BackoffBase: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.useClient(src.name, c)
+			for _, where := range []string{"database", "raw cache"} {
+				if where == "raw cache" {
+					h.open("fresh.duckdb") // a fresh database, the old raw cache
+				}
+				_, err := backfill.Run(context.Background(), h.cfg)
+				var mismatch *backfill.ChainMismatchError
+				if !errors.As(err, &mismatch) || mismatch.Where != where || exitcode.Of(exitStatus{err}) != exitcode.BadInput {
+					t.Fatalf("%s: err %v, want another chain refused with exit 2", where, err)
+				}
+			}
+			if n := len(storetest.Rows(t, h.st.DB())); n != 0 {
+				t.Fatalf("the refused run wrote %d rows into the fresh database", n)
+			}
+			h.open("wallet_metrics.duckdb")
+			storetest.AssertExact(t, storetest.Rows(t, h.st.DB()), before, storetest.FarPast, storetest.FarFuture)
+		})
+	}
+}
+
+// exitStatus turns an error with an ExitStatus method into exitcode's
+// form, as Mage reads it.
+type exitStatus struct{ err error }
+
+func (e exitStatus) Error() string { return e.err.Error() }
+func (e exitStatus) Unwrap() error {
+	var s interface{ ExitStatus() int }
+	if errors.As(e.err, &s) {
+		return &exitcode.Error{Code: s.ExitStatus(), Err: e.err}
+	}
+	return e.err
+}
+
+// A v1 window whose total never matches (the server repeats a row on
+// every page of it and counts it in the total) is given up on after a bounded number of attempts;
+// every other window completes, the run ends with an error naming it, and
+// the repeated row is stored once.
+func TestHostileWindowThatNeverMatches(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, backfill.SourceV1, 204)
+	l := h.throughLiar(backfill.SourceV1)
+	var target string
+	var mu sync.Mutex
+	l.set(func(path string, q url.Values, body map[string]any) bool {
+		if path != "/extended/v1/tx" || q.Get("start_time") == "" {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		res, _ := body["results"].([]any)
+		if target == "" && len(res) > 1 {
+			target = q.Get("start_time")
+		}
+		if q.Get("start_time") != target || len(res) == 0 {
+			return false
+		}
+		body["results"] = append(res, res[0])       // a duplicate row
+		body["total"] = body["total"].(float64) + 1 // counted in the total
+		return true
+	})
+	sum, err := backfill.Run(context.Background(), h.cfg)
+	var gaveUp *backfill.GaveUpError
+	if !errors.As(err, &gaveUp) || len(gaveUp.Units) != 1 || !strings.Contains(err.Error(), "never matched") {
+		t.Fatalf("err %v, want one window given up on", err)
+	}
+	if sum.Iterations > 3 {
+		t.Fatalf("%d iterations for one window that never matches", sum.Iterations)
+	}
+	if len(sum.Coverage.Missing) != 1 {
+		t.Fatalf("missing %v, want exactly the window given up on", sum.Coverage.Missing)
+	}
+	storetest.Rows(t, h.st.DB()) // fails on a duplicate tx_id
+	m := sum.Coverage.Missing[0]
+	storetest.AssertExact(t, storetest.Rows(t, h.st.DB()), h.sim.GroundTruth(storetest.FarPast, time.Unix(m.Start-1, 0)), storetest.FarPast, time.Unix(m.Start-1, 0))
+}
+
+// A page that was wrong once (a row left out) is never served again from
+// the raw cache: the retry asks the server, and the database ends exact.
+func TestHostileBadPageServedOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, backfill.SourceV1, 205)
+	l := h.throughLiar(backfill.SourceV1)
+	var once sync.Once
+	l.set(func(path string, q url.Values, body map[string]any) bool {
+		res, _ := body["results"].([]any)
+		if path != "/extended/v1/tx" || q.Get("start_time") == "" || len(res) < 2 {
+			return false
+		}
+		changed := false
+		once.Do(func() { body["results"], changed = res[1:], true })
+		return changed
+	})
+	h.mustRun()
+	h.exact()
+	// A rebuild from the raw cache alone is exact too: no bad page was kept.
+	h.open("rebuilt.duckdb")
+	h.mustRun()
+	h.exact()
+}

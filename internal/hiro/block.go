@@ -1,0 +1,54 @@
+package hiro
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// hash32 is a 0x-prefixed 32-byte hex hash, as the API writes block hashes.
+var hash32 = regexp.MustCompile(`^0x[0-9a-f]{64}$`)
+
+// BlockHash returns the hash of the canonical block at height (GET
+// /extended/v2/blocks/{height}); ErrBlockNotFound when the server has no
+// such block. The backfill uses it to tell which chain a server serves.
+func (c *Client) BlockHash(ctx context.Context, height int64) (string, error) {
+	var b struct {
+		Height *int64 `json:"height"`
+		Hash   string `json:"hash"`
+	}
+	path := "/extended/v2/blocks/" + strconv.FormatInt(height, 10)
+	_, err := c.Get(ctx, path, nil, func(body []byte) error {
+		if err := json.Unmarshal(body, &b); err != nil || b.Height == nil || *b.Height != height || !hash32.MatchString(b.Hash) {
+			return fmt.Errorf("%w: %s is not block %d with a 32-byte hash", ErrMalformed, path, height)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("block %d: %w", height, classify404(err, "block"))
+	}
+	return b.Hash, nil
+}
+
+// NewestTxBurnTime returns the burn_block_time of the newest transaction
+// GET /extended/v1/tx serves (ok is false for an empty chain). The backfill
+// believes a tip no further than the data the server actually serves.
+func (c *Client) NewestTxBurnTime(ctx context.Context) (t time.Time, ok bool, err error) {
+	var page TxPage
+	_, err = c.Get(ctx, "/extended/v1/tx", url.Values{"limit": {"1"}, "exclude_function_args": {"true"}}, func(b []byte) error {
+		p, err := DecodeTxPage(b)
+		page = p
+		return err
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("newest transaction: %w", err)
+	}
+	if len(page.Txs) == 0 {
+		return time.Time{}, false, nil
+	}
+	return page.Txs[0].BurnBlockTime, true, nil
+}
