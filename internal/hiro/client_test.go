@@ -219,7 +219,7 @@ func TestParseHeaders(t *testing.T) {
 		want time.Duration
 		ok   bool
 	}{
-		{"30", 30 * time.Second, true},        // seconds from now: small values only
+		{"30", 30 * time.Second, true},         // seconds from now: small values only
 		{"1767225610", 10 * time.Second, true}, // the real API: a Unix timestamp
 		{"1767225500", 0, true},                // a timestamp already past
 		{"86400", 0, false},                    // neither clearly small nor a timestamp

@@ -354,4 +354,3 @@ func TestClientSpendsRequestCost(t *testing.T) {
 		})
 	}
 }
-
