@@ -19,7 +19,8 @@ func TestV3WalkMatchesGroundTruth(t *testing.T) {
 	sim := hirosim.New(hirosim.Config{Seed: 21, History: 6 * time.Hour, TxPerBlock: 1.5, Hostile: true})
 	url := sim.Start()
 	t.Cleanup(sim.Close)
-	c, err := hiro.New(hiro.Options{BaseURL: url, RequestsPerMinute: 1e6, RequestsPerSecond: 1e4})
+	c, err := hiro.New(hiro.Options{BaseURL: url, RequestsPerMinute: 1e6, RequestsPerSecond: 1e4,
+		Concurrency: 1, Timeout: 10 * time.Second, MaxWait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,6 +184,10 @@ func DecodeV3Page(body []byte) (V3Page, error) {
 	if env.Total == nil || env.Limit == nil || env.Cursor == nil || env.Results == nil {
 		return V3Page{}, fmt.Errorf("%w: envelope lacks total, limit, cursor or results", ErrMalformed)
 	}
+	if *env.Total < 0 || *env.Limit < 0 || len(env.Results) > PageLimit {
+		return V3Page{}, fmt.Errorf("%w: %w: envelope limit %d, total %d with %d results: want non-negative numbers and at most %d results",
+			ErrMalformed, ErrImpossibleValue, *env.Limit, *env.Total, len(env.Results), PageLimit)
+	}
 	p := V3Page{Limit: *env.Limit, Total: *env.Total, Txs: make([]chain.Tx, 0, len(env.Results))}
 	deref := func(s *string) string {
 		if s == nil {
@@ -248,9 +252,9 @@ func DecodeV3Tx(raw []byte) (chain.Tx, error) {
 	case v.BitcoinBlock.Time == nil:
 		return chain.Tx{}, missing("bitcoin_block.time")
 	}
-	fee, err := strconv.ParseUint(v.FeeRate, 10, 64)
-	if err != nil {
-		return chain.Tx{}, fmt.Errorf("%w: transaction %s: fee_rate %q is not a µSTX integer", ErrMalformed, v.TxID, v.FeeRate)
+	fee, ok := parseMicroSTX(v.FeeRate)
+	if !ok {
+		return chain.Tx{}, &ValueError{TxID: shorten(v.TxID), Field: "fee_rate", Value: shorten(v.FeeRate), Want: "a µSTX amount, an unsigned 64-bit decimal string"}
 	}
 	blockTime := v.Block.Time
 	if blockTime == 0 { // pre-Nakamoto blocks: fall back to the burn time, as v1 does
@@ -283,9 +287,9 @@ func DecodeV3Tx(raw []byte) (chain.Tx, error) {
 		if tt == nil {
 			return chain.Tx{}, missing("token_transfer")
 		}
-		amount, err := strconv.ParseUint(tt.Amount, 10, 64)
-		if err != nil {
-			return chain.Tx{}, fmt.Errorf("%w: transaction %s: token_transfer.amount %q is not a µSTX integer", ErrMalformed, v.TxID, tt.Amount)
+		amount, ok := parseMicroSTX(tt.Amount)
+		if !ok {
+			return chain.Tx{}, &ValueError{TxID: shorten(v.TxID), Field: "token_transfer.amount", Value: shorten(tt.Amount), Want: "a µSTX amount, an unsigned 64-bit decimal string"}
 		}
 		memo, err := decodeMemo(tt.Memo)
 		if err != nil {
@@ -308,6 +312,9 @@ func DecodeV3Tx(raw []byte) (chain.Tx, error) {
 			return chain.Tx{}, missing("smart_contract")
 		}
 		tx.SmartContractContractID = v.SmartContract.ContractID
+	}
+	if err := checkTx(&tx, time.Now()); err != nil {
+		return chain.Tx{}, err
 	}
 	return tx, nil
 }
