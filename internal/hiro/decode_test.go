@@ -54,11 +54,11 @@ func TestDecodeTxFixtures(t *testing.T) {
 
 func TestDecodeTxPage(t *testing.T) {
 	big := `{"limit":50,"offset":0,"total":2,"results":[
- {"tx_id":"`+txA+`","tx_type":"token_transfer","tx_status":"success","nonce":0,"fee_rate":"18446744073709551615","sender_address":"`+addrA+`","sponsored":true,"sponsor_address":"`+addrB+`",
-  "block_hash":"`+blockB+`","block_height":5,"block_time":1753980719,"burn_block_height":9,"burn_block_time":1753979615,"tx_index":0,"canonical":true,"microblock_canonical":true,
-  "token_transfer":{"recipient_address":"`+addrB+`","amount":"9007199254740993","memo":"0x00"}},
- {"tx_id":"`+txB+`","tx_type":"coinbase","tx_status":"success","nonce":1,"fee_rate":"0","sender_address":"`+addrA+`","sponsored":false,
-  "block_hash":"`+blockB+`","block_height":5,"block_time":1753980719,"burn_block_height":9,"burn_block_time":1753979615,"tx_index":1,"canonical":false}]}`
+ {"tx_id":"` + txA + `","tx_type":"token_transfer","tx_status":"success","nonce":0,"fee_rate":"18446744073709551615","sender_address":"` + addrA + `","sponsored":true,"sponsor_address":"` + addrB + `",
+  "block_hash":"` + blockB + `","block_height":5,"block_time":1753980719,"burn_block_height":9,"burn_block_time":1753979615,"tx_index":0,"canonical":true,"microblock_canonical":true,
+  "token_transfer":{"recipient_address":"` + addrB + `","amount":"9007199254740993","memo":"0x00"}},
+ {"tx_id":"` + txB + `","tx_type":"coinbase","tx_status":"success","nonce":1,"fee_rate":"0","sender_address":"` + addrA + `","sponsored":false,
+  "block_hash":"` + blockB + `","block_height":5,"block_time":1753980719,"burn_block_height":9,"burn_block_time":1753979615,"tx_index":1,"canonical":false}]}`
 	p, err := DecodeTxPage([]byte(big))
 	if err != nil {
 		t.Fatal(err)
