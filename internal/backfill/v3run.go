@@ -405,6 +405,15 @@ func (r *run) walkSegment(ctx context.Context, g store.Segment, b Bounds, budget
 		if err != nil {
 			return false, errors.Join(err, wait())
 		}
+		if h, m, i, perr := hiro.ParseCursor(cursor); perr == nil && (m != 0 || i != 0) && pg.Current != cursor {
+			// The real API answers 200 for a cursor whose row left the
+			// canonical chain and continues below it: walk the block again
+			// from the top, as for the 404 of older servers.
+			r.log.Info("the server resolved the cursor to another row (its row left the chain); walking its block again from the top",
+				"cursor", cursor, "current", pg.Current, "segment", segmentLabel(g))
+			cursor = hiro.BlockTopCursor(h)
+			continue
+		}
 		if h, m, i, perr := hiro.ParseCursor(cursor); perr == nil && m == 0 && i == 0 && pg.Current == cursor {
 			// H:0:0 matched a transaction (a microblock's first, before
 			// Nakamoto) instead of standing for the top of block H: the
