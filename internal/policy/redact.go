@@ -22,18 +22,19 @@ var secretParams = []string{"key", "token", "secret", "password", "passwd", "aut
 // removed, so a malformed URL does not leak either.
 func RedactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil {
+	if err != nil || strings.Contains(u.Opaque, "@") {
+		// Unparseable, or host:port read as scheme:opaque ("user:pass@host").
 		return redactUnparsed(s)
 	}
+	changed := u.User != nil
 	if u.User != nil {
 		u.User = url.User(redactedMark)
 	}
 	if u.RawQuery != "" {
 		q, err := url.ParseQuery(u.RawQuery)
 		if err != nil {
-			u.RawQuery = redactedMark
+			u.RawQuery, changed = redactedMark, true
 		} else {
-			changed := false
 			for k := range q {
 				if isSecretParam(k) {
 					q[k] = []string{redactedMark}
@@ -44,6 +45,9 @@ func RedactURL(s string) string {
 				u.RawQuery = q.Encode()
 			}
 		}
+	}
+	if !changed {
+		return s // nothing secret: the string as written
 	}
 	return u.String()
 }
