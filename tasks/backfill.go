@@ -43,10 +43,11 @@ func RunBackfill(ctx context.Context, pol *policy.Policy) (backfill.Summary, err
 		Concurrency:       pol.Source.Concurrency,
 		Timeout:           pol.Source.Timeout,
 		MaxRetries:        pol.Source.MaxRetries,
+		MaxWait:           pol.Source.MaxWait,
 		Logger:            log,
 	})
 	if err != nil {
-		return backfill.Summary{}, exitcode.New(exitcode.BadInput, fmt.Errorf("source.base_url: %w", err))
+		return backfill.Summary{}, exitcode.New(exitcode.BadInput, fmt.Errorf("source: %w", err))
 	}
 	st, err := openStore(ctx, pol.Paths.Database, false)
 	if err != nil {
@@ -57,7 +58,7 @@ func RunBackfill(ctx context.Context, pol *policy.Policy) (backfill.Summary, err
 	}
 	defer st.Close()
 
-	log.Info("backfill starting", "policy", pol.File, "api", pol.Source.BaseURL, "api_key_set", pol.APIKey != "",
+	log.Info("backfill starting", "policy", pol.File, "api", policy.RedactURL(pol.Source.BaseURL), "api_key_set", pol.APIKey != "",
 		"target_days", pol.Horizon.TargetDays, "database", st.Path())
 	var observer backfill.Observer
 	if interactive() {

@@ -58,7 +58,7 @@ func newHarness(t *testing.T, source string, seed int64) *harness {
 	h := &harness{t: t, sim: sim, url: url, dir: t.TempDir()}
 	client, err := hiro.New(hiro.Options{
 		BaseURL: url, RequestsPerMinute: 1e6, RequestsPerSecond: 1e5, Concurrency: 4,
-		Timeout: 2 * time.Second, MaxRetries: 8, BackoffBase: time.Millisecond,
+		Timeout: 2 * time.Second, MaxRetries: 8, MaxWait: time.Minute, BackoffBase: time.Millisecond,
 		HTTPClient: &http.Client{Transport: hookTransport{h}},
 		Logger:     slog.New(slog.DiscardHandler),
 	})

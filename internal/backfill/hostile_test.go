@@ -78,7 +78,7 @@ func (h *harness) throughLiar(source string) *liar {
 	l := newLiar(h.t, h.url)
 	c, err := hiro.New(hiro.Options{
 		BaseURL: l.srv.URL, RequestsPerMinute: 1e6, RequestsPerSecond: 1e5, Concurrency: 4,
-		Timeout: 2 * time.Second, MaxRetries: 3, BackoffBase: time.Millisecond, Logger: testLogger(h.t),
+		Timeout: 2 * time.Second, MaxRetries: 3, MaxWait: time.Minute, BackoffBase: time.Millisecond, Logger: testLogger(h.t),
 	})
 	if err != nil {
 		h.t.Fatal(err)
@@ -177,7 +177,7 @@ func TestHostileAnotherChain(t *testing.T) {
 			other := hirosim.New(hirosim.Config{Seed: 999, History: chainDays * 24 * time.Hour, BlockInterval: time.Minute, TxPerBlock: 1})
 			t.Cleanup(other.Close)
 			c, err := hiro.New(hiro.Options{BaseURL: other.Start(), RequestsPerMinute: 1e6, RequestsPerSecond: 1e5,
-				Concurrency: 4, Timeout: 2 * time.Second, MaxRetries: 3, BackoffBase: time.Millisecond})
+				Concurrency: 4, Timeout: 2 * time.Second, MaxRetries: 3, MaxWait: time.Minute, BackoffBase: time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}

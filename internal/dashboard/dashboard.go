@@ -294,6 +294,20 @@ func ns(v sql.NullString) string {
 	return v.String
 }
 
+// text neutralises a text cell for spreadsheets (the OWASP rule for CSV
+// injection): a cell that starts with =, +, -, @, a tab or a carriage
+// return is read as a formula by Excel, LibreOffice and Sheets, so it gets
+// a leading single quote. Every cell of chain text (transaction types,
+// contract ids, function names: whatever a deployer chose) passes through
+// it; the panels' own labels are fixed text and numeric cells never do, so
+// a negative number stays a number.
+func text(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
 func panelTables(p wallets.Panels, days []prices.Day) []csvTable {
 	daily := csvTable{name: "daily_wallets", header: []string{"date", "active_wallets", "new_wallets", "returning_wallets",
 		"cumulative_wallets", "wau_7d", "mau_30d", "user_txs", "fees_stx", "active_wallets_success_only"}}
@@ -332,7 +346,7 @@ func panelTables(p wallets.Panels, days []prices.Day) []csvTable {
 	}
 	acq := csvTable{name: "acquisition", header: []string{"first_tx_type", "first_contract_id", "first_function_name", "wallets", "share"}}
 	for _, a := range p.Acquisition {
-		acq.rows = append(acq.rows, []string{a.TxType, ns(a.ContractID), ns(a.FunctionName), i64(a.Wallets),
+		acq.rows = append(acq.rows, []string{text(a.TxType), text(ns(a.ContractID)), text(ns(a.FunctionName)), i64(a.Wallets),
 			strconv.FormatFloat(a.Share, 'f', -1, 64)})
 	}
 	return []csvTable{daily, cohorts, funnel, values, pr, acq}

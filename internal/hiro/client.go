@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -22,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stxwallets/walletcache/internal/policy"
 	"golang.org/x/time/rate"
 )
 
@@ -49,21 +51,33 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("GET %s: HTTP %d: %s", e.URL, e.Status, e.Body)
 }
 
-// Options configure a Client; zero values take the documented defaults.
+// Options configure a Client. Every value comes from the policy (its
+// defaults live in internal/policy, not here); New refuses a value that is
+// out of range instead of inventing one.
 type Options struct {
-	BaseURL           string        // e.g. https://api.hiro.so
-	APIKey            string        // sent as x-api-key; never logged
+	// BaseURL is the server root, e.g. https://api.hiro.so. A user:password
+	// in it is sent as HTTP basic auth and never appears in an error or log.
+	BaseURL           string
+	APIKey            string        // sent as x-api-key, to BaseURL's origin only; never logged
 	RequestsPerMinute float64       // client-side budget; lower limits from headers win
 	RequestsPerSecond float64       // secondary limit
 	Concurrency       int           // requests in flight
 	Timeout           time.Duration // per attempt
-	MaxRetries        int           // for 5xx, timeouts and malformed bodies
-	HTTPClient        *http.Client
-	Logger            *slog.Logger
+	MaxRetries        int           // for 5xx, timeouts and bad bodies; 0 means none
+	// MaxWait bounds how long one request waits for the server's rate
+	// limits (429 Retry-After, exhausted windows) before it gives up with
+	// a *RateLimitError.
+	MaxWait    time.Duration
+	HTTPClient *http.Client // nil: a client of its own
+	Logger     *slog.Logger // nil: discard
 	// BackoffBase is the first retry delay (doubled per attempt, capped at
-	// 30 s, with equal jitter: half fixed, half random). Tests shorten it.
+	// 30 s, with equal jitter: half fixed, half random). It is a protocol
+	// constant, not a policy value: zero means 500 ms; tests shorten it.
 	BackoffBase time.Duration
 }
+
+// defaultBackoffBase is the first retry delay when Options.BackoffBase is 0.
+const defaultBackoffBase = 500 * time.Millisecond
 
 // Stats counts what the client did; safe to read while it runs.
 type Stats struct {
@@ -71,15 +85,44 @@ type Stats struct {
 	Retries      atomic.Int64 // requests sent again after a failure
 	Throttled    atomic.Int64 // 429 answers
 	ServerErrors atomic.Int64 // 5xx answers
-	Malformed    atomic.Int64 // truncated or undecodable bodies
+	Malformed    atomic.Int64 // truncated, oversized or undecodable bodies and impossible values
 	Timeouts     atomic.Int64 // attempts that hit the timeout or a network error
-	Bytes        atomic.Int64 // response bytes read
+	Bytes        atomic.Int64 // response bytes read (after decompression)
+	Cost         atomic.Int64 // rate-limit tokens spent (x-ratelimit-cost-stacks, 1 when absent)
+	Waited       atomic.Int64 // nanoseconds requests were paused for the server's limits
+
+	demand atomic.Pointer[Demand]
+}
+
+// Demand is what the server last asked of the client in its rate-limit
+// headers, as sent (before the client's bounds), for status and logs.
+type Demand struct {
+	At                 time.Time     // when the answer carrying it arrived
+	PerMinute          float64       // x-ratelimit-limit-stacks-minute; 0 when absent
+	PerSecond          float64       // x-ratelimit-limit-stacks-second; 0 when absent
+	RemainingMinute    float64       // x-ratelimit-remaining-stacks-minute; -1 when absent
+	RetryAfter         time.Duration // Retry-After of the last 429; -1 when absent
+	Cost               int64         // x-ratelimit-cost-stacks; 0 when absent
+	BelievedPerMinute  float64       // the per-minute budget the client keeps to
+	BelievedPerSecond  float64       // the per-second budget the client keeps to
+	BelievedRetryAfter time.Duration // the pause the client took for RetryAfter
+}
+
+// Demand returns the server's last rate-limit demand; ok is false before
+// any answer carried rate-limit headers.
+func (s *Stats) Demand() (d Demand, ok bool) {
+	p := s.demand.Load()
+	if p == nil {
+		return Demand{}, false
+	}
+	return *p, true
 }
 
 // Client talks to one Hiro-compatible server.
 type Client struct {
 	opts     Options
-	base     *url.URL
+	base     *url.URL // without user info: the URL errors and logs show
+	user     *url.Userinfo
 	http     *http.Client
 	log      *slog.Logger
 	sem      chan struct{}
@@ -89,8 +132,7 @@ type Client struct {
 	mu       sync.Mutex
 	pausedTo time.Time // no request starts before this (429, exhausted window)
 	limits   struct{ second, minute float64 }
-	version  atomic.Value // server's X-API-Version
-	warned   atomic.Bool  // the deprecation warning was logged
+	warned   atomic.Bool // the deprecation warning was logged
 
 	// versionLogged: the server's X-API-Version was logged (once per client,
 	// so once per run).
@@ -101,64 +143,154 @@ type Client struct {
 // times jitter by scheduling delays, and a fixed-window server counts them.
 const safetyMargin = 0.98
 
-// New returns a client for opts.BaseURL.
+// Bounds on what the client believes of rate-limit headers. A server (or a
+// proxy) that announces absurd limits must not stall a run for hours: the
+// client keeps to at least these rates and waits at most these pauses, and
+// a server that really enforces less answers 429, whose waits MaxWait
+// bounds.
+const (
+	// MinBelievedPerMinute is the lowest per-minute limit taken from a
+	// header; the real API's lowest tier is 50 a minute (no key).
+	MinBelievedPerMinute = 10
+	// MinBelievedPerSecond is the lowest per-second limit taken from a header.
+	MinBelievedPerSecond = 1
+	// MaxMinutePause is the longest pause for an exhausted minute window:
+	// a minute window resets within a minute, whatever ratelimit-reset says.
+	MaxMinutePause = 61 * time.Second
+	// MaxRequestCost is the most tokens one answer's
+	// x-ratelimit-cost-stacks may take from the budget.
+	MaxRequestCost = 100
+	// resetDeltaMax: a ratelimit-reset up to this many seconds is read as
+	// seconds from now (some gateways send that); the real API sends a
+	// Unix timestamp, which is far larger. Values in between are ignored.
+	resetDeltaMax = 3600
+	// resetUnixMin is the smallest ratelimit-reset read as a Unix
+	// timestamp (2001-09-09).
+	resetUnixMin = 1_000_000_000
+	// maxHeaderWait caps a parsed Retry-After before it becomes a
+	// time.Duration, which 10^12 seconds would overflow.
+	maxHeaderWait = 365 * 24 * time.Hour
+)
+
+// New returns a client for opts.BaseURL. Every option is checked: the
+// values come from the policy, which has the defaults.
 func New(opts Options) (*Client, error) {
 	base, err := url.Parse(strings.TrimRight(opts.BaseURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("base URL %q: want http(s)://host[:port]", opts.BaseURL)
+		return nil, fmt.Errorf("base URL %q: want http(s)://host[:port]", policy.RedactURL(opts.BaseURL))
 	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 4
+	switch {
+	case opts.Concurrency < 1:
+		return nil, fmt.Errorf("concurrency %d: want at least 1", opts.Concurrency)
+	case opts.Timeout <= 0:
+		return nil, fmt.Errorf("timeout %s: want more than 0", opts.Timeout)
+	case !(opts.RequestsPerMinute > 0):
+		return nil, fmt.Errorf("requests per minute %v: want more than 0", opts.RequestsPerMinute)
+	case !(opts.RequestsPerSecond > 0):
+		return nil, fmt.Errorf("requests per second %v: want more than 0", opts.RequestsPerSecond)
+	case opts.MaxRetries < 0:
+		return nil, fmt.Errorf("max retries %d: want 0 or more", opts.MaxRetries)
+	case opts.MaxWait <= 0:
+		return nil, fmt.Errorf("max wait %s: want more than 0", opts.MaxWait)
+	case opts.BackoffBase < 0:
+		return nil, fmt.Errorf("backoff base %s: want 0 or more", opts.BackoffBase)
 	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 30 * time.Second
+	if opts.BackoffBase == 0 {
+		opts.BackoffBase = defaultBackoffBase
 	}
-	if opts.RequestsPerMinute <= 0 {
-		opts.RequestsPerMinute = 50
-	}
-	if opts.RequestsPerSecond <= 0 {
-		opts.RequestsPerSecond = 20
-	}
-	if opts.BackoffBase <= 0 {
-		opts.BackoffBase = 500 * time.Millisecond
-	}
-	hc := opts.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: &http.Transport{
+	user := base.User
+	base.User = nil
+	var hc http.Client
+	if opts.HTTPClient != nil {
+		hc = *opts.HTTPClient // a copy: its CheckRedirect is replaced below
+	} else {
+		hc.Transport = &http.Transport{
 			MaxIdleConnsPerHost: opts.Concurrency * 2,
 			IdleConnTimeout:     90 * time.Second,
-		}}
+		}
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{
-		opts: opts, base: base, http: hc, log: log,
+		opts: opts, base: base, user: user, http: &hc, log: log,
 		sem:    make(chan struct{}, opts.Concurrency),
 		second: rate.NewLimiter(rate.Limit(opts.RequestsPerSecond*safetyMargin), 1),
 		minute: rate.NewLimiter(rate.Limit(opts.RequestsPerMinute*safetyMargin/60), 1),
 	}
+	c.http.CheckRedirect = c.checkRedirect
 	c.limits.second, c.limits.minute = opts.RequestsPerSecond, opts.RequestsPerMinute
 	return c, nil
 }
 
-// BaseURL is the server this client talks to.
-func (c *Client) BaseURL() string { return c.base.String() }
-
-// ServerVersion is the X-API-Version the server last reported, or "".
-func (c *Client) ServerVersion() string {
-	v, _ := c.version.Load().(string)
-	return v
+// RedirectError is a redirect the client refused to follow: to another
+// origin (scheme, host and port) than the configured server, where the API
+// key and credentials must never go, or one redirect too many.
+type RedirectError struct {
+	From, To string // redacted URLs
+	Reason   string
 }
 
-// Limits returns the per-second and per-minute budgets in force: the policy's,
-// lowered by any smaller limit the server announced.
-func (c *Client) Limits() (perSecond, perMinute float64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.limits.second, c.limits.minute
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("refused redirect from %s to %s: %s", e.From, e.To, e.Reason)
 }
+
+// checkRedirect follows redirects within the configured origin only (the
+// API's own 301s, such as /extended/v1/status). Go re-sends custom headers
+// such as x-api-key to any host a redirect names, so another origin is
+// refused outright rather than trusted with the key.
+func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
+	from := policy.RedactURL(via[len(via)-1].URL.String())
+	to := policy.RedactURL(req.URL.String())
+	if !sameOrigin(req.URL, c.base) {
+		return &RedirectError{From: from, To: to, Reason: "another origin than " + policy.RedactURL(c.base.String()) +
+			" (the API key is sent to the configured server only); point HIRO_API_URL at the server that answers"}
+	}
+	if len(via) >= 10 {
+		return &RedirectError{From: from, To: to, Reason: "more than 10 redirects"}
+	}
+	return nil
+}
+
+// sameOrigin compares scheme, host and port, with the default ports made explicit.
+func sameOrigin(a, b *url.URL) bool {
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if strings.EqualFold(u.Scheme, "https") {
+			return "443"
+		}
+		return "80"
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+// RateLimitError means the server's rate limits kept one request waiting
+// longer than Options.MaxWait (or demanded a wait longer than that): the
+// run stops instead of stalling for hours.
+type RateLimitError struct {
+	URL     string        // redacted
+	Waited  time.Duration // how long this request already waited
+	MaxWait time.Duration
+	Demand  string // what the server demanded, in words
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("GET %s: the server's rate limits would keep this request waiting longer than source.max_wait %s (waited %s; the server demands %s); run again later or raise source.max_wait",
+		e.URL, e.MaxWait, e.Waited.Round(time.Second), e.Demand)
+}
+
+// MaxBodyBytes caps a response body after decompression: a page of 50
+// transactions is well under 5 MB, and a gzip bomb must not take the
+// memory of the process. A larger body is a bad response.
+const MaxBodyBytes = 8 << 20
+
+// ErrBodyTooLarge is a response body beyond MaxBodyBytes once decompressed.
+// It wraps ErrMalformed: the answer is retried like a truncated one, within
+// MaxRetries, and never ingested.
+var ErrBodyTooLarge = fmt.Errorf("%w: body larger than %d bytes after decompression", ErrMalformed, MaxBodyBytes)
 
 // Get requests path?query and returns the body once decode accepts it.
 // decode runs inside the retry loop: a body it rejects with ErrMalformed is
@@ -168,14 +300,16 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, decode 
 	u.Path = c.base.Path + path
 	u.RawQuery = query.Encode()
 	target := u.String()
+	shown := policy.RedactURL(target)
+	start := time.Now()
 
 	var lastErr error
-	failures := 0
+	failures, throttles := 0, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		body, retryAfter, err := c.attempt(ctx, target)
+		body, retryAfter, err := c.attempt(ctx, target, shown, start)
 		if err == nil && decode != nil {
 			if derr := decode(body); derr != nil {
 				if !errors.Is(derr, ErrMalformed) {
@@ -189,22 +323,37 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, decode 
 			return body, nil
 		}
 		var se *StatusError
+		var re *RedirectError
+		var rl *RateLimitError
 		switch {
-		case errors.Is(err, ErrGone), errors.Is(err, ErrQuotaExhausted), errors.As(err, &se):
+		case errors.Is(err, ErrGone), errors.Is(err, ErrQuotaExhausted), errors.As(err, &se), errors.As(err, &re), errors.As(err, &rl):
 			return nil, err
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		case errors.Is(err, errThrottled):
-			// A 429 is pacing, not failure: it does not use up retries.
-			c.pause(retryAfter)
+			// A 429 is pacing, not failure: it does not use up retries, but
+			// MaxWait bounds the time it may cost, and the pause grows with
+			// every 429 in a row so that a server answering nothing else
+			// (Retry-After 0 or none) reaches that bound instead of being
+			// asked forever.
+			throttles++
+			pause := max(retryAfter, c.backoff(throttles))
+			waited := time.Since(start)
+			if waited+pause > c.opts.MaxWait {
+				return nil, &RateLimitError{URL: shown, Waited: waited, MaxWait: c.opts.MaxWait,
+					Demand: fmt.Sprintf("a pause of %s after %d answers of 429 Too Many Requests in a row", retryAfter.Round(time.Millisecond), throttles)}
+			}
+			c.recordPause(pause)
+			c.log.Info("server throttles (429); pausing all requests", "url", shown, "retry_after", retryAfter, "pause", pause, "in_a_row", throttles)
+			c.pause(pause)
 		default:
 			failures++
 			lastErr = err
 			if failures > c.opts.MaxRetries {
-				return nil, fmt.Errorf("GET %s: gave up after %d attempts: %w", redactURL(target), failures, lastErr)
+				return nil, fmt.Errorf("GET %s: gave up after %d attempts: %w", shown, failures, lastErr)
 			}
 			delay := c.backoff(failures)
-			c.log.Debug("retrying", "url", redactURL(target), "attempt", failures, "delay", delay, "err", err)
+			c.log.Debug("retrying", "url", shown, "attempt", failures, "delay", delay, "err", err)
 			if err := sleep(ctx, delay); err != nil {
 				return nil, err
 			}
@@ -215,15 +364,21 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, decode 
 
 var errThrottled = errors.New("429 too many requests")
 
-// attempt sends one request after the budget allows it.
-func (c *Client) attempt(ctx context.Context, target string) (body []byte, retryAfter time.Duration, err error) {
+// defaultRetryAfter is the pause for a 429 without a readable Retry-After,
+// the convention of gateways that omit it.
+const defaultRetryAfter = 60 * time.Second
+
+// attempt sends one request after the budget allows it. target carries no
+// user info (that goes in the Authorization header); shown is the redacted
+// form used in errors and logs.
+func (c *Client) attempt(ctx context.Context, target, shown string, start time.Time) (body []byte, retryAfter time.Duration, err error) {
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, 0, ctx.Err()
 	}
 	defer func() { <-c.sem }()
-	if err := c.waitBudget(ctx); err != nil {
+	if err := c.waitBudget(ctx, shown, start); err != nil {
 		return nil, 0, err
 	}
 
@@ -231,24 +386,34 @@ func (c *Client) attempt(ctx context.Context, target string) (body []byte, retry
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, target, nil)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("GET %s: %w", shown, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "walletcache/1")
 	if c.opts.APIKey != "" {
 		req.Header.Set("x-api-key", c.opts.APIKey)
 	}
+	if c.user != nil {
+		pw, _ := c.user.Password()
+		req.SetBasicAuth(c.user.Username(), pw)
+	}
 	c.Stats.Requests.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
+		var re *RedirectError
+		switch {
+		case ctx.Err() != nil:
 			return nil, 0, ctx.Err()
+		case errors.As(err, &re):
+			return nil, 0, re
 		}
 		c.Stats.Timeouts.Add(1)
-		return nil, 0, fmt.Errorf("GET %s: %w", redactURL(target), err)
+		return nil, 0, fmt.Errorf("GET %s: %w", shown, err)
 	}
 	defer resp.Body.Close()
-	body, readErr := io.ReadAll(resp.Body)
+	// The transport has already inflated a gzip body: the cap counts
+	// decoded bytes, so a small bomb cannot grow past it.
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	c.Stats.Bytes.Add(int64(len(body)))
 	retryAfter, quotaErr := c.observe(resp.Header)
 
@@ -259,38 +424,48 @@ func (c *Client) attempt(ctx context.Context, target string) (body []byte, retry
 			return nil, 0, quotaErr
 		}
 		if retryAfter < 0 {
-			retryAfter = 60 * time.Second // the convention when a gateway omits it
+			retryAfter = defaultRetryAfter
 		}
 		return nil, retryAfter, errThrottled
 	case resp.StatusCode == http.StatusGone:
-		return nil, 0, fmt.Errorf("GET %s: %w", redactURL(target), ErrGone)
+		return nil, 0, fmt.Errorf("GET %s: %w", shown, ErrGone)
 	case resp.StatusCode >= 500:
 		c.Stats.ServerErrors.Add(1)
-		return nil, 0, fmt.Errorf("GET %s: HTTP %d", redactURL(target), resp.StatusCode)
+		return nil, 0, fmt.Errorf("GET %s: HTTP %d", shown, resp.StatusCode)
 	case resp.StatusCode != http.StatusOK:
-		return nil, 0, &StatusError{URL: redactURL(target), Status: resp.StatusCode, Body: snippet(body)}
+		return nil, 0, &StatusError{URL: shown, Status: resp.StatusCode, Body: snippet(body)}
+	}
+	if len(body) > MaxBodyBytes {
+		c.Stats.Malformed.Add(1)
+		return nil, 0, fmt.Errorf("GET %s: %w", shown, ErrBodyTooLarge)
 	}
 	if readErr != nil {
 		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()
 		}
 		c.Stats.Malformed.Add(1)
-		return nil, 0, fmt.Errorf("GET %s: body cut off after %d bytes: %w", redactURL(target), len(body), readErr)
+		return nil, 0, fmt.Errorf("GET %s: body cut off after %d bytes: %w", shown, len(body), readErr)
 	}
 	if quotaErr != nil {
 		// This answer is good; the next one would be refused.
-		c.log.Warn("monthly quota reached zero", "url", redactURL(target))
+		c.log.Warn("monthly quota reached zero", "url", shown)
 	}
 	return body, 0, nil
 }
 
 // waitBudget blocks until both token buckets and any pause allow a request.
-func (c *Client) waitBudget(ctx context.Context) error {
+// A pause that would keep the request (begun at start) waiting beyond
+// MaxWait ends it with a *RateLimitError instead.
+func (c *Client) waitBudget(ctx context.Context, shown string, start time.Time) error {
 	for {
 		c.mu.Lock()
 		until := c.pausedTo
 		c.mu.Unlock()
 		if d := time.Until(until); d > 0 {
+			if waited := time.Since(start); waited+d > c.opts.MaxWait {
+				return &RateLimitError{URL: shown, Waited: waited, MaxWait: c.opts.MaxWait,
+					Demand: fmt.Sprintf("that no request starts for another %s", d.Round(time.Second))}
+			}
 			if err := sleep(ctx, d); err != nil {
 				return err
 			}
@@ -316,16 +491,18 @@ func (c *Client) pause(d time.Duration) {
 	}
 }
 
+// recordPause counts a pause the server's limits caused.
+func (c *Client) recordPause(d time.Duration) { c.Stats.Waited.Add(int64(d)) }
+
 // observe reads the rate-limit headers of any answer: it lowers the budget
-// to a smaller announced limit, pauses when a window is used up, and reports
-// Retry-After and an exhausted monthly quota.
+// to a smaller announced limit (within the bounds above), spends the
+// answer's cost, pauses when the minute window is used up, records what
+// the server demanded, and reports Retry-After and an exhausted monthly
+// quota.
 func (c *Client) observe(h http.Header) (retryAfter time.Duration, quota error) {
 	retryAfter = -1 // absent
-	if v := h.Get("X-API-Version"); v != "" {
-		c.version.Store(v)
-		if c.versionLogged.CompareAndSwap(false, true) {
-			c.log.Info("server API version", "x_api_version", v)
-		}
+	if v := h.Get("X-API-Version"); v != "" && c.versionLogged.CompareAndSwap(false, true) {
+		c.log.Info("server API version", "x_api_version", v)
 	}
 	if w := h.Get("Warning"); w != "" && strings.HasPrefix(w, "299") && c.warned.CompareAndSwap(false, true) {
 		c.log.Warn("server marks this endpoint deprecated", "warning", w, "api_version", h.Get("X-API-Version"))
@@ -333,36 +510,87 @@ func (c *Client) observe(h http.Header) (retryAfter time.Duration, quota error) 
 	if d, ok := parseRetryAfter(h.Get("Retry-After")); ok {
 		retryAfter = d
 	}
-	reset := parseReset(h.Get("Ratelimit-Reset"))
+	now := time.Now()
+	reset, resetOK := parseReset(h.Get("Ratelimit-Reset"), now)
+	d := Demand{At: now, RemainingMinute: -1, RetryAfter: retryAfter}
+	seen := retryAfter >= 0
 
 	c.mu.Lock()
-	if lim, ok := headerFloat(h, "X-Ratelimit-Limit-Stacks-Second"); ok && lim > 0 && lim < c.limits.second {
-		c.limits.second = lim
-		c.second.SetLimit(rate.Limit(lim * safetyMargin))
-		c.log.Info("server's per-second limit is lower than the policy; using it", "per_second", lim)
+	if lim, ok := headerFloat(h, "X-Ratelimit-Limit-Stacks-Second"); ok {
+		d.PerSecond, seen = lim, true
+		c.lowerLimit("per_second", lim, MinBelievedPerSecond, &c.limits.second, c.second, 1)
 	}
-	if lim, ok := headerFloat(h, "X-Ratelimit-Limit-Stacks-Minute"); ok && lim > 0 && lim < c.limits.minute {
-		c.limits.minute = lim
-		c.minute.SetLimit(rate.Limit(lim * safetyMargin / 60))
-		c.log.Info("server's per-minute limit is lower than the policy; using it", "per_minute", lim)
+	if lim, ok := headerFloat(h, "X-Ratelimit-Limit-Stacks-Minute"); ok {
+		d.PerMinute, seen = lim, true
+		c.lowerLimit("per_minute", lim, MinBelievedPerMinute, &c.limits.minute, c.minute, 60)
 	}
+	d.BelievedPerSecond, d.BelievedPerMinute = c.limits.second, c.limits.minute
 	c.mu.Unlock()
 
-	// An exhausted minute window pauses everyone until it resets. The
-	// second window is left to the token bucket, which already runs at the
-	// announced per-second limit: by the time a response says a one-second
-	// window is used up, that window has often passed.
-	if rem, ok := headerFloat(h, "X-Ratelimit-Remaining-Stacks-Minute"); ok && rem <= 0 {
-		d := reset
-		if d <= 0 {
-			d = time.Until(time.Now().Truncate(time.Minute).Add(time.Minute))
+	// A request that costs N takes N tokens: the first was taken before it
+	// was sent, the rest become debt the next requests wait out.
+	cost := int64(1)
+	if v, ok := headerFloat(h, "X-Ratelimit-Cost-Stacks"); ok && !math.IsNaN(v) {
+		d.Cost, seen = int64(min(max(v, 0), MaxRequestCost)), true
+		cost = max(d.Cost, 1)
+	}
+	c.Stats.Cost.Add(cost)
+	for range cost - 1 {
+		c.minute.ReserveN(now, 1)
+		c.second.ReserveN(now, 1)
+	}
+
+	// An exhausted minute window pauses everyone until it resets, at most
+	// a minute. The second window is left to the token bucket, which
+	// already runs at the announced per-second limit: by the time a
+	// response says a one-second window is used up, that window has often
+	// passed.
+	if rem, ok := headerFloat(h, "X-Ratelimit-Remaining-Stacks-Minute"); ok {
+		d.RemainingMinute, seen = rem, true
+		if rem <= 0 {
+			p := reset
+			if !resetOK || p <= 0 {
+				p = time.Until(now.Truncate(time.Minute).Add(time.Minute))
+			}
+			if p > MaxMinutePause {
+				c.log.Warn("server says the minute window resets more than a minute from now; pausing a minute at most",
+					"ratelimit_reset", h.Get("Ratelimit-Reset"), "pause", MaxMinutePause)
+				p = MaxMinutePause
+			}
+			c.recordPause(p)
+			c.pause(p)
 		}
-		c.pause(d)
 	}
 	if rem, ok := headerFloat(h, "X-Ratelimit-Remaining-Stacks-Month"); ok && rem <= 0 {
 		quota = ErrQuotaExhausted
 	}
+	if retryAfter >= 0 {
+		d.BelievedRetryAfter = min(retryAfter, c.opts.MaxWait)
+	}
+	if seen {
+		c.Stats.demand.Store(&d)
+	}
 	return retryAfter, quota
+}
+
+// lowerLimit adopts an announced limit lower than the one in force, but
+// never below floor: a server announcing 0.001 a minute would stall the
+// run for days. per is the seconds of the limit's window. Callers hold c.mu.
+func (c *Client) lowerLimit(name string, announced, floor float64, current *float64, lim *rate.Limiter, per float64) {
+	if math.IsNaN(announced) || announced <= 0 || announced >= *current {
+		return
+	}
+	believed := max(announced, floor)
+	if believed >= *current {
+		return
+	}
+	*current = believed
+	lim.SetLimit(rate.Limit(believed * safetyMargin / per))
+	if believed > announced {
+		c.log.Warn("server announces a limit below what this client believes; keeping to the floor", name, announced, "believed", believed)
+		return
+	}
+	c.log.Info("server's limit is lower than the policy; using it", name, announced)
 }
 
 func headerFloat(h http.Header, key string) (float64, bool) {
@@ -375,32 +603,36 @@ func headerFloat(h http.Header, key string) (float64, bool) {
 }
 
 // parseRetryAfter accepts delay-seconds or an HTTP date; ok is false when
-// the header is absent or unreadable.
+// the header is absent or unreadable. A delay is capped at maxHeaderWait
+// before it becomes a Duration (10^12 s would overflow one).
 func parseRetryAfter(v string) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return time.Duration(s * float64(time.Second)), true
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 && !math.IsInf(s, 0) {
+		return time.Duration(min(s, maxHeaderWait.Seconds()) * float64(time.Second)), true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0), true
+		return min(max(time.Until(t), 0), maxHeaderWait), true
 	}
 	return 0, false
 }
 
-// parseReset reads ratelimit-reset, which gateways send either as seconds
-// from now or as a unix timestamp.
-func parseReset(v string) time.Duration {
+// parseReset reads ratelimit-reset. The real API sends a Unix timestamp;
+// a small value (up to resetDeltaMax) is read as seconds from now, the
+// form some gateways send. Anything else is not believed (ok false).
+func parseReset(v string, now time.Time) (time.Duration, bool) {
 	s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || s <= 0 {
-		return 0
+	switch {
+	case err != nil || s <= 0:
+		return 0, false
+	case s >= resetUnixMin:
+		return min(max(time.Unix(s, 0).Sub(now), 0), maxHeaderWait), true
+	case s <= resetDeltaMax:
+		return time.Duration(s) * time.Second, true
 	}
-	if s > 1_000_000_000 {
-		return time.Until(time.Unix(s, 0))
-	}
-	return time.Duration(s) * time.Second
+	return 0, false
 }
 
 // backoff is exponential with equal jitter: the delay d (BackoffBase
@@ -431,21 +663,4 @@ func snippet(b []byte) string {
 		s = s[:200] + "…"
 	}
 	return s
-}
-
-// redactURL drops anything secret-looking from a URL before it is logged.
-// The key travels in a header, so URLs carry none; this is a second fence.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return s
-	}
-	q := u.Query()
-	for k := range q {
-		if strings.Contains(strings.ToLower(k), "key") {
-			q.Set(k, "REDACTED")
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
 }

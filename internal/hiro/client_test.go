@@ -46,7 +46,7 @@ func status(code int, headers ...string) func(http.ResponseWriter, *http.Request
 func newTestClient(t *testing.T, url string, mod func(*Options)) *Client {
 	t.Helper()
 	o := Options{BaseURL: url, RequestsPerMinute: 6000, RequestsPerSecond: 1000, Concurrency: 4,
-		Timeout: 2 * time.Second, MaxRetries: 3, BackoffBase: time.Millisecond}
+		Timeout: 2 * time.Second, MaxRetries: 3, MaxWait: 5 * time.Second, BackoffBase: time.Millisecond}
 	if mod != nil {
 		mod(&o)
 	}
@@ -162,8 +162,9 @@ func TestClientAdoptsLowerHeaderLimit(t *testing.T) {
 	if _, _, err := c.TxPage(context.Background(), Window{1, 2}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if s, m := c.Limits(); s != 5 || m != 120 {
-		t.Fatalf("limits %v/s %v/min, want 5 and 120", s, m)
+	d, ok := c.Stats.Demand()
+	if !ok || d.PerSecond != 5 || d.PerMinute != 120 || d.BelievedPerSecond != 5 || d.BelievedPerMinute != 120 {
+		t.Fatalf("demand %+v (%v), want 5/s and 120/min believed", d, ok)
 	}
 }
 
@@ -212,10 +213,24 @@ func TestParseHeaders(t *testing.T) {
 	if d, _ := parseRetryAfter(time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat)); d < time.Second || d > 4*time.Second {
 		t.Fatal(d)
 	}
-	if d := parseReset("30"); d != 30*time.Second {
-		t.Fatal(d)
+	now := time.Unix(1_767_225_600, 0)
+	for _, tt := range []struct {
+		v    string
+		want time.Duration
+		ok   bool
+	}{
+		{"30", 30 * time.Second, true},         // seconds from now: small values only
+		{"1767225610", 10 * time.Second, true}, // the real API: a Unix timestamp
+		{"1767225500", 0, true},                // a timestamp already past
+		{"86400", 0, false},                    // neither clearly small nor a timestamp
+		{"-5", 0, false},
+		{"soon", 0, false},
+	} {
+		if d, ok := parseReset(tt.v, now); d != tt.want || ok != tt.ok {
+			t.Errorf("parseReset(%q) = %v %v, want %v %v", tt.v, d, ok, tt.want, tt.ok)
+		}
 	}
-	if d := parseReset(fmt.Sprint(time.Now().Add(10 * time.Second).Unix())); d < 8*time.Second || d > 11*time.Second {
-		t.Fatal(d)
+	if d, ok := parseRetryAfter("1000000000000"); !ok || d != maxHeaderWait {
+		t.Errorf("Retry-After 10^12 s = %v %v, want the cap %v", d, ok, maxHeaderWait)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/chain"
@@ -79,6 +78,10 @@ func DecodeTxPage(body []byte) (TxPage, error) {
 	if env.Total == nil || env.Results == nil || env.Limit == nil || env.Offset == nil {
 		return TxPage{}, fmt.Errorf("%w: envelope lacks limit, offset, total or results", ErrMalformed)
 	}
+	if *env.Total < 0 || *env.Offset < 0 || *env.Limit < 0 || len(env.Results) > PageLimit {
+		return TxPage{}, fmt.Errorf("%w: %w: envelope limit %d, offset %d, total %d with %d results: want non-negative numbers and at most %d results",
+			ErrMalformed, ErrImpossibleValue, *env.Limit, *env.Offset, *env.Total, len(env.Results), PageLimit)
+	}
 	page := TxPage{Limit: *env.Limit, Offset: *env.Offset, Total: *env.Total, Txs: make([]chain.Tx, 0, len(env.Results))}
 	for i, raw := range env.Results {
 		tx, canonical, err := DecodeTx(raw)
@@ -126,9 +129,9 @@ func DecodeTx(raw []byte) (tx chain.Tx, canonical bool, err error) {
 	case v.SenderAddress == "":
 		return chain.Tx{}, false, missing("sender_address")
 	}
-	fee, err := strconv.ParseUint(v.FeeRate, 10, 64)
-	if err != nil {
-		return chain.Tx{}, false, fmt.Errorf("%w: transaction %s: fee_rate %q is not a µSTX integer", ErrMalformed, v.TxID, v.FeeRate)
+	fee, ok := parseMicroSTX(v.FeeRate)
+	if !ok {
+		return chain.Tx{}, false, &ValueError{TxID: shorten(v.TxID), Field: "fee_rate", Value: shorten(v.FeeRate), Want: "a µSTX amount, an unsigned 64-bit decimal string"}
 	}
 	blockTime := v.BlockTime
 	if blockTime == 0 { // pre-Nakamoto blocks: the API falls back to the burn time
@@ -158,9 +161,9 @@ func DecodeTx(raw []byte) (tx chain.Tx, canonical bool, err error) {
 		if v.TokenTransfer == nil {
 			return chain.Tx{}, false, missing("token_transfer")
 		}
-		amount, err := strconv.ParseUint(v.TokenTransfer.Amount, 10, 64)
-		if err != nil {
-			return chain.Tx{}, false, fmt.Errorf("%w: transaction %s: token_transfer.amount %q is not a µSTX integer", ErrMalformed, v.TxID, v.TokenTransfer.Amount)
+		amount, ok := parseMicroSTX(v.TokenTransfer.Amount)
+		if !ok {
+			return chain.Tx{}, false, &ValueError{TxID: shorten(v.TxID), Field: "token_transfer.amount", Value: shorten(v.TokenTransfer.Amount), Want: "a µSTX amount, an unsigned 64-bit decimal string"}
 		}
 		tx.TokenTransferRecipientAddress = v.TokenTransfer.RecipientAddress
 		tx.TokenTransferAmount = amount
@@ -176,6 +179,9 @@ func DecodeTx(raw []byte) (tx chain.Tx, canonical bool, err error) {
 			return chain.Tx{}, false, missing("smart_contract")
 		}
 		tx.SmartContractContractID = v.SmartContract.ContractID
+	}
+	if err := checkTx(&tx, time.Now()); err != nil {
+		return chain.Tx{}, false, err
 	}
 	canonical = *v.Canonical && (v.MicroCanonical == nil || *v.MicroCanonical)
 	return tx, canonical, nil

@@ -3,6 +3,7 @@ package hiro_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ func TestV3WalkMatchesGroundTruth(t *testing.T) {
 	sim := hirosim.New(hirosim.Config{Seed: 21, History: 6 * time.Hour, TxPerBlock: 1.5, Hostile: true})
 	url := sim.Start()
 	t.Cleanup(sim.Close)
-	c, err := hiro.New(hiro.Options{BaseURL: url, RequestsPerMinute: 1e6, RequestsPerSecond: 1e4})
+	c, err := hiro.New(hiro.Options{BaseURL: url, RequestsPerMinute: 1e6, RequestsPerSecond: 1e4,
+		Concurrency: 1, Timeout: 10 * time.Second, MaxWait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,9 +52,16 @@ func TestV3WalkMatchesGroundTruth(t *testing.T) {
 			t.Fatalf("tx %d:\n got %+v\nwant %+v", i, got[i], want[i])
 		}
 	}
-	// Below the first transaction there is nothing: the API's 404.
-	if _, _, err := c.V3Transactions(ctx, hiro.BlockTopCursor(want[0].BlockHeight-1)); !errors.Is(err, hiro.ErrCursorNotFound) {
-		t.Fatalf("below the chain: %v", err)
+	// Below the first transaction there is nothing: 200 and an empty page.
+	if p, _, err := c.V3Transactions(ctx, hiro.BlockTopCursor(want[0].BlockHeight-1)); err != nil || len(p.Txs) != 0 || p.Next != "" || p.Current != "" {
+		t.Fatalf("below the chain: %+v %v", p, err)
+	}
+	// A cursor whose row is gone continues below it, and Current says so.
+	top := want[len(want)-1]
+	gone := fmt.Sprintf("%d:2147483647:%d", top.BlockHeight, top.TxIndex+3)
+	p, _, err := c.V3Transactions(ctx, gone)
+	if err != nil || p.Current == gone || len(p.Txs) == 0 || p.Txs[0] != top {
+		t.Fatalf("cursor %s: current %q, %d results, %v", gone, p.Current, len(p.Txs), err)
 	}
 	// by-block-time maps a time to the newest block at or before it.
 	mid := want[len(want)/2]

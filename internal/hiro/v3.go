@@ -23,9 +23,10 @@ var (
 	// API v9, or a proxy that does not forward them): its 404 is the
 	// framework's "Route … not found", not a data answer.
 	ErrV3Unavailable = errors.New("the server does not serve /extended/v3 (a node older than API v9?)")
-	// ErrCursorNotFound is the v3 404 "Cursor not found": the cursor is well
-	// formed but no transaction sits at or below it (the bottom of the chain,
-	// or the row it named left the canonical chain).
+	// ErrCursorNotFound is a v3 404 "Cursor not found", which servers older
+	// than the API's current routes sent when no transaction sat at or below
+	// the cursor or its row had left the canonical chain. The real API now
+	// answers 200 instead (see V3Page.Current).
 	ErrCursorNotFound = errors.New("cursor not found")
 	// ErrBlockNotFound is the 404 of /extended/v2/blocks/by-block-time when
 	// no block is that old.
@@ -36,9 +37,12 @@ var (
 type V3Page struct {
 	Limit int
 	Total int64 // every canonical transaction of the chain (the tip's counter)
-	// Current is the keyset position of the first result; Next the first
-	// result of the next (older) page, "" at the bottom of the chain;
-	// Previous the newer page's, "" at the tip.
+	// Current is the keyset position of the first result, the cursor the
+	// server resolved the request to ("" on an empty page). The real API
+	// resolves a cursor whose row left the canonical chain to the next row
+	// below it, silently, with 200: Current differing from the cursor sent
+	// is the only sign. Next is the first result of the next (older) page,
+	// "" at the bottom of the chain; Previous the newer page's, "" at the tip.
 	Current, Next, Previous string
 	Txs                     []chain.Tx
 }
@@ -56,8 +60,10 @@ func V3Query(cursor string, limit int) url.Values {
 
 // V3Transactions fetches one page of PageLimit transactions at or below
 // cursor ("" for the newest) and returns it with the exact body (for the
-// raw cache). A 404 is ErrCursorNotFound when the body says so, else
-// ErrV3Unavailable.
+// raw cache). Below the chain's first transaction the page is empty. A
+// 404 is ErrCursorNotFound when the body says so (older servers), else
+// ErrV3Unavailable. Compare the page's Current with cursor to notice that
+// the row under cursor left the chain.
 func (c *Client) V3Transactions(ctx context.Context, cursor string) (V3Page, []byte, error) {
 	var page V3Page
 	body, err := c.Get(ctx, V3TransactionsPath, V3Query(cursor, PageLimit), func(b []byte) error {
@@ -184,6 +190,10 @@ func DecodeV3Page(body []byte) (V3Page, error) {
 	if env.Total == nil || env.Limit == nil || env.Cursor == nil || env.Results == nil {
 		return V3Page{}, fmt.Errorf("%w: envelope lacks total, limit, cursor or results", ErrMalformed)
 	}
+	if *env.Total < 0 || *env.Limit < 0 || len(env.Results) > PageLimit {
+		return V3Page{}, fmt.Errorf("%w: %w: envelope limit %d, total %d with %d results: want non-negative numbers and at most %d results",
+			ErrMalformed, ErrImpossibleValue, *env.Limit, *env.Total, len(env.Results), PageLimit)
+	}
 	p := V3Page{Limit: *env.Limit, Total: *env.Total, Txs: make([]chain.Tx, 0, len(env.Results))}
 	deref := func(s *string) string {
 		if s == nil {
@@ -201,6 +211,18 @@ func DecodeV3Page(body []byte) (V3Page, error) {
 			return V3Page{}, fmt.Errorf("%w: result %d (height %d) is newer than the one before it (height %d)", ErrMalformed, i, tx.BlockHeight, p.Txs[n-1].BlockHeight)
 		}
 		p.Txs = append(p.Txs, tx)
+	}
+	if p.Current != "" {
+		// Current names the first result; a server that says otherwise
+		// cannot be trusted to have resolved the cursor either.
+		h, _, i, err := ParseCursor(p.Current)
+		if err != nil {
+			return V3Page{}, fmt.Errorf("%w: current cursor: %v", ErrMalformed, err)
+		}
+		if len(p.Txs) > 0 && (h != p.Txs[0].BlockHeight || i != p.Txs[0].TxIndex) {
+			return V3Page{}, fmt.Errorf("%w: current cursor %s does not name the first result (height %d, tx_index %d)",
+				ErrMalformed, p.Current, p.Txs[0].BlockHeight, p.Txs[0].TxIndex)
+		}
 	}
 	if p.Next != "" {
 		h, _, _, err := ParseCursor(p.Next)
@@ -248,9 +270,9 @@ func DecodeV3Tx(raw []byte) (chain.Tx, error) {
 	case v.BitcoinBlock.Time == nil:
 		return chain.Tx{}, missing("bitcoin_block.time")
 	}
-	fee, err := strconv.ParseUint(v.FeeRate, 10, 64)
-	if err != nil {
-		return chain.Tx{}, fmt.Errorf("%w: transaction %s: fee_rate %q is not a µSTX integer", ErrMalformed, v.TxID, v.FeeRate)
+	fee, ok := parseMicroSTX(v.FeeRate)
+	if !ok {
+		return chain.Tx{}, &ValueError{TxID: shorten(v.TxID), Field: "fee_rate", Value: shorten(v.FeeRate), Want: "a µSTX amount, an unsigned 64-bit decimal string"}
 	}
 	blockTime := v.Block.Time
 	if blockTime == 0 { // pre-Nakamoto blocks: fall back to the burn time, as v1 does
@@ -283,9 +305,9 @@ func DecodeV3Tx(raw []byte) (chain.Tx, error) {
 		if tt == nil {
 			return chain.Tx{}, missing("token_transfer")
 		}
-		amount, err := strconv.ParseUint(tt.Amount, 10, 64)
-		if err != nil {
-			return chain.Tx{}, fmt.Errorf("%w: transaction %s: token_transfer.amount %q is not a µSTX integer", ErrMalformed, v.TxID, tt.Amount)
+		amount, ok := parseMicroSTX(tt.Amount)
+		if !ok {
+			return chain.Tx{}, &ValueError{TxID: shorten(v.TxID), Field: "token_transfer.amount", Value: shorten(tt.Amount), Want: "a µSTX amount, an unsigned 64-bit decimal string"}
 		}
 		memo, err := decodeMemo(tt.Memo)
 		if err != nil {
@@ -308,6 +330,9 @@ func DecodeV3Tx(raw []byte) (chain.Tx, error) {
 			return chain.Tx{}, missing("smart_contract")
 		}
 		tx.SmartContractContractID = v.SmartContract.ContractID
+	}
+	if err := checkTx(&tx, time.Now()); err != nil {
+		return chain.Tx{}, err
 	}
 	return tx, nil
 }

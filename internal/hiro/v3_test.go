@@ -64,15 +64,24 @@ func TestDecodeV3PageFixture(t *testing.T) {
 	}
 }
 
+// Valid values of the API's shapes for hand-written bodies.
+const (
+	txA    = "0x2ef172b123b1872772c66250c936885e4621d0a7715ff67f44b051b0cd2e8802"
+	txB    = "0xa3a507295688f791c5e4e78ba2d293bd8c415f1232357f82f539410c5ae20dd1"
+	blockB = "0x5639903562e3e65792795f2fc7a8776351c99fda7154fd3985f337b5c0b02bf5"
+	addrA  = "SP3XXK8BG5X7CRH7W07RRJK3JZJXJ799WX3Y0SMCR"
+	addrB  = "SP3SBQ9PZEMBNBAWTR7FRPE3XK0EFW9JWVX4G80S2"
+)
+
 // summary is a valid v3 TransactionSummary; over replaces top-level fields
 // ("key": raw JSON), and a "-key" entry drops one.
 func summary(over ...string) string {
 	fields := [][2]string{
-		{"tx_id", `"0x01"`}, {"type", `"token_transfer"`}, {"status", `"success"`}, {"fee_rate", `"1"`},
-		{"sender", `{"address":"SPA","nonce":3}`}, {"sponsor", `null`},
-		{"block", `{"height":10,"hash":"0xb","index_hash":"0xi","time":100,"tx_index":0}`},
-		{"bitcoin_block", `{"height":9,"time":90}`},
-		{"token_transfer", `{"recipient":"SPB","amount":"5","memo":"0x00"}`},
+		{"tx_id", `"` + txA + `"`}, {"type", `"token_transfer"`}, {"status", `"success"`}, {"fee_rate", `"1"`},
+		{"sender", `{"address":"` + addrA + `","nonce":3}`}, {"sponsor", `null`},
+		{"block", `{"height":10,"hash":"` + blockB + `","index_hash":"0xi","time":1753980719,"tx_index":0}`},
+		{"bitcoin_block", `{"height":9,"time":1753979615}`},
+		{"token_transfer", `{"recipient":"` + addrB + `","amount":"5","memo":"0x00"}`},
 	}
 	for i := 0; i+1 < len(over); i += 2 {
 		k, v := over[i], over[i+1]
@@ -112,7 +121,7 @@ func TestDecodeV3Memo(t *testing.T) {
 		{`{"hex":"0x00ff","repr":"0x00ff"}`, "0x00ff"},
 		{`null`, ""},
 	} {
-		p, err := DecodeV3Page([]byte(page("", summary("token_transfer", `{"recipient":"SPB","amount":"5","memo":`+tt.memo+`}`))))
+		p, err := DecodeV3Page([]byte(page("", summary("token_transfer", `{"recipient":"`+addrB+`","amount":"5","memo":`+tt.memo+`}`))))
 		if err != nil || p.Txs[0].TokenTransferMemo != tt.want {
 			t.Errorf("memo %s: %v %+v", tt.memo, err, p)
 		}

@@ -554,6 +554,19 @@ func TestV3CursorSemantics(t *testing.T) {
 	if last := newer.Results[len(newer.Results)-1]; last.TxID != all[i+1].TxID {
 		t.Fatalf("previous page ends at %s, want %s", last.TxID, all[i+1].TxID)
 	}
+	// A cursor whose row is gone (here: an index past the block's last
+	// row) answers 200 and continues below it; only cursor.current tells.
+	gone := fmt.Sprintf("%d:2147483647:%d", top.BlockHeight, top.TxIndex+7)
+	getJSON(t, base+"/extended/v3/transactions?limit=3&cursor="+gone, &page)
+	if page.Cursor.Current == nil || *page.Cursor.Current == gone || *page.Cursor.Current != cursorOf(top) || page.Results[0].TxID != top.TxID {
+		t.Fatalf("cursor %s: current %v first %s, want current %s and the block's top row", gone, page.Cursor.Current, page.Results[0].TxID, cursorOf(top))
+	}
+	// Nothing at or below the cursor: 200, no results, total 0, no cursors.
+	getJSON(t, base+"/extended/v3/transactions?cursor=1:0:0", &page)
+	if page.Total != 0 || len(page.Results) != 0 || page.Cursor.Current != nil || page.Cursor.Next != nil {
+		t.Fatalf("below the chain: %+v", page)
+	}
+
 	// The tip page has no previous.
 	getJSON(t, base+"/extended/v3/transactions?limit=3", &page)
 	if page.Cursor.Previous != nil || page.Results[0].TxID != all[len(all)-1].TxID {
@@ -569,7 +582,7 @@ func TestV3CursorSemantics(t *testing.T) {
 		{"cursor=99999999999999999999:0:0", 400},
 		{"limit=51", 400},
 		{"limit=0", 400},
-		{"cursor=1:0:0", 404}, // below the first transaction
+		{"cursor=1:0:0", 200}, // below the first transaction: empty, never 404
 	} {
 		if status, _, body := get(t, base+"/extended/v3/transactions?"+c.query); status != c.status {
 			t.Errorf("?%s: %d %s, want %d", c.query, status, body, c.status)
@@ -657,8 +670,9 @@ func TestBlocksEndpoints(t *testing.T) {
 	if after.BlockTime <= x.BlockTime.Unix() {
 		t.Fatalf("by-block-time did not pick the most recent block: %d is also at or before t", after.Height)
 	}
-	if status, _, _ := get(t, fmt.Sprintf("%s/extended/v2/blocks/by-block-time/%d", base, all[0].BlockTime.Unix()-1)); status != 404 {
-		t.Fatalf("by-block-time before the first block: %d, want 404", status)
+	if status, _, body := get(t, fmt.Sprintf("%s/extended/v2/blocks/by-block-time/%d", base, all[0].BlockTime.Unix()-1)); status != 404 ||
+		!strings.Contains(string(body), `"error":"Not Found"`) || !strings.Contains(string(body), "No block found at or before the given timestamp") {
+		t.Fatalf("by-block-time before the first block: %d %s, want the API's 404", status, body)
 	}
 
 	// Block transactions: ascending, total = tx_count, 404 past the end.

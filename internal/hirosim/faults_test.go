@@ -87,8 +87,10 @@ func TestRateLimitPerMinuteKeyedAndMonth(t *testing.T) {
 			t.Fatalf("request %d: remaining %d after %d", i+1, rem, last)
 		}
 		last = rem
-		if headerInt(t, h, "ratelimit-reset") != 45 || headerInt(t, h, "x-ratelimit-limit-stacks-minute") != 4 {
-			t.Fatalf("reset %s limit %s, want 45 4", h.Get("ratelimit-reset"), h.Get("x-ratelimit-limit-stacks-minute"))
+		// ratelimit-reset is the Unix time the window ends, as on the real API.
+		wantReset := int(time.Date(2026, 1, 10, 12, 1, 0, 0, time.UTC).Unix())
+		if headerInt(t, h, "ratelimit-reset") != wantReset || headerInt(t, h, "x-ratelimit-limit-stacks-minute") != 4 {
+			t.Fatalf("reset %s limit %s, want %d 4", h.Get("ratelimit-reset"), h.Get("x-ratelimit-limit-stacks-minute"), wantReset)
 		}
 	}
 	status, h, _ := get(t, u)

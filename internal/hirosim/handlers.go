@@ -349,10 +349,10 @@ func (s *Sim) handleV3Transactions(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.RUnlock()
-	if hasCursor && out.Cursor.Current == nil {
-		writeError(w, http.StatusNotFound, "Cursor not found")
-		return
-	}
+	// Like the real API (routes/v3/transactions.ts has no 404 path): a
+	// cursor with nothing at or below it is 200 with no results and total
+	// 0, and a cursor whose own row left the canonical chain is resolved
+	// silently to the next row below it, which cursor.current names.
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -512,7 +512,9 @@ func (s *Sim) handleBlockByTime(w http.ResponseWriter, v string) {
 	defer s.mu.RUnlock()
 	i := sort.Search(len(s.blocks), func(i int) bool { return s.blocks[i].time > t }) - 1
 	if i < 0 {
-		writeError(w, http.StatusNotFound, "Block not found")
+		writeJSON(w, http.StatusNotFound, map[string]any{
+			"error": "Not Found", "message": "No block found at or before the given timestamp", "statusCode": 404,
+		})
 		return
 	}
 	writeJSON(w, http.StatusOK, s.renderBlock(i))

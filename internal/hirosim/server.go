@@ -254,6 +254,8 @@ func (s *Sim) rateLimit(d *decision, f Faults, now time.Time, apiKey string) {
 	if w.second != unix {
 		w.second, w.secondCount = unix, 0
 	}
+	// reset is the seconds left in the minute window; the header carries
+	// the Unix time it ends, as the real API's ratelimit-reset does.
 	reset := 60 - int(unix-floorDiv(unix, 60)*60)
 
 	switch {
@@ -284,7 +286,7 @@ func (s *Sim) rateLimit(d *decision, f Faults, now time.Time, apiKey string) {
 		[2]string{"X-Ratelimit-Remaining-Stacks-Month", strconv.FormatInt(monthRemaining, 10)},
 		[2]string{"Ratelimit-Limit", itoa(minuteLimit)},
 		[2]string{"Ratelimit-Remaining", itoa(minuteRemaining)},
-		[2]string{"Ratelimit-Reset", itoa(reset)},
+		[2]string{"Ratelimit-Reset", strconv.FormatInt(unix+int64(reset), 10)},
 		[2]string{"X-Ratelimit-Cost-Stacks", "1"},
 	)
 }

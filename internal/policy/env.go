@@ -54,6 +54,8 @@ func fromEnvironment(lookup func(string) (string, bool), wd string) (*Policy, er
 		return nil, fmt.Errorf("policy file %s: %w", abs, err)
 	case info.IsDir():
 		return nil, fmt.Errorf("policy file %s is a folder; %s must name the YAML file itself", abs, EnvPolicy)
+	case !info.Mode().IsRegular():
+		return nil, fmt.Errorf("policy file %s is %s, not a regular file; %s must name the YAML file itself", abs, describeMode(info.Mode()), EnvPolicy)
 	}
 
 	envPath := filepath.Join(filepath.Dir(abs), DotEnvFile)
@@ -93,7 +95,7 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // A missing file is an error wrapping fs.ErrNotExist. Errors name the file
 // and line but never repeat the line: a .env file holds secrets.
 func LoadDotEnv(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}

@@ -48,6 +48,7 @@ var fields = []*field{
 	{key: "source.concurrency", kind: kindInt, min: 1, max: 64, ptr: func(p *Policy) any { return &p.Source.Concurrency }},
 	{key: "source.timeout", kind: kindDuration, min: int64(time.Second), max: int64(10 * time.Minute), ptr: func(p *Policy) any { return &p.Source.Timeout }},
 	{key: "source.max_retries", kind: kindInt, min: 0, max: 100, ptr: func(p *Policy) any { return &p.Source.MaxRetries }},
+	{key: "source.max_wait", kind: kindDuration, min: int64(time.Second), max: int64(24 * time.Hour), ptr: func(p *Policy) any { return &p.Source.MaxWait }},
 	{key: "horizon.target_days", kind: kindInt, min: 1, max: 3650, ptr: func(p *Policy) any { return &p.Horizon.TargetDays }},
 	{key: "horizon.settle_minutes", kind: kindInt, min: 0, max: 1440, ptr: func(p *Policy) any { return &p.Horizon.SettleMinutes }},
 	{key: "backfill.max_pages", kind: kindInt, min: 1, max: 10_000_000, ptr: func(p *Policy) any { return &p.Backfill.MaxPages }},
@@ -210,7 +211,9 @@ func (f *field) check(v any, got string) (any, string) {
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 			u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, " \t\r\n") {
-			return nil, f.mustBe(got)
+			// The message repeats the value: without its user info, which
+			// can hold a password.
+			return nil, f.mustBe(strconv.Quote(RedactURL(v.(string))))
 		}
 		return s, ""
 	case kindPath:

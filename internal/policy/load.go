@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -129,7 +128,7 @@ func Load(path string, getenv func(string) (string, bool)) (*Policy, error) {
 // load is Load with the name shown in errors separate from the absolute
 // path read, and envFile saying which variables came from a .env file.
 func load(name, abs string, getenv func(string) (string, bool), envFile func(string) string) (*Policy, error) {
-	data, err := os.ReadFile(abs)
+	data, err := readRegular(abs)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("policy file %s not found (looked for %s): create it (the repository root ships a commented %s) or set %s to its path",

@@ -68,6 +68,10 @@ type Source struct {
 	// or a bad body before the run gives up on it. A 429 is pacing and does
 	// not use up retries.
 	MaxRetries int `yaml:"max_retries" json:"max_retries"`
+	// MaxWait bounds how long one request waits for the server's rate
+	// limits (Retry-After, exhausted windows, 429 after 429) before the
+	// run stops with a message saying what the server demands.
+	MaxWait time.Duration `yaml:"max_wait" json:"max_wait"`
 }
 
 // Horizon is how much history must be covered.
@@ -154,6 +158,7 @@ func Default() Policy {
 			Concurrency:       4,
 			Timeout:           30 * time.Second,
 			MaxRetries:        8,
+			MaxWait:           15 * time.Minute,
 		},
 		Horizon:   Horizon{TargetDays: 365, SettleMinutes: 120},
 		Backfill:  Backfill{MaxPages: 5000, MaxIterations: 0, ForceRefresh: false, WindowMinutes: 60, StallMinutes: 10},
@@ -210,12 +215,16 @@ func (p *Policy) HorizonSpan() time.Duration {
 const redactedKey = "[redacted]"
 
 // Redacted returns a copy whose APIKey, when set, is replaced by a fixed
-// marker, for code that must hand the policy to something that prints it.
+// marker and whose URLs have their user info and secret-looking query
+// values redacted (RedactURL), for code that must hand the policy to
+// something that prints it; never connect with the copy.
 // The copy shares no slices with p.
 func (p Policy) Redacted() Policy {
 	if p.APIKey != "" {
 		p.APIKey = redactedKey
 	}
+	p.Source.BaseURL = RedactURL(p.Source.BaseURL)
+	p.Dashboards.Prices.BaseURL = RedactURL(p.Dashboards.Prices.BaseURL)
 	p.Dashboards.WalletWindows = append([]int(nil), p.Dashboards.WalletWindows...)
 	return p
 }
@@ -241,7 +250,7 @@ func (p Policy) GoString() string {
 func (p Policy) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("file", p.File),
-		slog.String("base_url", p.Source.BaseURL),
+		slog.String("base_url", RedactURL(p.Source.BaseURL)),
 		slog.String("api", p.Source.API),
 		slog.Bool("api_key_set", p.APIKey != ""),
 		slog.Int("requests_per_minute", p.Source.RequestsPerMinute),
@@ -249,6 +258,7 @@ func (p Policy) LogValue() slog.Value {
 		slog.Int("concurrency", p.Source.Concurrency),
 		slog.Duration("timeout", p.Source.Timeout),
 		slog.Int("max_retries", p.Source.MaxRetries),
+		slog.Duration("max_wait", p.Source.MaxWait),
 		slog.Int("target_days", p.Horizon.TargetDays),
 		slog.Int("settle_minutes", p.Horizon.SettleMinutes),
 		slog.Int("max_pages", p.Backfill.MaxPages),
@@ -279,9 +289,9 @@ func (p *Policy) Summary() string {
 	if p.APIKey != "" {
 		key = "API key set"
 	}
-	fmt.Fprintf(&b, "Hiro API %s (api %s, %s), at most %d requests/min and %d/s, %d in flight, timeout %s, %d retries; ",
-		p.Source.BaseURL, p.Source.API, key, p.Source.RequestsPerMinute, p.Source.RequestsPerSecond,
-		p.Source.Concurrency, p.Source.Timeout, p.Source.MaxRetries)
+	fmt.Fprintf(&b, "Hiro API %s (api %s, %s), at most %d requests/min and %d/s, %d in flight, timeout %s, %d retries, rate-limit waits up to %s; ",
+		RedactURL(p.Source.BaseURL), p.Source.API, key, p.Source.RequestsPerMinute, p.Source.RequestsPerSecond,
+		p.Source.Concurrency, p.Source.Timeout, p.Source.MaxRetries, p.Source.MaxWait)
 	fmt.Fprintf(&b, "cover %d days, windows final %d min behind the tip; ", p.Horizon.TargetDays, p.Horizon.SettleMinutes)
 	iters := "until the target is reached"
 	if p.Backfill.MaxIterations > 0 {
@@ -302,7 +312,7 @@ func (p *Policy) Summary() string {
 	prices := p.Dashboards.Prices.Source
 	switch prices {
 	case "coingecko":
-		prices = "CoinGecko " + p.Dashboards.Prices.BaseURL
+		prices = "CoinGecko " + RedactURL(p.Dashboards.Prices.BaseURL)
 	case "csv":
 		prices = "CSV " + p.Dashboards.Prices.CSV
 	}

@@ -69,6 +69,7 @@ func TestDefaultIsValid(t *testing.T) {
 		{"concurrency", p.Source.Concurrency, 4},
 		{"timeout", p.Source.Timeout, 30 * time.Second},
 		{"max_retries", p.Source.MaxRetries, 8},
+		{"max_wait", p.Source.MaxWait, 15 * time.Minute},
 		{"target_days", p.Horizon.TargetDays, 365},
 		{"settle_minutes", p.Horizon.SettleMinutes, 120},
 		{"max_pages", p.Backfill.MaxPages, 5000},
@@ -160,6 +161,7 @@ source:
   concurrency: 8
   timeout: 1m30s
   max_retries: 0
+  max_wait: 2m
 horizon:
   target_days: 30
   settle_minutes: 0
@@ -196,7 +198,7 @@ dashboards:
 	}
 	dir := filepath.Dir(path)
 	want := Policy{
-		Source:    Source{BaseURL: "http://localhost:3999", API: "v3", RequestsPerMinute: 500, RequestsPerSecond: 10, Concurrency: 8, Timeout: 90 * time.Second, MaxRetries: 0},
+		Source:    Source{BaseURL: "http://localhost:3999", API: "v3", RequestsPerMinute: 500, RequestsPerSecond: 10, Concurrency: 8, Timeout: 90 * time.Second, MaxRetries: 0, MaxWait: 2 * time.Minute},
 		Horizon:   Horizon{TargetDays: 30, SettleMinutes: 0},
 		Backfill:  Backfill{MaxPages: 10_000_000, MaxIterations: 3, ForceRefresh: true, WindowMinutes: 5, StallMinutes: 1440},
 		Coverage:  Coverage{MinPercent: 99.5},
@@ -247,6 +249,8 @@ func TestLoadValueErrors(t *testing.T) {
 		{"timeout word", "source:\n  timeout: soon\n", 3, "source.timeout", "a duration", `got "soon"`},
 		{"retries negative", "source:\n  max_retries: -1\n", 3, "source.max_retries", "from 0 to 100", "got -1"},
 		{"retries high", "source:\n  max_retries: 101\n", 3, "source.max_retries", "from 0 to 100", "got 101"},
+		{"max wait zero", "source:\n  max_wait: 0s\n", 3, "source.max_wait", "from 1s to 24h", "got \"0s\""},
+		{"max wait a year", "source:\n  max_wait: 8760h\n", 3, "source.max_wait", "from 1s to 24h", "got \"8760h\""},
 		{"api", "source:\n  api: v2\n", 3, "source.api", "one of auto, v1, v3", `got "v2"`},
 		{"base_url scheme", "source:\n  base_url: ftp://api.hiro.so\n", 3, "source.base_url", "an http:// or https:// URL", `got "ftp://api.hiro.so"`},
 		{"base_url bare host", "source:\n  base_url: api.hiro.so\n", 3, "source.base_url", "an http:// or https:// URL", `got "api.hiro.so"`},
@@ -331,7 +335,7 @@ func TestLoadStructureErrors(t *testing.T) {
 			`:4: unknown key "sourc" (known keys here: source, horizon, backfill, coverage, retention, paths, dashboards)`,
 			`did you mean "source"?`}},
 		{"unknown nested key", "source:\n  bse_url: https://x\n", []string{
-			`:2: unknown key "source.bse_url" (known keys here: base_url, api, requests_per_minute, requests_per_second, concurrency, timeout, max_retries)`,
+			`:2: unknown key "source.bse_url" (known keys here: base_url, api, requests_per_minute, requests_per_second, concurrency, timeout, max_retries, max_wait)`,
 			`did you mean "base_url"?`}},
 		{"unknown deep key", "dashboards:\n  prices:\n    coin: stx\n", []string{
 			`:3: unknown key "dashboards.prices.coin" (known keys here: source, base_url, csv, days)`}},
