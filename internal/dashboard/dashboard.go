@@ -25,10 +25,6 @@ import (
 	"github.com/stxwallets/walletcache/internal/wallets"
 )
 
-// Panel CSV names (without .csv), in page order. The first five are the
-// DESIGN §8 contract; acquisition is an extra panel.
-var PanelNames = []string{"daily_wallets", "cohort_retention", "funnel", "value_windows", "prices", "acquisition"}
-
 // IndexFile is the page's file name under Options.Dir.
 const IndexFile = "index.html"
 
@@ -108,16 +104,6 @@ type Result struct {
 	ActiveWallets int64 // wallets that signed a user tx in range
 	UserTxs       int64
 	Prices        prices.Status
-}
-
-// Panel returns the panel file called name, or false.
-func (r Result) Panel(name string) (PanelFile, bool) {
-	for _, p := range r.Panels {
-		if p.Name == name {
-			return p, true
-		}
-	}
-	return PanelFile{}, false
 }
 
 // Build computes every panel from db and writes the dashboards. It needs a

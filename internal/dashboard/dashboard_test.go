@@ -75,8 +75,8 @@ func TestBuildMatchesIndependentReference(t *testing.T) {
 	if _, err := os.Stat(res.FirstSeenParquet); err != nil {
 		t.Errorf("parquet: %v", err)
 	}
-	for _, name := range dashboard.PanelNames {
-		pf, ok := res.Panel(name)
+	for _, name := range panelNames {
+		pf, ok := panel(res, name)
 		if !ok {
 			t.Fatalf("no panel %s in result", name)
 		}
@@ -377,7 +377,7 @@ func TestSelfContained(t *testing.T) {
 		t.Error("page lacks its Content-Security-Policy")
 	}
 	// The panels the page must name.
-	for _, p := range dashboard.PanelNames {
+	for _, p := range panelNames {
 		if !strings.Contains(html, `data-panel="`+p+`"`) {
 			t.Errorf("page has no %s panel", p)
 		}

@@ -41,7 +41,6 @@ func TestAPIKeyNeverShown(t *testing.T) {
 		"nested %+v":   fmt.Sprintf("%+v", wrapped),
 		"nested %#v":   fmt.Sprintf("%#v", wrapped),
 		"slice %v":     fmt.Sprint([]Policy{*p}),
-		"Summary":      p.Summary(),
 		"String":       p.String(),
 		"GoString":     p.GoString(),
 		"Redacted %#v": fmt.Sprintf("%#v", p.Redacted()),

@@ -52,6 +52,8 @@ var ErrBadKey = errors.New("rawcache: bad key")
 // several goroutines of one process.
 type Cache struct {
 	dir string
+	// now dates new pages and ages old ones; tests replace it to write
+	// pages "on" chosen days.
 	now func() time.Time
 
 	mu sync.Mutex
@@ -62,26 +64,10 @@ type Cache struct {
 	index map[string]string
 }
 
-// Option configures a Cache.
-type Option func(*Cache)
-
-// WithClock sets the clock that dates new pages and ages old ones; tests
-// use it to write pages "on" chosen days. The default is time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(c *Cache) { c.now = now }
-}
-
 // New returns a cache rooted at dir. Nothing is created until the first Put.
-func New(dir string, opts ...Option) *Cache {
-	c := &Cache{dir: dir, now: time.Now}
-	for _, o := range opts {
-		o(c)
-	}
-	return c
+func New(dir string) *Cache {
+	return &Cache{dir: dir, now: time.Now}
 }
-
-// Dir is the cache's root folder.
-func (c *Cache) Dir() string { return c.dir }
 
 // ValidKey reports whether key can name a cached page: 1 to MaxKeyLen
 // letters, digits, '_', '-' and '.', not starting with '.' (temporary

@@ -47,9 +47,6 @@ type Report struct {
 	Checks []Result
 }
 
-// OK is true when every check passed.
-func (r Report) OK() bool { return len(r.Failed()) == 0 }
-
 // Failed returns the failing checks.
 func (r Report) Failed() []Result {
 	var out []Result

@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -68,6 +67,3 @@ func IsLocked(err error) bool {
 	var le *LockError
 	return errors.As(err, &le)
 }
-
-// SelfPID is this process's PID, for messages and run records.
-var SelfPID = os.Getpid()

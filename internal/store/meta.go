@@ -10,7 +10,6 @@ import (
 const (
 	MetaTipBurnTime = "tip_burn_block_time" // unix seconds, from the last iteration's tip
 	MetaTipHeight   = "tip_block_height"
-	MetaSettle      = "settle_seconds" // the settle margin the last run used
 )
 
 // SetMeta stores key = value.

@@ -87,9 +87,6 @@ func openError(path string, err error) error {
 // Path is the database file's absolute path.
 func (s *Store) Path() string { return s.path }
 
-// ReadOnly tells whether the store refuses writes.
-func (s *Store) ReadOnly() bool { return s.readOnly }
-
 // DB is the database handle, for packages that only query (dashboards).
 func (s *Store) DB() *sql.DB { return s.db }
 

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"fmt"
 	"strings"
@@ -256,9 +255,6 @@ WHERE window_id = ?`, apiTotal, f.Stored, f.Verified, final && f.Verified, verif
 	}
 	return f, nil
 }
-
-// ensure the driver package is linked even if only sql is used elsewhere.
-var _ = sql.ErrNoRows
 
 // DropWindows forgets window records and their page bookkeeping. Rows stay:
 // the window that next covers their range reconciles them.
