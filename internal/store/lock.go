@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/stxwallets/walletcache/internal/exitcode"
 )
 
 // LockError says who holds the database file and what to do about it.
@@ -52,6 +54,10 @@ func (e *LockError) Error() string {
 
 // Unwrap exposes DuckDB's own error.
 func (e *LockError) Unwrap() error { return e.Cause }
+
+// ExitStatus is the exit code of a command stopped by the lock: 4, the
+// database is held by another process.
+func (e *LockError) ExitStatus() int { return exitcode.Locked }
 
 // ProcessAlive reports whether a process with this PID exists.
 func ProcessAlive(pid int) bool {

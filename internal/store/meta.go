@@ -13,7 +13,8 @@ const (
 )
 
 // SetMeta stores key = value.
-func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+func (s *Store) SetMeta(ctx context.Context, key, value string) (err error) {
+	defer diskFull(&err)
 	if _, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value, updated_at) VALUES (?, ?, now())`, key, value); err != nil {
 		return fmt.Errorf("set %s: %w", key, err)
 	}
