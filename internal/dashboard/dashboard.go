@@ -49,10 +49,9 @@ type Coverage struct {
 type Options struct {
 	// Dir is paths.dashboards_dir: index.html and panels/*.csv go here.
 	Dir string
-	// FirstSeenParquet is paths.first_seen_parquet; empty means
-	// Dir/first_seen_wallets.parquet.
+	// FirstSeenParquet is paths.first_seen_parquet (required).
 	FirstSeenParquet string
-	// Windows (dashboards.wallet_windows) and MaxDays
+	// Windows (dashboards.wallet_windows, at least one) and MaxDays
 	// (dashboards.wallet_max_days) parameterise the metrics.
 	Windows []int
 	MaxDays int
@@ -123,7 +122,7 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (res Result, err error
 		opts.BuiltAt = now().UTC().Truncate(time.Second)
 	}
 	if opts.FirstSeenParquet == "" {
-		opts.FirstSeenParquet = filepath.Join(opts.Dir, "first_seen_wallets.parquet")
+		return res, errors.New("build dashboards: no first-seen parquet path (paths.first_seen_parquet)")
 	}
 	if opts.Prices.Now == nil {
 		opts.Prices.Now = now

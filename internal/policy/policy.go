@@ -16,6 +16,7 @@ package policy
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -156,13 +157,7 @@ func Default() Policy {
 		Backfill:  Backfill{MaxPages: 5000, MaxIterations: 0, ForceRefresh: false, WindowMinutes: 60, StallMinutes: 10},
 		Coverage:  Coverage{MinPercent: 100},
 		Retention: Retention{RawDays: 45},
-		Paths: Paths{
-			Database:         "data/cache/wallet_metrics.duckdb",
-			RawDir:           "data/raw",
-			FirstSeenParquet: "data/cache/wallet_metrics/first_seen_wallets.parquet",
-			DashboardsDir:    "data/dashboards",
-			PublishDir:       "data/publish",
-		},
+		Paths:     DefaultPaths("data"),
 		Dashboards: Dashboards{
 			WalletMaxDays: 365,
 			WalletWindows: []int{15, 30, 60, 90},
@@ -173,6 +168,19 @@ func Default() Policy {
 				Days:    365,
 			},
 		},
+	}
+}
+
+// DefaultPaths is the default layout of every file the product writes,
+// under root: Default uses "data" (relative to the policy file's folder),
+// the demo its own folder.
+func DefaultPaths(root string) Paths {
+	return Paths{
+		Database:         filepath.Join(root, "cache", "wallet_metrics.duckdb"),
+		RawDir:           filepath.Join(root, "raw"),
+		FirstSeenParquet: filepath.Join(root, "cache", "wallet_metrics", "first_seen_wallets.parquet"),
+		DashboardsDir:    filepath.Join(root, "dashboards"),
+		PublishDir:       filepath.Join(root, "publish"),
 	}
 }
 
