@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/backfill"
@@ -52,7 +53,7 @@ func RunBackfill(ctx context.Context, pol *policy.Policy) (backfill.Summary, err
 	st, err := openStore(ctx, pol.Paths.Database, false)
 	if err != nil {
 		if store.IsLocked(err) {
-			return backfill.Summary{}, exitcode.New(exitcode.Locked, fmt.Errorf("another process holds the database, so this backfill will not start: %w", err))
+			return backfill.Summary{}, fmt.Errorf("another process holds the database, so this backfill will not start: %w", err)
 		}
 		return backfill.Summary{}, err
 	}
@@ -97,7 +98,7 @@ func backfillError(err error) error {
 		return exitcode.New(exitcode.Failure, fmt.Errorf("the server serves neither /extended/v1/tx (410 Gone: the v1 sunset) nor /extended/v3/transactions (a node older than API v9); point HIRO_API_URL at a server that serves one of them: %w", err))
 	case errors.Is(err, hiro.ErrQuotaExhausted):
 		return exitcode.New(exitcode.Failure, fmt.Errorf("the API's monthly quota is used up; what was fetched is committed; run again when the quota resets or with another HIRO_API_KEY: %w", err))
-	case strings.Contains(err.Error(), "No space left on device"):
+	case errors.Is(err, syscall.ENOSPC):
 		return exitcode.New(exitcode.Failure, fmt.Errorf("the disk is full; every committed page is safe, the page in flight was dropped; free space and run again: %w", err))
 	}
 	return err

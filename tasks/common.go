@@ -9,7 +9,6 @@ package tasks
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -62,20 +61,11 @@ func newLogger() *slog.Logger {
 // long enough to ride out a status check, short enough to answer promptly.
 var lockWait = 3 * time.Second
 
-// openStore opens the database, waiting briefly on a lock, and maps
-// failures to exit codes: 4 for a lock, 2 for a missing database in
-// read-only mode.
+// openStore opens the database, waiting briefly on a lock. Its errors
+// carry their own exit codes: 4 for a lock (*store.LockError), 2 for a
+// missing database in read-only mode (store.ErrNoDatabase).
 func openStore(ctx context.Context, path string, readOnly bool) (*store.Store, error) {
-	s, err := openStoreRaw(ctx, path, readOnly, lockWait)
-	switch {
-	case err == nil:
-		return s, nil
-	case store.IsLocked(err):
-		return nil, exitcode.New(exitcode.Locked, err)
-	case errors.Is(err, store.ErrNoDatabase):
-		return nil, exitcode.New(exitcode.BadInput, err)
-	}
-	return nil, err
+	return openStoreRaw(ctx, path, readOnly, lockWait)
 }
 
 // openStoreRaw opens the database, retrying a held lock for wait (another

@@ -42,7 +42,7 @@ func EnsureCoverage(ctx context.Context, pol *policy.Policy) (status.Report, err
 	}
 	switch {
 	case rep.Locked != nil:
-		return rep, exitcode.New(exitcode.Locked, rep.Locked)
+		return rep, rep.Locked
 	case rep.Running != nil:
 		return rep, exitcode.Errorf(exitcode.Locked, "a backfill is running (PID %d) and holds the database: wait for it to finish (`mage status` shows its progress)", rep.Running.PID)
 	case rep.MeetsPolicy:

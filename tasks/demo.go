@@ -55,10 +55,6 @@ func DemoPolicy(dir, simURL string) policy.Policy {
 	p.Horizon.TargetDays = 30
 	p.Dashboards.WalletMaxDays = 30
 	p.Dashboards.Prices.BaseURL = simURL
-	p.Paths.Database = filepath.Join(dir, "cache", "wallet_metrics.duckdb")
-	p.Paths.RawDir = filepath.Join(dir, "raw")
-	p.Paths.FirstSeenParquet = filepath.Join(dir, "cache", "wallet_metrics", "first_seen_wallets.parquet")
-	p.Paths.DashboardsDir = filepath.Join(dir, "dashboards")
-	p.Paths.PublishDir = filepath.Join(dir, "publish")
+	p.Paths = policy.DefaultPaths(dir)
 	return p
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/stxwallets/walletcache/internal/atomicfile"
 	"github.com/stxwallets/walletcache/internal/exitcode"
 )
 
@@ -54,7 +55,7 @@ func EnvSync(ctx context.Context, force bool) error {
 		case err != nil && !errors.Is(err, os.ErrNotExist):
 			return fmt.Errorf("read %s: %w", dst, err)
 		}
-		if err := writeFileAtomic(dst, want, 0o600); err != nil {
+		if err := atomicfile.Write(dst, want, 0o600); err != nil {
 			return fmt.Errorf("copy .env to %s: %w", dir, err)
 		}
 		copied++
@@ -74,26 +75,4 @@ func gitOutput(ctx context.Context, dir string, args ...string) (string, error) 
 		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return strings.TrimSpace(string(out)), nil
-}
-
-// writeFileAtomic writes through a temporary file and a rename, so a
-// reader never sees half a file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

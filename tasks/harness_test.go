@@ -2,7 +2,6 @@ package tasks
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -194,7 +193,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = testWriter{}
-var _ = sql.ErrNoRows
 
 func itoa(n int) string { return strconv.Itoa(n) }
 

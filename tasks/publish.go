@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/stxwallets/walletcache/internal/atomicfile"
 	"github.com/stxwallets/walletcache/internal/dashboard"
 	"github.com/stxwallets/walletcache/internal/exitcode"
 	"github.com/stxwallets/walletcache/internal/policy"
@@ -74,8 +75,13 @@ func PublishArtifacts(ctx context.Context, pol *policy.Policy, res dashboard.Res
 		return m, err
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := os.WriteFile(filepath.Join(tmp, "manifest.json"), b, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(tmp, "manifest.json"), b, 0o644); err != nil {
 		return m, fmt.Errorf("publish manifest: %w", err)
+	}
+	// Every file is synced; syncing the folder makes its entries (the
+	// panels folder among them) durable before it is swapped in.
+	if err := atomicfile.SyncDir(tmp); err != nil {
+		return m, fmt.Errorf("publish: %w", err)
 	}
 	old := dst + ".old"
 	_ = os.RemoveAll(old)
@@ -87,10 +93,14 @@ func PublishArtifacts(ctx context.Context, pol *policy.Policy, res dashboard.Res
 		return m, fmt.Errorf("publish: %w", err)
 	}
 	_ = os.RemoveAll(old)
+	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
+		return m, fmt.Errorf("publish: %w", err)
+	}
 	fmt.Fprintf(Stdout, "published %d files to %s (manifest.json lists them)\n", len(m.Files), dst)
 	return m, nil
 }
 
+// copyFile copies src to dst, creating dst's folder, with dst synced to disk.
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -100,13 +110,13 @@ func copyFile(src, dst string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	out, err := os.Create(dst)
+	out, err := atomicfile.Create(dst, 0o644)
 	if err != nil {
 		return err
 	}
+	defer out.Abort()
 	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
 		return err
 	}
-	return out.Close()
+	return out.Commit()
 }

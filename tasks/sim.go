@@ -13,11 +13,10 @@ import (
 type SimOptions struct {
 	Addr string // default 127.0.0.1:3999
 	Seed int64
-	Days int     // history length; default 30
-	RPS  int     // per-second limit with headers and 429s; 0 = unlimited
-	RPM  int     // per-minute limit; 0 = unlimited
-	Grow bool    // append a block every 5 s, like the live chain
-	Tx   float64 // mean user transactions per Stacks block; default 1
+	Days int  // history length; default 30
+	RPS  int  // per-second limit with headers and 429s; 0 = unlimited
+	RPM  int  // per-minute limit; 0 = unlimited
+	Grow bool // append a block every 5 s, like the live chain
 }
 
 // Sim serves the Hiro-compatible simulator until Ctrl+C, for manual runs
@@ -29,10 +28,10 @@ func Sim(ctx context.Context, o SimOptions) error {
 	if o.Days == 0 {
 		o.Days = 30
 	}
-	if o.Days < 1 || o.Days > 3650 || o.RPS < 0 || o.RPM < 0 || o.Tx < 0 {
-		return exitcode.Errorf(exitcode.BadInput, "sim: -days must be 1..3650 and -rps, -rpm, -tx not negative")
+	if o.Days < 1 || o.Days > 3650 || o.RPS < 0 || o.RPM < 0 {
+		return exitcode.Errorf(exitcode.BadInput, "sim: -days must be 1..3650 and -rps, -rpm not negative")
 	}
-	cfg := hirosim.Config{Seed: o.Seed, History: time.Duration(o.Days) * 24 * time.Hour, TxPerBlock: o.Tx, PlausibleFees: true}
+	cfg := hirosim.Config{Seed: o.Seed, History: time.Duration(o.Days) * 24 * time.Hour, PlausibleFees: true}
 	faults := hirosim.Faults{PerSecond: o.RPS, PerMinute: o.RPM, PerMinuteKeyed: o.RPM}
 	if o.Grow {
 		faults.GrowEvery = 5 * time.Second

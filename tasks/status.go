@@ -36,7 +36,7 @@ func Status(ctx context.Context, asJSON bool) error {
 		return err
 	}
 	if rep.Locked != nil {
-		return exitcode.New(exitcode.Locked, fmt.Errorf("%w; status has no live state from it (it is not a running backfill of this version)", rep.Locked))
+		return fmt.Errorf("%w; status has no live state from it (it is not a running backfill of this version)", rep.Locked)
 	}
 	if asJSON {
 		if err := status.WriteJSON(Stdout, rep); err != nil {

@@ -166,7 +166,7 @@ func BenchmarkBuild10M(b *testing.B) {
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		out := b.TempDir()
-		res, err = dashboard.Build(ctx, db, dashboard.Options{Dir: out, MaxDays: 365, Now: func() time.Time { return now },
+		res, err = dashboard.Build(ctx, db, dashboard.Options{Dir: out, FirstSeenParquet: filepath.Join(out, "first_seen_wallets.parquet"), Windows: windows, MaxDays: 365, Now: func() time.Time { return now },
 			BuiltAt: now, Prices: prices.Config{Source: prices.SourceNone}, Logf: b.Logf, MemoryLimit: limit})
 		if err != nil {
 			b.Fatal(err)

@@ -165,7 +165,7 @@ func TestScreenshot(t *testing.T) {
 	srv := newGecko(t, first.AddDate(0, 0, -3), day(now), skip)
 	out := t.TempDir()
 	res, err := dashboard.Build(context.Background(), db, dashboard.Options{
-		Dir: out, Windows: windows, MaxDays: 365, Now: func() time.Time { return now }, BuiltAt: now,
+		Dir: out, FirstSeenParquet: filepath.Join(out, "first_seen_wallets.parquet"), Windows: windows, MaxDays: 365, Now: func() time.Time { return now }, BuiltAt: now,
 		Coverage: dashboard.Coverage{Known: true, Percent: 100, TargetDays: 365},
 		Prices:   prices.Config{Source: prices.SourceCoinGecko, BaseURL: srv.URL},
 	})

@@ -21,13 +21,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stxwallets/walletcache/internal/atomicfile"
 	"github.com/stxwallets/walletcache/internal/prices"
 	"github.com/stxwallets/walletcache/internal/wallets"
 )
-
-// Panel CSV names (without .csv), in page order. The first five are the
-// contract other tools rely on; acquisition is an extra panel.
-var PanelNames = []string{"daily_wallets", "cohort_retention", "funnel", "value_windows", "prices", "acquisition"}
 
 // IndexFile is the page's file name under Options.Dir.
 const IndexFile = "index.html"
@@ -52,10 +49,9 @@ type Coverage struct {
 type Options struct {
 	// Dir is paths.dashboards_dir: index.html and panels/*.csv go here.
 	Dir string
-	// FirstSeenParquet is paths.first_seen_parquet; empty means
-	// Dir/first_seen_wallets.parquet.
+	// FirstSeenParquet is paths.first_seen_parquet (required).
 	FirstSeenParquet string
-	// Windows (dashboards.wallet_windows) and MaxDays
+	// Windows (dashboards.wallet_windows, at least one) and MaxDays
 	// (dashboards.wallet_max_days) parameterise the metrics.
 	Windows []int
 	MaxDays int
@@ -110,16 +106,6 @@ type Result struct {
 	Prices        prices.Status
 }
 
-// Panel returns the panel file called name, or false.
-func (r Result) Panel(name string) (PanelFile, bool) {
-	for _, p := range r.Panels {
-		if p.Name == name {
-			return p, true
-		}
-	}
-	return PanelFile{}, false
-}
-
 // Build computes every panel from db and writes the dashboards. It needs a
 // writable database only to store newly fetched prices; metric tables are
 // TEMP tables on one connection and are dropped before it returns.
@@ -136,7 +122,7 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (res Result, err error
 		opts.BuiltAt = now().UTC().Truncate(time.Second)
 	}
 	if opts.FirstSeenParquet == "" {
-		opts.FirstSeenParquet = filepath.Join(opts.Dir, "first_seen_wallets.parquet")
+		return res, errors.New("build dashboards: no first-seen parquet path (paths.first_seen_parquet)")
 	}
 	if opts.Prices.Now == nil {
 		opts.Prices.Now = now
@@ -239,14 +225,11 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (res Result, err error
 	if err := os.MkdirAll(filepath.Dir(opts.FirstSeenParquet), 0o755); err != nil {
 		return res, fmt.Errorf("build dashboards: %w", err)
 	}
-	tmp := opts.FirstSeenParquet + ".tmp"
-	if err := wallets.CopyFirstSeenParquet(ctx, conn, tmp); err != nil {
-		os.Remove(tmp)
+	err = atomicfile.WriteNamed(opts.FirstSeenParquet, 0o644, func(tmp string) error {
+		return wallets.CopyFirstSeenParquet(ctx, conn, tmp)
+	})
+	if err != nil {
 		return res, fmt.Errorf("build dashboards: %w", err)
-	}
-	if err := os.Rename(tmp, opts.FirstSeenParquet); err != nil {
-		os.Remove(tmp)
-		return res, fmt.Errorf("build dashboards: publish parquet: %w", err)
 	}
 	res.ParquetRows = summary.Wallets
 	stage("first-seen parquet")
@@ -255,7 +238,7 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (res Result, err error
 	if err != nil {
 		return res, fmt.Errorf("build dashboards: %w", err)
 	}
-	if err := writeFileAtomic(res.Index, html); err != nil {
+	if err := atomicfile.Write(res.Index, html, 0o644); err != nil {
 		return res, fmt.Errorf("build dashboards: %w", err)
 	}
 	stage("index.html")
@@ -352,51 +335,20 @@ func panelTables(p wallets.Panels, days []prices.Day) []csvTable {
 	return []csvTable{daily, cohorts, funnel, values, pr, acq}
 }
 
+// writeCSV replaces the file at path with a header line and rows.
 func writeCSV(path string, header []string, rows [][]string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	f, err := atomicfile.Create(path, 0o644)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
+	defer f.Abort()
 	w := csv.NewWriter(f)
 	w.Write(header)
 	w.WriteAll(rows) // flushes
 	if err := w.Error(); err != nil {
-		f.Close()
-		os.Remove(f.Name())
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return publish(f, path)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return publish(f, path)
-}
-
-// publish closes a finished temp file, makes it world-readable like a normal
-// output file, and renames it over path.
-func publish(f *os.File, path string) error {
-	name := f.Name()
-	err := f.Chmod(0o644)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return f.Commit()
 }
 
 // setMemoryLimit sets DuckDB's memory_limit and returns a function that

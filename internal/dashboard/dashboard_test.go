@@ -75,8 +75,8 @@ func TestBuildMatchesIndependentReference(t *testing.T) {
 	if _, err := os.Stat(res.FirstSeenParquet); err != nil {
 		t.Errorf("parquet: %v", err)
 	}
-	for _, name := range dashboard.PanelNames {
-		pf, ok := res.Panel(name)
+	for _, name := range panelNames {
+		pf, ok := panel(res, name)
 		if !ok {
 			t.Fatalf("no panel %s in result", name)
 		}
@@ -189,7 +189,7 @@ func goldenOptions(t *testing.T, cfg walletstest.Config, out string) dashboard.O
 	}
 	srv := newGecko(t, cfg.Start, last, skip)
 	return dashboard.Options{
-		Dir: out, Windows: windows, Now: func() time.Time { return now },
+		Dir: out, FirstSeenParquet: filepath.Join(out, "first_seen_wallets.parquet"), Windows: windows, Now: func() time.Time { return now },
 		BuiltAt: time.Date(2025, 4, 25, 8, 15, 0, 0, time.UTC),
 		Coverage: dashboard.Coverage{Known: true, Percent: 98.6, TargetDays: 365, MissingRanges: []dashboard.Range{
 			{Start: time.Date(2025, 2, 3, 4, 0, 0, 0, time.UTC), End: time.Date(2025, 2, 3, 9, 30, 0, 0, time.UTC)},
@@ -324,8 +324,8 @@ func TestHostileSimulatorChain(t *testing.T) {
 	txs, now := simChain(t, 7)
 	db := loadChain(t, txs)
 	out := t.TempDir()
-	if _, err := dashboard.Build(context.Background(), db, dashboard.Options{Dir: out, Now: func() time.Time { return now },
-		TopAcquisition: 200}); err != nil {
+	if _, err := dashboard.Build(context.Background(), db, dashboard.Options{Dir: out, FirstSeenParquet: filepath.Join(out, "first_seen_wallets.parquet"),
+		Windows: windows, Now: func() time.Time { return now }, TopAcquisition: 200}); err != nil {
 		t.Fatal(err)
 	}
 	page, _ := os.ReadFile(filepath.Join(out, dashboard.IndexFile))
@@ -377,7 +377,7 @@ func TestSelfContained(t *testing.T) {
 		t.Error("page lacks its Content-Security-Policy")
 	}
 	// The panels the page must name.
-	for _, p := range dashboard.PanelNames {
+	for _, p := range panelNames {
 		if !strings.Contains(html, `data-panel="`+p+`"`) {
 			t.Errorf("page has no %s panel", p)
 		}
@@ -429,7 +429,12 @@ func TestBuildErrors(t *testing.T) {
 	if _, err := dashboard.Build(ctx, db, dashboard.Options{}); err == nil || !strings.Contains(err.Error(), "output directory") {
 		t.Errorf("no dir: err = %v", err)
 	}
-	if _, err := dashboard.Build(ctx, db, dashboard.Options{Dir: t.TempDir()}); !errors.Is(err, wallets.ErrNoData) {
+	out := t.TempDir()
+	if _, err := dashboard.Build(ctx, db, dashboard.Options{Dir: out}); err == nil || !strings.Contains(err.Error(), "first-seen parquet") {
+		t.Errorf("no parquet path: err = %v", err)
+	}
+	empty := dashboard.Options{Dir: out, FirstSeenParquet: filepath.Join(out, "fs.parquet"), Windows: windows}
+	if _, err := dashboard.Build(ctx, db, empty); !errors.Is(err, wallets.ErrNoData) {
 		t.Errorf("empty table: err = %v, want ErrNoData", err)
 	}
 	txs, cfg := tinyChain()

@@ -15,8 +15,24 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/stxwallets/walletcache/internal/chain"
+	"github.com/stxwallets/walletcache/internal/dashboard"
 	"github.com/stxwallets/walletcache/internal/wallets/walletstest"
 )
+
+// panelNames are the panel CSV names (without .csv) every build must write
+// and the page must show, in page order; acquisition is an extra panel
+// beyond the five the dashboards promise.
+var panelNames = []string{"daily_wallets", "cohort_retention", "funnel", "value_windows", "prices", "acquisition"}
+
+// panel returns the panel file called name from a build result, or false.
+func panel(r dashboard.Result, name string) (dashboard.PanelFile, bool) {
+	for _, p := range r.Panels {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return dashboard.PanelFile{}, false
+}
 
 // loadChain puts txs into a scratch database.
 func loadChain(t testing.TB, txs []chain.Tx) *sql.DB {

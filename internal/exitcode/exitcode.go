@@ -1,8 +1,10 @@
-// Package exitcode maps the product's failures to the stable process exit
-// codes of docs/design.md#exit-codes, so that CI scripts can act on them.
+// Package exitcode holds the stable process exit codes every command uses
+// (listed in docs/design.md), so that CI scripts can act on them.
 //
-// Mage's generated main exits with the status of any returned error that has
-// an ExitStatus() int method; Error provides it.
+// An error owns its exit code: it has an ExitStatus() int method, either
+// because its type knows what it means (a *store.LockError exits 4) or
+// because a caller gave it one with New or Errorf. Of reads the code from
+// an error chain; Expose puts it where Mage's generated main looks.
 package exitcode
 
 import (
@@ -48,15 +50,38 @@ func Errorf(code int, format string, args ...any) error {
 	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
 }
 
-// Of returns the exit code an error asks for: the code of the outermost
-// *Error in its chain, 0 for nil, and Failure for anything else.
+// Status is implemented by errors that choose the process's exit code.
+// It is the interface Mage's generated main looks for.
+type Status interface {
+	error
+	ExitStatus() int
+}
+
+// Of returns the exit code an error asks for: the ExitStatus of the
+// outermost error in its chain that has one, 0 for nil, and Failure for
+// anything else. The outermost wins so that a caller can restate a cause
+// (a lock met while checking coverage) with a code of its own.
 func Of(err error) int {
 	if err == nil {
 		return OK
 	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
+	var s Status
+	if errors.As(err, &s) {
+		return s.ExitStatus()
 	}
 	return Failure
+}
+
+// Expose returns err with its exit code (Of) on the outermost error. Mage's
+// generated main type-asserts the returned error itself rather than
+// searching its chain, so a target returns Expose(err) to exit with the
+// code of a wrapped cause such as a *store.LockError. A nil err stays nil.
+func Expose(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(Status); ok {
+		return err
+	}
+	return &Error{Code: Of(err), Err: err}
 }

@@ -156,10 +156,10 @@ func load(name, abs string, getenv func(string) (string, bool), envFile func(str
 	return &p, nil
 }
 
-// Validate range checks every value of p, for policies built or changed in
-// code (a flag that overrides a key, a test's scratch policy). Errors name
-// the key and what is allowed, and carry exit code BadInput.
-func (p *Policy) Validate() error {
+// validate range checks every value of p, for policies built or changed in
+// code rather than loaded. Errors name the key and what is allowed, and
+// carry exit code BadInput.
+func (p *Policy) validate() error {
 	l := &loader{p: p, lines: map[string]int{}, envs: map[string]string{}, failed: map[string]bool{}}
 	l.validate()
 	if len(l.errs) > 0 {

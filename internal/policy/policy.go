@@ -16,7 +16,7 @@ package policy
 import (
 	"fmt"
 	"log/slog"
-	"strconv"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -164,13 +164,7 @@ func Default() Policy {
 		Backfill:  Backfill{MaxPages: 5000, MaxIterations: 0, ForceRefresh: false, WindowMinutes: 60, StallMinutes: 10},
 		Coverage:  Coverage{MinPercent: 100},
 		Retention: Retention{RawDays: 45},
-		Paths: Paths{
-			Database:         "data/cache/wallet_metrics.duckdb",
-			RawDir:           "data/raw",
-			FirstSeenParquet: "data/cache/wallet_metrics/first_seen_wallets.parquet",
-			DashboardsDir:    "data/dashboards",
-			PublishDir:       "data/publish",
-		},
+		Paths:     DefaultPaths("data"),
 		Dashboards: Dashboards{
 			WalletMaxDays: 365,
 			WalletWindows: []int{15, 30, 60, 90},
@@ -181,6 +175,19 @@ func Default() Policy {
 				Days:    365,
 			},
 		},
+	}
+}
+
+// DefaultPaths is the default layout of every file the product writes,
+// under root: Default uses "data" (relative to the policy file's folder),
+// the demo its own folder.
+func DefaultPaths(root string) Paths {
+	return Paths{
+		Database:         filepath.Join(root, "cache", "wallet_metrics.duckdb"),
+		RawDir:           filepath.Join(root, "raw"),
+		FirstSeenParquet: filepath.Join(root, "cache", "wallet_metrics", "first_seen_wallets.parquet"),
+		DashboardsDir:    filepath.Join(root, "dashboards"),
+		PublishDir:       filepath.Join(root, "publish"),
 	}
 }
 
@@ -204,11 +211,6 @@ func (p *Policy) Stall() time.Duration {
 // retention.raw_days.
 func (p *Policy) RawRetention() time.Duration {
 	return time.Duration(p.Retention.RawDays) * 24 * time.Hour
-}
-
-// HorizonSpan is the coverage horizon as a duration: horizon.target_days.
-func (p *Policy) HorizonSpan() time.Duration {
-	return time.Duration(p.Horizon.TargetDays) * 24 * time.Hour
 }
 
 // redactedKey stands in for a set API key wherever a Policy is rendered.
@@ -274,53 +276,4 @@ func (p Policy) LogValue() slog.Value {
 		slog.String("prices", p.Dashboards.Prices.Source),
 		slog.Bool("read_only", p.ReadOnly),
 	)
-}
-
-// Summary describes the effective policy in one paragraph for logs and the
-// start of a run. It says whether an API key is set, never what it is.
-func (p *Policy) Summary() string {
-	var b strings.Builder
-	if p.File != "" {
-		fmt.Fprintf(&b, "Policy %s: ", p.File)
-	} else {
-		b.WriteString("Policy: ")
-	}
-	key := "no API key"
-	if p.APIKey != "" {
-		key = "API key set"
-	}
-	fmt.Fprintf(&b, "Hiro API %s (api %s, %s), at most %d requests/min and %d/s, %d in flight, timeout %s, %d retries, rate-limit waits up to %s; ",
-		RedactURL(p.Source.BaseURL), p.Source.API, key, p.Source.RequestsPerMinute, p.Source.RequestsPerSecond,
-		p.Source.Concurrency, p.Source.Timeout, p.Source.MaxRetries, p.Source.MaxWait)
-	fmt.Fprintf(&b, "cover %d days, windows final %d min behind the tip; ", p.Horizon.TargetDays, p.Horizon.SettleMinutes)
-	iters := "until the target is reached"
-	if p.Backfill.MaxIterations > 0 {
-		iters = "at most " + strconv.Itoa(p.Backfill.MaxIterations) + " iterations"
-	}
-	refresh := "raw cache used for final windows"
-	if p.Backfill.ForceRefresh {
-		refresh = "force refresh (raw cache not read)"
-	}
-	fmt.Fprintf(&b, "backfill in %d-min windows, %d pages per iteration, %s, %s, stall warning after %d min; ",
-		p.Backfill.WindowMinutes, p.Backfill.MaxPages, iters, refresh, p.Backfill.StallMinutes)
-	fmt.Fprintf(&b, "status fails below %s%% coverage; raw pages kept %d days in %s; database %s; ",
-		strconv.FormatFloat(p.Coverage.MinPercent, 'f', -1, 64), p.Retention.RawDays, p.Paths.RawDir, p.Paths.Database)
-	windows := make([]string, len(p.Dashboards.WalletWindows))
-	for i, w := range p.Dashboards.WalletWindows {
-		windows[i] = strconv.Itoa(w)
-	}
-	prices := p.Dashboards.Prices.Source
-	switch prices {
-	case "coingecko":
-		prices = "CoinGecko " + RedactURL(p.Dashboards.Prices.BaseURL)
-	case "csv":
-		prices = "CSV " + p.Dashboards.Prices.CSV
-	}
-	fmt.Fprintf(&b, "dashboards in %s (%s-day value windows, %d days of wallets, prices: %s)",
-		p.Paths.DashboardsDir, strings.Join(windows, "/"), p.Dashboards.WalletMaxDays, prices)
-	if p.ReadOnly {
-		b.WriteString("; read-only: the database is never written")
-	}
-	b.WriteString(".")
-	return b.String()
 }

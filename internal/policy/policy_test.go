@@ -54,8 +54,8 @@ func mustBadInput(t *testing.T, err error) {
 
 func TestDefaultIsValid(t *testing.T) {
 	p := Default()
-	if err := p.Validate(); err != nil {
-		t.Fatalf("Default().Validate() = %v", err)
+	if err := p.validate(); err != nil {
+		t.Fatalf("Default().validate() = %v", err)
 	}
 	// Spot-check the documented defaults (backfill.yaml, docs/design.md).
 	checks := []struct {
@@ -756,7 +756,7 @@ func TestValidate(t *testing.T) {
 	p := Default()
 	p.Source.Concurrency = 0
 	p.Dashboards.WalletWindows = []int{30, 30}
-	err := p.Validate()
+	err := p.validate()
 	mustBadInput(t, err)
 	for _, w := range []string{
 		"source.concurrency: must be a whole number from 1 to 64, got 0",
@@ -766,10 +766,10 @@ func TestValidate(t *testing.T) {
 			t.Errorf("error %q does not contain %q", err, w)
 		}
 	}
-	// Validate normalises what Load would have normalised.
+	// validate normalises what Load would have normalised.
 	p = Default()
 	p.Source.BaseURL = "http://localhost:1/"
-	if err := p.Validate(); err != nil {
+	if err := p.validate(); err != nil {
 		t.Fatal(err)
 	}
 	if p.Source.BaseURL != "http://localhost:1" {
@@ -792,32 +792,9 @@ func TestDurations(t *testing.T) {
 		{"Window", p.Window(), 15 * time.Minute},
 		{"Stall", p.Stall(), 7 * time.Minute},
 		{"RawRetention", p.RawRetention(), 48 * time.Hour},
-		{"HorizonSpan", p.HorizonSpan(), 72 * time.Hour},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s() = %v, want %v", c.name, c.got, c.want)
-		}
-	}
-}
-
-func TestSummary(t *testing.T) {
-	p := Default()
-	s := p.Summary()
-	for _, w := range []string{"https://api.hiro.so", "no API key", "50 requests/min", "365 days", "60-min windows", "100% coverage", "15/30/60/90"} {
-		if !strings.Contains(s, w) {
-			t.Errorf("summary %q does not mention %q", s, w)
-		}
-	}
-	if strings.Contains(s, "\n") {
-		t.Error("summary is not one paragraph")
-	}
-	p.APIKey = "abc"
-	p.ReadOnly = true
-	p.Backfill.MaxIterations = 4
-	s = p.Summary()
-	for _, w := range []string{"API key set", "read-only", "at most 4 iterations"} {
-		if !strings.Contains(s, w) {
-			t.Errorf("summary %q does not mention %q", s, w)
 		}
 	}
 }

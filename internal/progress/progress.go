@@ -1,8 +1,7 @@
 // Package progress is the live state a running backfill publishes next to the
 // database, so that `status` can report on it while DuckDB's file lock keeps
-// every other process out of the database itself. The file is replaced
-// atomically (write to a temporary name, then rename), so a reader never sees
-// half of it.
+// every other process out of the database itself. The file is replaced with
+// package atomicfile, so a reader never sees half of it.
 package progress
 
 import (
@@ -10,8 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/stxwallets/walletcache/internal/atomicfile"
 )
 
 // Phase is what a backfill is doing: PhasePlanning or PhaseFetching while
@@ -104,19 +104,7 @@ func Write(path string, s State) error {
 	if err != nil {
 		return fmt.Errorf("encode progress: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".progress-*.tmp")
-	if err != nil {
-		return fmt.Errorf("write progress: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write progress: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write progress: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, b, 0o644); err != nil {
 		return fmt.Errorf("write progress: %w", err)
 	}
 	return nil

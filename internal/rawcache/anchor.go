@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/stxwallets/walletcache/internal/atomicfile"
 )
 
 // anchorFile, at the cache's root, names the chain its pages came from.
@@ -46,23 +48,7 @@ func (c *Cache) SetChainAnchor(height int64, hash string) error {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return fmt.Errorf("rawcache: record the chain anchor: %w", err)
 	}
-	f, err := os.CreateTemp(c.dir, ".chain.*"+tmpExt)
-	if err != nil {
-		return fmt.Errorf("rawcache: record the chain anchor: %w", err)
-	}
-	defer os.Remove(f.Name()) // no-op after the rename
-	if _, err := f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(c.dir, anchorFile))
-	}
-	if err == nil {
-		err = syncDir(c.dir)
-	}
+	err = atomicfile.Write(filepath.Join(c.dir, anchorFile), b, 0o644)
 	if err != nil {
 		return fmt.Errorf("rawcache: record the chain anchor: %w", err)
 	}

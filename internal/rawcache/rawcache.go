@@ -3,10 +3,10 @@
 // rebuilt without requesting its final pages again (docs/design.md#raw-cache).
 //
 // Layout: <dir>/hiro_transactions_<UTC fetch date YYYY-MM-DD>/<key>.json.gz,
-// one gzip file per page. A page is written to a temporary name in the same
-// folder (".<key>.<random>.tmp"), fsynced and renamed, so a killed process
-// never leaves a half-written file under a final name; Get ignores
-// temporary files and Prune removes stale ones.
+// one gzip file per page. A page is written with package atomicfile (a
+// hidden temporary file in the same folder, fsynced and renamed), so a
+// killed process never leaves a half-written file under a final name; Get
+// ignores temporary files and Prune removes stale ones.
 //
 // When a key has copies in several folders the newest fetch date wins. A
 // file that fails to decompress or fails its CRC check is deleted and
@@ -26,6 +26,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stxwallets/walletcache/internal/atomicfile"
 )
 
 const (
@@ -33,8 +35,6 @@ const (
 	FolderPrefix = "hiro_transactions_"
 	// Ext ends the name of every cached page.
 	Ext = ".json.gz"
-	// tmpExt ends temporary files; they also start with a dot.
-	tmpExt = ".tmp"
 	// dateLayout is the fetch date in folder names.
 	dateLayout = "2006-01-02"
 	// MaxKeyLen keeps file names under the usual 255-byte limit once the
@@ -52,6 +52,8 @@ var ErrBadKey = errors.New("rawcache: bad key")
 // several goroutines of one process.
 type Cache struct {
 	dir string
+	// now dates new pages and ages old ones; tests replace it to write
+	// pages "on" chosen days.
 	now func() time.Time
 
 	mu sync.Mutex
@@ -62,26 +64,10 @@ type Cache struct {
 	index map[string]string
 }
 
-// Option configures a Cache.
-type Option func(*Cache)
-
-// WithClock sets the clock that dates new pages and ages old ones; tests
-// use it to write pages "on" chosen days. The default is time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(c *Cache) { c.now = now }
-}
-
 // New returns a cache rooted at dir. Nothing is created until the first Put.
-func New(dir string, opts ...Option) *Cache {
-	c := &Cache{dir: dir, now: time.Now}
-	for _, o := range opts {
-		o(c)
-	}
-	return c
+func New(dir string) *Cache {
+	return &Cache{dir: dir, now: time.Now}
 }
-
-// Dir is the cache's root folder.
-func (c *Cache) Dir() string { return c.dir }
 
 // ValidKey reports whether key can name a cached page: 1 to MaxKeyLen
 // letters, digits, '_', '-' and '.', not starting with '.' (temporary
@@ -130,11 +116,6 @@ func pageKey(name string) (string, bool) {
 		return "", false
 	}
 	return key, true
-}
-
-// isTemp reports whether name is one of Put's temporary files.
-func isTemp(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, tmpExt)
 }
 
 // folders lists the fetch-date folders, oldest first. A missing root is an
@@ -199,23 +180,22 @@ func (c *Cache) Put(key string, body []byte) error {
 	dirPath := filepath.Join(c.dir, folder)
 	final := c.path(folder, key)
 
-	tmp, err := c.writeTemp(dirPath, key, body)
+	f, err := c.writeTemp(dirPath, final, key, body)
 	if err != nil {
 		return err
 	}
+	defer f.Abort() // removes the temporary file unless committed
 
 	c.mu.Lock()
 	// The index tells which older copy this page replaces.
 	if err := c.loadIndex(); err != nil {
 		c.mu.Unlock()
-		os.Remove(tmp)
 		return err
 	}
 	// Renaming under the lock orders it against Get's deletion of a
 	// corrupt copy, which must never remove a file that replaced it.
-	if err := os.Rename(tmp, final); err != nil {
+	if err := f.Commit(); err != nil {
 		c.mu.Unlock()
-		os.Remove(tmp)
 		return fmt.Errorf("rawcache: put %s: %w", key, err)
 	}
 	var older string
@@ -225,9 +205,6 @@ func (c *Cache) Put(key string, body []byte) error {
 	c.index[key] = folder
 	c.mu.Unlock()
 
-	if err := syncDir(dirPath); err != nil {
-		return fmt.Errorf("rawcache: put %s: %w", key, err)
-	}
 	if older != "" {
 		// The older copy is superseded; leaving it would only cost disk
 		// until Prune. Failing to remove it is harmless: the newest wins.
@@ -236,63 +213,41 @@ func (c *Cache) Put(key string, body []byte) error {
 	return nil
 }
 
-// writeTemp compresses body into a fsynced temporary file in dirPath and
-// returns its path.
-func (c *Cache) writeTemp(dirPath, key string, body []byte) (string, error) {
-	var f *os.File
+// writeTemp compresses body into a fsynced temporary file for final in
+// dirPath, ready to commit.
+func (c *Cache) writeTemp(dirPath, final, key string, body []byte) (*atomicfile.File, error) {
+	var f *atomicfile.File
 	var err error
-	// Prune may remove an empty folder between MkdirAll and CreateTemp;
-	// one retry recreates it.
+	// Prune may remove an empty folder between MkdirAll and Create; one
+	// retry recreates it.
 	for attempt := 0; attempt < 2; attempt++ {
 		if err = os.MkdirAll(dirPath, 0o755); err != nil {
-			return "", fmt.Errorf("rawcache: put %s: %w", key, err)
+			return nil, fmt.Errorf("rawcache: put %s: %w", key, err)
 		}
-		f, err = os.CreateTemp(dirPath, "."+key+".*"+tmpExt)
+		f, err = atomicfile.Create(final, 0o644)
 		if err == nil || !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("rawcache: put %s: %w", key, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) (string, error) {
-		f.Close()
-		os.Remove(tmp)
-		return "", fmt.Errorf("rawcache: put %s: %w", key, err)
+		return nil, fmt.Errorf("rawcache: put %s: %w", key, err)
 	}
 	zw := gzip.NewWriter(f)
 	zw.Name = key + ".json"
-	if _, err := zw.Write(body); err != nil {
-		return fail(err)
+	_, err = zw.Write(body)
+	if err == nil {
+		err = zw.Close()
 	}
-	if err := zw.Close(); err != nil {
-		return fail(err)
+	if err == nil {
+		// Commit syncs again, but then finds nothing left to write: the
+		// slow part happens here, outside Put's lock.
+		err = f.Sync()
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("rawcache: put %s: %w", key, err)
-	}
-	return tmp, nil
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
 	if err != nil {
-		return err
+		f.Abort()
+		return nil, fmt.Errorf("rawcache: put %s: %w", key, err)
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return err
-	}
-	return nil
+	return f, nil
 }
 
 // Get returns the newest copy of key. ok is false when there is none. A
@@ -450,7 +405,7 @@ func (c *Cache) Usage() (Usage, error) {
 			}
 			if _, ok := pageKey(e.Name()); ok {
 				u.addPage(date, info.Size())
-			} else if isTemp(e.Name()) {
+			} else if atomicfile.IsTemp(e.Name()) {
 				u.TempFiles++
 				u.TempBytes += info.Size()
 			}
@@ -567,7 +522,7 @@ func (c *Cache) Prune(maxAge time.Duration, dryRun bool) (PruneReport, error) {
 					}
 					continue
 				}
-			case isTemp(name) && info.Mode().IsRegular() && (expired || time.Since(info.ModTime()) > StaleTemp):
+			case atomicfile.IsTemp(name) && info.Mode().IsRegular() && (expired || time.Since(info.ModTime()) > StaleTemp):
 				if remove(filepath.Join(dirPath, name)) {
 					r.TempFiles++
 					r.TempBytes += info.Size()
@@ -577,7 +532,7 @@ func (c *Cache) Prune(maxAge time.Duration, dryRun bool) (PruneReport, error) {
 			left++
 			if isPage && info.Mode().IsRegular() {
 				kept.addPage(date, info.Size())
-			} else if isTemp(name) {
+			} else if atomicfile.IsTemp(name) {
 				kept.TempFiles++
 				kept.TempBytes += info.Size()
 			}

@@ -32,10 +32,17 @@ func day(s string) time.Time {
 	return t
 }
 
+// newAt returns a cache in dir whose clock is now.
+func newAt(dir string, now func() time.Time) *Cache {
+	c := New(dir)
+	c.now = now
+	return c
+}
+
 func newCache(t *testing.T, at string) (*Cache, *clock) {
 	t.Helper()
 	clk := &clock{t: day(at)}
-	return New(t.TempDir(), WithClock(clk.Now)), clk
+	return newAt(t.TempDir(), clk.Now), clk
 }
 
 // gz compresses body the way a cached page is stored.
@@ -90,7 +97,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("Put(%q): %v", k, err)
 		}
 	}
-	for _, cache := range []*Cache{c, New(c.Dir())} { // warm index, then a fresh one built from disk
+	for _, cache := range []*Cache{c, New(c.dir)} { // warm index, then a fresh one built from disk
 		for k, want := range pages {
 			got, ok := mustGet(t, cache, k)
 			if !ok || !bytes.Equal(got, want) {
@@ -102,7 +109,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 	// The file sits in the UTC fetch-date folder and is plain gzip.
-	path := filepath.Join(c.Dir(), "hiro_transactions_2026-03-10", "v3.cursor-812345.0.17.json.gz")
+	path := filepath.Join(c.dir, "hiro_transactions_2026-03-10", "v3.cursor-812345.0.17.json.gz")
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("page not at %s: %v", path, err)
@@ -121,11 +128,11 @@ func TestRoundTrip(t *testing.T) {
 
 func TestFetchDateIsUTC(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 3, 10, 23, 30, 0, 0, time.FixedZone("UTC-5", -5*3600))} // 2026-03-11 04:30 UTC
-	c := New(t.TempDir(), WithClock(clk.Now))
+	c := newAt(t.TempDir(), clk.Now)
 	if err := c.Put("k", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	if !exists(filepath.Join(c.Dir(), "hiro_transactions_2026-03-11", "k.json.gz")) {
+	if !exists(filepath.Join(c.dir, "hiro_transactions_2026-03-11", "k.json.gz")) {
 		t.Error("page not filed under its UTC date")
 	}
 }
@@ -144,7 +151,7 @@ func TestKeys(t *testing.T) {
 			t.Errorf("Delete(%q) = %v, want ErrBadKey", k, err)
 		}
 	}
-	if entries, _ := os.ReadDir(c.Dir()); len(entries) != 0 {
+	if entries, _ := os.ReadDir(c.dir); len(entries) != 0 {
 		t.Errorf("bad keys created files: %v", entries)
 	}
 	good := []string{"a", "A9", "v1_tx_2026-01-01T00.p3", "x-y_z.w", "a.tmp", strings.Repeat("k", MaxKeyLen)}
@@ -164,7 +171,7 @@ func TestTemporaryFilesIgnored(t *testing.T) {
 	c, _ := newCache(t, "2026-03-10T12:00:00Z")
 	folder := "hiro_transactions_2026-03-10"
 	half := gz(t, []byte(`{"results":[1,2,3]}`))
-	plant(t, c.Dir(), folder, ".k.123456.tmp", half[:len(half)/2])
+	plant(t, c.dir, folder, ".k.123456.tmp", half[:len(half)/2])
 	if _, ok := mustGet(t, c, "k"); ok {
 		t.Fatal("Get served a temporary file")
 	}
@@ -182,7 +189,7 @@ func TestTemporaryFilesIgnored(t *testing.T) {
 		t.Errorf("Get = %q, %v", got, ok)
 	}
 	// Put leaves no temporary file of its own behind.
-	entries, _ := os.ReadDir(filepath.Join(c.Dir(), folder))
+	entries, _ := os.ReadDir(filepath.Join(c.dir, folder))
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name())
@@ -221,7 +228,7 @@ func TestCorruptFilesAreDeletedAndMissed(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				path := plant(t, c.Dir(), "hiro_transactions_2026-03-10", "page.json.gz", data)
+				path := plant(t, c.dir, "hiro_transactions_2026-03-10", "page.json.gz", data)
 				body, ok, err := c.Get("page")
 				if ok || err != nil || body != nil {
 					t.Fatalf("warm=%v: Get = %q, %v, %v; want a miss with no error", warm, body, ok, err)
@@ -260,7 +267,7 @@ func TestNewestCopyWins(t *testing.T) {
 	// Put replaces: the new copy wins and the one it supersedes goes, even
 	// when the clock has gone backwards.
 	clk := &clock{t: day("2026-02-20T00:00:00Z")}
-	c = New(dir, WithClock(clk.Now))
+	c = newAt(dir, clk.Now)
 	if err := c.Put("k", []byte("put")); err != nil {
 		t.Fatal(err)
 	}
@@ -317,16 +324,16 @@ func TestUsage(t *testing.T) {
 		if err := c.Put(key, bytes.Repeat([]byte{byte(i)}, 1000*(i+1))); err != nil {
 			t.Fatal(err)
 		}
-		info, err := os.Stat(filepath.Join(c.Dir(), folderFor(day(d)), key+Ext))
+		info, err := os.Stat(filepath.Join(c.dir, folderFor(day(d)), key+Ext))
 		if err != nil {
 			t.Fatal(err)
 		}
 		want.Files++
 		want.Bytes += info.Size()
 	}
-	plant(t, c.Dir(), "hiro_transactions_2026-03-04", ".p9.1.tmp", []byte("12345"))
-	plant(t, c.Dir(), "hiro_transactions_2026-03-04", "README", []byte("not ours"))
-	plant(t, c.Dir(), "unrelated", "x.json.gz", gz(t, []byte("x")))
+	plant(t, c.dir, "hiro_transactions_2026-03-04", ".p9.1.tmp", []byte("12345"))
+	plant(t, c.dir, "hiro_transactions_2026-03-04", "README", []byte("not ours"))
+	plant(t, c.dir, "unrelated", "x.json.gz", gz(t, []byte("x")))
 	want.Folders = 3
 	want.TempFiles, want.TempBytes = 1, 5
 	want.Oldest, want.Newest = day("2026-02-27T00:00:00Z"), day("2026-03-04T00:00:00Z")
@@ -352,7 +359,7 @@ type pruneFixture struct {
 func newPruneFixture(t *testing.T) *pruneFixture {
 	clk := &clock{t: day("2026-03-10T12:00:00Z")}
 	f := &pruneFixture{dir: t.TempDir(), files: map[string]int64{}}
-	f.c = New(f.dir, WithClock(clk.Now))
+	f.c = newAt(f.dir, clk.Now)
 	for i, d := range []string{"2026-01-20", "2026-01-23", "2026-01-24", "2026-01-25", "2026-03-09", "2026-03-10"} {
 		for j := range 2 {
 			p := plant(t, f.dir, FolderPrefix+d, fmt.Sprintf("k%d_%d.json.gz", i, j), gz(t, bytes.Repeat([]byte{byte(i)}, 100*(i+j+1))))

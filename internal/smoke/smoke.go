@@ -27,8 +27,8 @@ import (
 type Inputs struct {
 	// Dir is the dashboards directory (index.html, panels/*.csv).
 	Dir string
-	// FirstSeenParquet is the first-seen wallets file; empty means
-	// Dir/first_seen_wallets.parquet.
+	// FirstSeenParquet is the first-seen wallets file
+	// (paths.first_seen_parquet; required).
 	FirstSeenParquet string
 	// Windows are the configured value windows; when set, value_windows.csv
 	// must hold exactly these.
@@ -46,9 +46,6 @@ type Result struct {
 type Report struct {
 	Checks []Result
 }
-
-// OK is true when every check passed.
-func (r Report) OK() bool { return len(r.Failed()) == 0 }
 
 // Failed returns the failing checks.
 func (r Report) Failed() []Result {
@@ -159,7 +156,7 @@ func Check(ctx context.Context, in Inputs) (Report, error) {
 		rep.Checks = append(rep.Checks, Result{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
 	}
 	if in.FirstSeenParquet == "" {
-		in.FirstSeenParquet = filepath.Join(in.Dir, "first_seen_wallets.parquet")
+		return rep, errors.New("smoke checks: no first-seen parquet path (paths.first_seen_parquet)")
 	}
 	tables := map[string]*table{}
 	var problems, counts []string

@@ -40,7 +40,7 @@ func build(t *testing.T) built {
 	dir := t.TempDir()
 	now := cfg.Start.AddDate(0, 0, cfg.Days-1).Add(12 * time.Hour)
 	res, err := dashboard.Build(ctx, db, dashboard.Options{Dir: dir, FirstSeenParquet: filepath.Join(dir, "cache", "fs.parquet"),
-		Now: func() time.Time { return now }})
+		Windows: []int{15, 30, 60, 90}, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,12 @@ package store
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/stxwallets/walletcache/internal/exitcode"
 )
 
 // LockError says who holds the database file and what to do about it.
@@ -54,6 +55,10 @@ func (e *LockError) Error() string {
 // Unwrap exposes DuckDB's own error.
 func (e *LockError) Unwrap() error { return e.Cause }
 
+// ExitStatus is the exit code of a command stopped by the lock: 4, the
+// database is held by another process.
+func (e *LockError) ExitStatus() int { return exitcode.Locked }
+
 // ProcessAlive reports whether a process with this PID exists.
 func ProcessAlive(pid int) bool {
 	if pid <= 0 {
@@ -68,6 +73,3 @@ func IsLocked(err error) bool {
 	var le *LockError
 	return errors.As(err, &le)
 }
-
-// SelfPID is this process's PID, for messages and run records.
-var SelfPID = os.Getpid()

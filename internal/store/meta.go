@@ -14,11 +14,11 @@ const (
 	// filled the database: a server whose block at that height has another
 	// hash serves another chain.
 	MetaChainAnchor = "chain_anchor"
-	MetaSettle      = "settle_seconds" // the settle margin the last run used
 )
 
 // SetMeta stores key = value.
-func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+func (s *Store) SetMeta(ctx context.Context, key, value string) (err error) {
+	defer diskFull(&err)
 	if _, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value, updated_at) VALUES (?, ?, now())`, key, value); err != nil {
 		return fmt.Errorf("set %s: %w", key, err)
 	}

@@ -27,7 +27,8 @@ type Run struct {
 }
 
 // StartRun records a run as running and returns its id.
-func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
+func (s *Store) StartRun(ctx context.Context, r Run) (_ int64, err error) {
+	defer diskFull(&err)
 	var id int64
 	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(run_id), 0) + 1 FROM runs`).Scan(&id); err != nil {
 		return 0, fmt.Errorf("start run: %w", err)
@@ -36,7 +37,7 @@ func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
 	if _, err := s.db.ExecContext(ctx, `UPDATE runs SET outcome = 'killed', message = 'the process ended without finishing its record (killed or crashed)' WHERE outcome = 'running'`); err != nil {
 		return 0, fmt.Errorf("start run: %w", err)
 	}
-	_, err := s.db.ExecContext(ctx, `
+	_, err = s.db.ExecContext(ctx, `
 INSERT INTO runs (run_id, pid, started_at, outcome, source, pages, requests, retries, throttled, rows_written, rows_deleted, cache_hits)
 VALUES (?, ?, ?, 'running', ?, 0, 0, 0, 0, 0, 0, 0)`, id, r.PID, r.StartedAt.UTC(), r.Source)
 	if err != nil {
@@ -46,12 +47,13 @@ VALUES (?, ?, ?, 'running', ?, 0, 0, 0, 0, 0, 0, 0)`, id, r.PID, r.StartedAt.UTC
 }
 
 // UpdateRun stores a run's counters (and, when finished, its outcome).
-func (s *Store) UpdateRun(ctx context.Context, r Run) error {
+func (s *Store) UpdateRun(ctx context.Context, r Run) (err error) {
+	defer diskFull(&err)
 	var finished any
 	if !r.FinishedAt.IsZero() {
 		finished = r.FinishedAt.UTC()
 	}
-	_, err := s.db.ExecContext(ctx, `
+	_, err = s.db.ExecContext(ctx, `
 UPDATE runs SET finished_at = ?, outcome = ?, source = ?, pages = ?, requests = ?, retries = ?, throttled = ?,
        rows_written = ?, rows_deleted = ?, cache_hits = ?, coverage_pct = ?, message = ?
 WHERE run_id = ?`, finished, r.Outcome, r.Source, r.Pages, r.Requests, r.Retries, r.Throttled,

@@ -85,7 +85,8 @@ func (s *Store) NextSegmentID(ctx context.Context) (int64, error) {
 // SaveSegments applies a plan in one transaction: it forgets the segments
 // in drop (their rows stay: whatever next walks their heights reconciles
 // them) and writes put (new segments, or new states of existing ones).
-func (s *Store) SaveSegments(ctx context.Context, put []Segment, drop []int64) error {
+func (s *Store) SaveSegments(ctx context.Context, put []Segment, drop []int64) (err error) {
+	defer diskFull(&err)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if len(put) == 0 && len(drop) == 0 {
@@ -159,6 +160,7 @@ type SegmentPage struct {
 // deleted. Either all of it lands or none, so a segment resumes from its
 // next cursor exactly. It returns the rows written and deleted.
 func (s *Store) CommitSegmentPages(ctx context.Context, pages []SegmentPage) (rows int, deleted int64, err error) {
+	defer diskFull(&err)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if len(pages) == 0 {
@@ -265,6 +267,7 @@ type ProvenSpan struct {
 // returns how many were. The caller cuts the spans so that they overlap no
 // window that is kept.
 func (s *Store) RecordWindows(ctx context.Context, source string, proven []ProvenSpan, drop []Window) (deleted int64, err error) {
+	defer diskFull(&err)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if len(proven) == 0 && len(drop) == 0 {

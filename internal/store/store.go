@@ -9,12 +9,17 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/stxwallets/walletcache/internal/exitcode"
 )
 
 // ErrNoDatabase means a read-only command found no database file to read.
-var ErrNoDatabase = errors.New("no database yet")
+// It exits 2, as bad input: nothing was touched, and running a writing
+// command first fixes it.
+var ErrNoDatabase = exitcode.New(exitcode.BadInput, errors.New("no database yet"))
 
 // Options configure Open.
 type Options struct {
@@ -67,6 +72,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
+		diskFull(&err)
 		return nil, err
 	}
 	return s, nil
@@ -77,18 +83,31 @@ func openError(path string, err error) error {
 	if le := parseLockError(path, err); le != nil {
 		return le
 	}
-	msg := err.Error()
-	if strings.Contains(msg, "No space left") {
+	if diskFull(&err); errors.Is(err, syscall.ENOSPC) {
 		return fmt.Errorf("open %s: the disk is full: free space and run again (nothing was written): %w", path, err)
 	}
 	return fmt.Errorf("open database %s: %w", path, err)
 }
 
+// diskFull makes *err match syscall.ENOSPC when DuckDB says the disk is
+// full. DuckDB reports I/O failures as text (its C API carries no errno),
+// so this is the one place that reads the message; callers test
+// errors.Is(err, syscall.ENOSPC) whichever layer ran out of space. Write
+// methods defer it on their named error result.
+func diskFull(err *error) {
+	if *err != nil && !errors.Is(*err, syscall.ENOSPC) && strings.Contains((*err).Error(), "No space left on device") {
+		*err = noSpaceError{*err}
+	}
+}
+
+// noSpaceError is a DuckDB error that also matches syscall.ENOSPC; its
+// message is DuckDB's.
+type noSpaceError struct{ error }
+
+func (e noSpaceError) Unwrap() []error { return []error{e.error, syscall.ENOSPC} }
+
 // Path is the database file's absolute path.
 func (s *Store) Path() string { return s.path }
-
-// ReadOnly tells whether the store refuses writes.
-func (s *Store) ReadOnly() bool { return s.readOnly }
 
 // DB is the database handle, for packages that only query (dashboards).
 func (s *Store) DB() *sql.DB { return s.db }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"fmt"
 	"strings"
@@ -61,7 +60,8 @@ func (s *Store) NextWindowID(ctx context.Context) (int64, error) {
 // BeginAttempt records a window (new, or existing with a fresh attempt) as
 // being fetched: it is no longer verified, and what earlier attempts
 // committed page by page is forgotten. Rows stay until the attempt finishes.
-func (s *Store) BeginAttempt(ctx context.Context, w Window) error {
+func (s *Store) BeginAttempt(ctx context.Context, w Window) (err error) {
+	defer diskFull(&err)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -118,6 +118,7 @@ type Page struct {
 // tx_id, so a page seen twice never doubles a row), the tx_ids each window's
 // attempt has seen, and the page bookkeeping. Either all of it lands or none.
 func (s *Store) CommitPages(ctx context.Context, pages []Page) (rows int, err error) {
+	defer diskFull(&err)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if len(pages) == 0 {
@@ -211,7 +212,8 @@ type Finish struct {
 // window's range that this attempt did not see have left the canonical chain
 // and are deleted; the window is verified when what is stored equals what
 // the API said it holds.
-func (s *Store) FinishAttempt(ctx context.Context, w Window, apiTotal int64, final bool) (Finish, error) {
+func (s *Store) FinishAttempt(ctx context.Context, w Window, apiTotal int64, final bool) (_ Finish, err error) {
+	defer diskFull(&err)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -257,12 +259,10 @@ WHERE window_id = ?`, apiTotal, f.Stored, f.Verified, final && f.Verified, verif
 	return f, nil
 }
 
-// ensure the driver package is linked even if only sql is used elsewhere.
-var _ = sql.ErrNoRows
-
 // DropWindows forgets window records and their page bookkeeping. Rows stay:
 // the window that next covers their range reconciles them.
-func (s *Store) DropWindows(ctx context.Context, ws []Window) error {
+func (s *Store) DropWindows(ctx context.Context, ws []Window) (err error) {
+	defer diskFull(&err)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if len(ws) == 0 {

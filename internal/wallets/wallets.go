@@ -21,9 +21,6 @@ import (
 	"time"
 )
 
-// DefaultWindows are the value windows (days) used when Config.Windows is empty.
-var DefaultWindows = []int{15, 30, 60, 90}
-
 // DefaultMaxWeekIndex caps the cohort retention matrix at week 52 (one year of
 // weeks after the cohort week), which keeps the heatmap readable on long
 // histories.
@@ -43,8 +40,9 @@ type Querier interface {
 
 // Config selects the metric parameters.
 type Config struct {
-	// Windows are the value windows in days (dashboards.wallet_windows);
-	// empty means DefaultWindows. Each must be 1..3650; duplicates are dropped.
+	// Windows are the value windows in days (dashboards.wallet_windows,
+	// whose default lives in package policy). At least one is required;
+	// each must be 1..3650; duplicates are dropped.
 	Windows []int
 	// MaxDays is dashboards.wallet_max_days: only the last MaxDays UTC days up
 	// to and including data_end_date are used. 0 means all history.
@@ -66,7 +64,7 @@ type Config struct {
 func (c Config) windows() ([]int, error) {
 	ws := c.Windows
 	if len(ws) == 0 {
-		ws = DefaultWindows
+		return nil, errors.New("no value windows given (dashboards.wallet_windows)")
 	}
 	out := make([]int, 0, len(ws))
 	for _, w := range ws {

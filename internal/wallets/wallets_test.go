@@ -47,6 +47,9 @@ func newFixture(t *testing.T, cfg walletstest.Config, today bool) *fixture {
 	return &fixture{db: db, conn: conn, txs: txs, now: now}
 }
 
+// testWindows are the value windows of tests that do not vary them.
+var testWindows = []int{15, 30, 60, 90}
+
 func (f *fixture) compute(t *testing.T, cfg wallets.Config) (wallets.Summary, wallets.Panels) {
 	t.Helper()
 	ctx := context.Background()
@@ -361,7 +364,7 @@ func TestResolvePeriod(t *testing.T) {
 			if err := walletstest.Load(ctx, db, []chain.Tx{tx(tc.first), tx(tc.last)}); err != nil {
 				t.Fatal(err)
 			}
-			p, err := wallets.ResolvePeriod(ctx, db, wallets.Config{MaxDays: tc.maxDays, Now: func() time.Time { return tc.now }})
+			p, err := wallets.ResolvePeriod(ctx, db, wallets.Config{Windows: testWindows, MaxDays: tc.maxDays, Now: func() time.Time { return tc.now }})
 			switch {
 			case tc.wantErrNoData:
 				if !errors.Is(err, wallets.ErrNoData) {
@@ -387,7 +390,7 @@ func TestResolvePeriod(t *testing.T) {
 
 func TestResolvePeriodEmptyTable(t *testing.T) {
 	db := walletstest.NewDB(t)
-	_, err := wallets.ResolvePeriod(context.Background(), db, wallets.Config{})
+	_, err := wallets.ResolvePeriod(context.Background(), db, wallets.Config{Windows: testWindows})
 	if !errors.Is(err, wallets.ErrNoData) {
 		t.Fatalf("err = %v, want ErrNoData", err)
 	}
@@ -395,7 +398,7 @@ func TestResolvePeriodEmptyTable(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	db := walletstest.NewDB(t)
-	for _, ws := range [][]int{{0}, {15, -3}, {4000}} {
+	for _, ws := range [][]int{nil, {0}, {15, -3}, {4000}} {
 		if _, err := wallets.ResolvePeriod(context.Background(), db, wallets.Config{Windows: ws}); err == nil ||
 			!strings.Contains(err.Error(), "value window") {
 			t.Errorf("windows %v: err = %v, want a value window error", ws, err)
@@ -420,8 +423,8 @@ func TestFormatMicroSTX(t *testing.T) {
 // must not fail or mix results.
 func TestComputeTwiceReplacesTables(t *testing.T) {
 	f := newFixture(t, walletstest.Small(3), false)
-	_, p1 := f.compute(t, wallets.Config{})
-	_, p2 := f.compute(t, wallets.Config{MaxDays: 40})
+	_, p1 := f.compute(t, wallets.Config{Windows: testWindows})
+	_, p2 := f.compute(t, wallets.Config{Windows: testWindows, MaxDays: 40})
 	if len(p2.Daily) != 40 || len(p1.Daily) <= 40 {
 		t.Fatalf("daily rows %d then %d, want >40 then 40", len(p1.Daily), len(p2.Daily))
 	}

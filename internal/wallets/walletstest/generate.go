@@ -42,14 +42,6 @@ func Small(seed uint64) Config {
 	}
 }
 
-// Demo is a demo-sized chain for the screenshot: a year, 20k wallets.
-func Demo(seed uint64) Config {
-	return Config{
-		Seed: seed, Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Days: 366,
-		Wallets: 20000, LastDayHours: 10, PreexistingShare: 0.08,
-	}
-}
-
 const (
 	blockInterval   = 5 * time.Minute // Stacks block every 5 min (coarse, to keep tests small)
 	blocksPerTenure = 2               // a tenure (burn block) every 10 min
