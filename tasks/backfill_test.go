@@ -1,7 +1,6 @@
 package tasks
 
 import (
-	"context"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,7 +17,7 @@ import (
 // nothing.
 func TestBackfillExactAndResumable(t *testing.T) {
 	e := newEnv(t, simConfig(6, 1), "")
-	sum, err := RunBackfill(context.Background(), e.pol())
+	sum, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +27,7 @@ func TestBackfillExactAndResumable(t *testing.T) {
 	e.assertEqual(e.sim.All(), farPast, farFuture)
 
 	before := e.sim.Stats().Requests
-	sum2, err := RunBackfill(context.Background(), e.pol())
+	sum2, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,12 +68,8 @@ func finalPage(key string, finalEdge int64) bool {
 // the whole chain exact.
 func TestBackfillUnderFaults(t *testing.T) {
 	e := newEnv(t, simConfig(4, 2), "")
-	e.sim.SetFaults(hirosim.Faults{
-		Rate429: 0.03, RetryAfter: time.Second, Rate5xx: 0.05, RateTruncate: 0.05,
-		RateSlow: 0.01, SlowDelay: 6 * time.Second, // policy timeout is 5s
-		GrowEvery: 100 * time.Millisecond, GrowBlocks: 1, GrowTenureBlocks: 5,
-	})
-	sum, err := RunBackfill(context.Background(), e.pol())
+	e.sim.SetFaults(faultsAndGrowth())
+	sum, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +84,7 @@ func TestBackfillUnderFaults(t *testing.T) {
 	e.assertEqual(e.sim.GroundTruth(farPast, end), farPast, end)
 
 	e.sim.SetFaults(hirosim.Faults{})
-	if _, err := RunBackfill(context.Background(), e.pol()); err != nil {
+	if _, err := e.backfill(); err != nil {
 		t.Fatal(err)
 	}
 	e.assertEqual(e.sim.All(), farPast, farFuture)
@@ -99,7 +94,7 @@ func TestBackfillUnderFaults(t *testing.T) {
 // left the canonical chain and stores the re-mined ones.
 func TestBackfillReorgAtTip(t *testing.T) {
 	e := newEnv(t, simConfig(3, 3), "")
-	if _, err := RunBackfill(context.Background(), e.pol()); err != nil {
+	if _, err := e.backfill(); err != nil {
 		t.Fatal(err)
 	}
 	before := e.sim.All()
@@ -108,7 +103,7 @@ func TestBackfillReorgAtTip(t *testing.T) {
 	if sameIDs(before, after) {
 		t.Fatal("the reorg changed nothing")
 	}
-	sum, err := RunBackfill(context.Background(), e.pol())
+	sum, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +134,7 @@ func sameIDs(a, b []chain.Tx) bool {
 func TestBackfillV1Gone(t *testing.T) {
 	e := newEnv(t, simConfig(1, 4), "")
 	e.sim.SetFaults(hirosim.Faults{V1Gone: true, V3Absent: true})
-	_, err := RunBackfill(context.Background(), e.pol())
+	_, err := e.backfill()
 	if err == nil || exitcode.Of(err) != exitcode.Failure {
 		t.Fatalf("want a failure naming the sunset, got %v", err)
 	}

@@ -16,12 +16,13 @@ import (
 // at policy they touch no Hiro route; the artifacts pass the smoke checks
 // and publish copies them with a manifest.
 func TestDashboardsChainSmokePublish(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(21, 21), "")
 	url := e.url()
 	e.writePolicy(url, "horizon:\n  target_days: 22\n  settle_minutes: 120\n\ndashboards:\n  wallet_max_days: 30\n  wallet_windows: [7, 15]\n  prices:\n    source: coingecko\n    base_url: "+url)
 
 	// No data yet: dashboards must backfill first.
-	if err := Dashboards(context.Background()); err != nil {
+	if err := Dashboards(context.Background(), e.proc()); err != nil {
 		t.Fatal(err)
 	}
 	e.assertEqual(e.sim.All(), farPast, farFuture)
@@ -36,11 +37,9 @@ func TestDashboardsChainSmokePublish(t *testing.T) {
 	}
 	before := hiroRequests()
 	var out bytes.Buffer
-	Stdout = &out
-	if err := Publish(context.Background()); err != nil {
+	if err := Publish(context.Background(), e.procTo(&out)); err != nil {
 		t.Fatalf("publish: %v\n%s", err, out.String())
 	}
-	Stdout = testWriter{t}
 	if n := hiroRequests() - before; n != 0 {
 		t.Fatalf("dashboards at full coverage sent %d requests to the Hiro API", n)
 	}
@@ -54,7 +53,7 @@ func TestDashboardsChainSmokePublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m Manifest
+	var m manifest
 	if err := json.Unmarshal(b, &m); err != nil || m.CoveragePercent != 100 || m.PanelRows["daily_wallets"] == 0 || len(m.Files) < 7 {
 		t.Fatalf("manifest %+v %v", m, err)
 	}
@@ -68,9 +67,10 @@ func TestDashboardsChainSmokePublish(t *testing.T) {
 // When the backfill cannot reach policy (one small iteration), dashboards
 // stop with exit 3 and name the missing days.
 func TestDashboardsStillShort(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(10, 22), "")
 	e.writePolicy(e.url(), "backfill:\n  max_pages: 20\n  max_iterations: 1\n\ndashboards:\n  prices:\n    source: none")
-	err := Dashboards(context.Background())
+	err := Dashboards(context.Background(), e.proc())
 	if exitcode.Of(err) != exitcode.BelowPolicy || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("want exit 3 naming the missing days, got %d: %v", exitcode.Of(err), err)
 	}
@@ -81,14 +81,13 @@ func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the demo takes about a minute")
 	}
-	t.Chdir(t.TempDir())
+	t.Parallel()
+	dir := t.TempDir()
 	var out bytes.Buffer
-	Stdout, Stderr = &out, &out
-	defer func() { Stdout, Stderr = os.Stdout, os.Stderr }()
-	if err := Demo(context.Background()); err != nil {
+	if err := Demo(context.Background(), Process{Stdout: &out, Stderr: &out, LookupEnv: noEnv, Dir: dir}); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	page := filepath.Join(DemoDir, "dashboards", "index.html")
+	page := filepath.Join(dir, demoDir, "dashboards", "index.html")
 	if _, err := os.Stat(page); err != nil || !strings.Contains(out.String(), "demo done: open") {
 		t.Fatalf("no page: %v\n%s", err, out.String())
 	}

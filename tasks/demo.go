@@ -11,18 +11,19 @@ import (
 	"github.com/stxwallets/walletcache/internal/policy"
 )
 
-// DemoDir is where `mage demo` keeps its scratch data (git-ignored).
-const DemoDir = "data/demo"
+// demoDir is where `mage demo` keeps its scratch data (git-ignored).
+const demoDir = "data/demo"
 
 // Demo runs the whole chain offline: an in-process simulator with a month
 // of history, a backfill, the dashboards and the smoke checks, in a scratch
 // data folder; then it prints where the page is. No request leaves the
 // machine and no API key is needed.
-func Demo(ctx context.Context) error {
-	dir, err := filepath.Abs(DemoDir)
+func Demo(ctx context.Context, p Process) error {
+	p, err := p.withDefaults()
 	if err != nil {
 		return err
 	}
+	dir := filepath.Join(p.Dir, demoDir)
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("demo: clear %s: %w", dir, err)
 	}
@@ -30,23 +31,23 @@ func Demo(ctx context.Context) error {
 	url := sim.Start()
 	defer sim.Close()
 	tip := sim.Tip()
-	fmt.Fprintf(Stdout, "demo: simulator at %s with %d transactions up to %s; data in %s\n",
+	fmt.Fprintf(p.Stdout, "demo: simulator at %s with %d transactions up to %s; data in %s\n",
 		url, tip.TxCount, tip.BurnTime.Format(time.RFC3339), dir)
 
-	pol := DemoPolicy(dir, url)
-	if _, err := RunBackfill(ctx, &pol); err != nil {
+	pol := demoPolicy(dir, url)
+	if _, err := p.runBackfill(ctx, &pol); err != nil {
 		return fmt.Errorf("demo backfill: %w", err)
 	}
-	if err := Pipeline(ctx, &pol, false); err != nil {
+	if err := p.pipeline(ctx, &pol, false); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	fmt.Fprintf(Stdout, "\ndemo done: open %s in a browser (it works offline)\n", filepath.Join(pol.Paths.DashboardsDir, "index.html"))
+	fmt.Fprintf(p.Stdout, "\ndemo done: open %s in a browser (it works offline)\n", filepath.Join(pol.Paths.DashboardsDir, "index.html"))
 	return nil
 }
 
-// DemoPolicy is the default policy pointed at a simulator, with every path
+// demoPolicy is the default policy pointed at a simulator, with every path
 // under dir and no rate budget to wait on.
-func DemoPolicy(dir, simURL string) policy.Policy {
+func demoPolicy(dir, simURL string) policy.Policy {
 	p := policy.Default()
 	p.Dir, p.File = dir, filepath.Join(dir, "(demo policy)")
 	p.Source.BaseURL = simURL

@@ -25,7 +25,7 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("WALLETCACHE_CHILD") == "backfill" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		err := Backfill(ctx)
+		err := Backfill(ctx, Process{})
 		stop()
 		if err != nil {
 			os.Stderr.WriteString("Error: " + err.Error() + "\n")
@@ -46,7 +46,8 @@ func (e *env) startChild() *child {
 	e.t.Helper()
 	c := &child{done: make(chan error, 1)}
 	c.cmd = exec.Command(os.Args[0], "-test.run", "^$")
-	c.cmd.Env = append(os.Environ(), "WALLETCACHE_CHILD=backfill", "BACKFILL_POLICY="+e.policy)
+	c.cmd.Env = append(e.environ(), "WALLETCACHE_CHILD=backfill")
+	c.cmd.Dir = e.dir
 	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
 	if err := c.cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -111,7 +112,7 @@ func TestBackfillSIGINTThenResume(t *testing.T) {
 	t.Logf("child exited %s after SIGINT", time.Since(sent).Round(time.Millisecond))
 
 	e.sim.SetFaults(hirosim.Faults{})
-	sum, err := RunBackfill(context.Background(), e.pol())
+	sum, err := e.backfill()
 	if err != nil || sum.Coverage.Percent != 100 {
 		t.Fatalf("resume: %v coverage %.2f", err, sum.Coverage.Percent)
 	}
@@ -134,7 +135,7 @@ func TestBackfillSIGKILLThenResume(t *testing.T) {
 		_ = e.stored()
 		// The killed run left its progress file claiming to run; status
 		// must call it stale, not running.
-		rep, err := GatherStatus(context.Background(), e.pol())
+		rep, err := e.status()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +151,7 @@ func TestBackfillSIGKILLThenResume(t *testing.T) {
 		return nil
 	})
 	e.sim.SetFaults(hirosim.Faults{})
-	sum, err := RunBackfill(context.Background(), e.pol())
+	sum, err := e.backfill()
 	if err != nil || sum.Coverage.Percent != 100 {
 		t.Fatalf("resume: %v coverage %.2f", err, sum.Coverage.Percent)
 	}
@@ -188,15 +189,13 @@ func TestStatusWhileBackfillRuns(t *testing.T) {
 	e.waitPages(c, 30)
 	pid := c.cmd.Process.Pid
 
-	_, err := RunBackfill(context.Background(), e.pol())
+	_, err := e.backfill()
 	if code := exitcode.Of(err); code != exitcode.Locked || !strings.Contains(err.Error(), "PID "+itoa(pid)) {
 		t.Fatalf("second backfill: exit %d, %v", code, err)
 	}
 
 	var buf bytes.Buffer
-	Stdout = &buf
-	err = Status(context.Background(), true)
-	Stdout = testWriter{t}
+	err = Status(context.Background(), e.procTo(&buf), true)
 	if code := exitcode.Of(err); code != exitcode.OK && code != exitcode.BelowPolicy {
 		t.Fatalf("status during a backfill: exit %d: %v", code, err)
 	}
@@ -209,16 +208,14 @@ func TestStatusWhileBackfillRuns(t *testing.T) {
 		t.Fatalf("child: %v: %s", err, c.out.String())
 	}
 	buf.Reset()
-	Stdout = &buf
-	err = Status(context.Background(), true)
-	Stdout = testWriter{t}
+	err = Status(context.Background(), e.procTo(&buf), true)
 	rep = decodeReport(t, buf.Bytes())
 	if err != nil || rep.CoveragePercent != 100 || rep.Running != nil || rep.Rows != int64(len(e.sim.All())) {
 		t.Fatalf("status after completion: %v %s", err, buf.String())
 	}
 
-	t.Setenv("BACKFILL_TARGET_DAYS", "400")
-	err = Status(context.Background(), false)
+	e.setenv("BACKFILL_TARGET_DAYS", "400")
+	err = Status(context.Background(), e.proc(), false)
 	if code := exitcode.Of(err); code != exitcode.BelowPolicy {
 		t.Fatalf("status with a longer horizon: exit %d (%v)", code, err)
 	}

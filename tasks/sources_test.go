@@ -26,7 +26,7 @@ func (e *env) useSource(api, extra string) {
 	e.t.Helper()
 	u := e.pol().Source.BaseURL
 	e.writePolicy(u, fmt.Sprintf("source:\n  base_url: %s\n  api: %s\n  requests_per_minute: 100000\n  requests_per_second: 1000\n"+
-		"  concurrency: 4\n  timeout: 5s\n  max_retries: 8\n\n%s", u, api, extra))
+		"  concurrency: 4\n  timeout: %s\n  max_retries: 8\n\n%s", u, api, requestTimeout, extra))
 }
 
 // conformanceChain is a small chain fixed in time, so that the envs of
@@ -134,7 +134,7 @@ func TestSourceConformance(t *testing.T) {
 			extra: "horizon:\n  target_days: 1\n  settle_minutes: 120",
 			run: func(t *testing.T, e *env, api string) store.Span {
 				mustBackfill(t, e, "complete")
-				t.Setenv("BACKFILL_TARGET_DAYS", "3")
+				e.setenv("BACKFILL_TARGET_DAYS", "3")
 				before := e.sim.Stats().Requests
 				sum := mustBackfill(t, e, "complete")
 				if sum.Requests == 0 || e.sim.Stats().Requests-before > 200 {
@@ -206,7 +206,7 @@ func TestSourceConformance(t *testing.T) {
 // mustBackfill runs the backfill, which must end with outcome and 100 %.
 func mustBackfill(t *testing.T, e *env, outcome string) backfill.Summary {
 	t.Helper()
-	sum, err := RunBackfill(context.Background(), e.pol())
+	sum, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func mustBackfill(t *testing.T, e *env, outcome string) backfill.Summary {
 func faultsAndGrowth() hirosim.Faults {
 	return hirosim.Faults{
 		Rate429: 0.03, RetryAfter: time.Second, Rate5xx: 0.05, RateTruncate: 0.05,
-		RateSlow: 0.01, SlowDelay: 6 * time.Second, // policy timeout is 5s
+		RateSlow: 0.01, SlowDelay: requestTimeout * 3 / 2, // past the policy's timeout
 		GrowEvery: 100 * time.Millisecond, GrowBlocks: 1, GrowTenureBlocks: 5,
 	}
 }
@@ -242,7 +242,7 @@ func finalExact(t *testing.T, e *env, sum backfill.Summary) {
 	e.assertEqual(e.sim.GroundTruth(farPast, end), farPast, end)
 	f := e.sim.Faults()
 	e.sim.SetFaults(hirosim.Faults{V1Gone: f.V1Gone, V3Absent: f.V3Absent})
-	if _, err := RunBackfill(context.Background(), e.pol()); err != nil {
+	if _, err := e.backfill(); err != nil {
 		t.Fatal(err)
 	}
 	e.assertEqual(e.sim.All(), farPast, farFuture)
@@ -262,7 +262,7 @@ func TestV3UnderFaults(t *testing.T) {
 		t.Fatalf("a v3 run sent %d v1 requests", n)
 	}
 	finalExact(t, e, sum)
-	rep, err := GatherStatus(context.Background(), e.pol())
+	rep, err := e.status()
 	if err != nil || rep.LastRun == nil || rep.LastRun.Source != "v3" || rep.CoveragePercent != 100 {
 		t.Fatalf("status: %v %+v", err, rep.LastRun)
 	}
@@ -338,7 +338,7 @@ func TestV1GoneMidRunSwitchesToV3(t *testing.T) {
 	}
 	h := sum.Coverage.Horizon
 	e.assertEqual(e.sim.GroundTruth(time.Unix(h.Start, 0), time.Unix(h.End, 0)), time.Unix(h.Start, 0), time.Unix(h.End, 0))
-	rep, err := GatherStatus(context.Background(), e.pol())
+	rep, err := e.status()
 	if err != nil || rep.LastRun == nil || rep.LastRun.Source != "v1->v3" {
 		t.Fatalf("status: %v %+v", err, rep.LastRun)
 	}
@@ -373,7 +373,7 @@ func TestNoSourceLeftFails(t *testing.T) {
 			e := newEnv(t, simConfig(1, 45), "")
 			e.useSource(api, "")
 			e.sim.SetFaults(hirosim.Faults{V1Gone: true, V3Absent: true})
-			_, err := RunBackfill(context.Background(), e.pol())
+			_, err := e.backfill()
 			if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "neither") {
 				t.Fatalf("want a failure naming both sources, got exit %d: %v", exitcode.Of(err), err)
 			}
@@ -405,7 +405,7 @@ func TestV3SIGKILLThenResume(t *testing.T) {
 		}
 		<-c.done
 		_ = e.stored() // opens, and holds no duplicate tx_id
-		rep, err := GatherStatus(context.Background(), e.pol())
+		rep, err := e.status()
 		if err != nil {
 			t.Fatal(err)
 		}
