@@ -16,6 +16,7 @@ import (
 // and a second run serves final windows from the raw cache and changes
 // nothing.
 func TestBackfillExactAndResumable(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(6, 1), "")
 	sum, err := e.backfill()
 	if err != nil {
@@ -67,6 +68,7 @@ func finalPage(key string, finalEdge int64) bool {
 // horizon is exact after the run, and a second run after growth stops makes
 // the whole chain exact.
 func TestBackfillUnderFaults(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(4, 2), "")
 	e.sim.SetFaults(faultsAndGrowth())
 	sum, err := e.backfill()
@@ -93,6 +95,7 @@ func TestBackfillUnderFaults(t *testing.T) {
 // A reorg at the tip replaces blocks: the next run deletes the rows that
 // left the canonical chain and stores the re-mined ones.
 func TestBackfillReorgAtTip(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(3, 3), "")
 	if _, err := e.backfill(); err != nil {
 		t.Fatal(err)
@@ -132,6 +135,7 @@ func sameIDs(a, b []chain.Tx) bool {
 // The v1 sunset on a server without v3 is a clear failure, not a hang
 // (with v3 the run switches: sources_test.go).
 func TestBackfillV1Gone(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(1, 4), "")
 	e.sim.SetFaults(hirosim.Faults{V1Gone: true, V3Absent: true})
 	_, err := e.backfill()

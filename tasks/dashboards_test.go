@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stxwallets/walletcache/internal/exitcode"
 )
@@ -17,9 +18,9 @@ import (
 // and publish copies them with a manifest.
 func TestDashboardsChainSmokePublish(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, simConfig(21, 21), "")
+	e := newEnv(t, simConfig(8, 21), "")
 	url := e.url()
-	e.writePolicy(url, "horizon:\n  target_days: 22\n  settle_minutes: 120\n\ndashboards:\n  wallet_max_days: 30\n  wallet_windows: [7, 15]\n  prices:\n    source: coingecko\n    base_url: "+url)
+	e.writePolicy(url, "horizon:\n  target_days: 9\n  settle_minutes: 120\n\ndashboards:\n  wallet_max_days: 30\n  wallet_windows: [3, 7]\n  prices:\n    source: coingecko\n    base_url: "+url)
 
 	// No data yet: dashboards must backfill first.
 	if err := Dashboards(context.Background(), e.proc()); err != nil {
@@ -68,7 +69,7 @@ func TestDashboardsChainSmokePublish(t *testing.T) {
 // stop with exit 3 and name the missing days.
 func TestDashboardsStillShort(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, simConfig(10, 22), "")
+	e := newEnv(t, simConfig(3, 22), "")
 	e.writePolicy(e.url(), "backfill:\n  max_pages: 20\n  max_iterations: 1\n\ndashboards:\n  prices:\n    source: none")
 	err := Dashboards(context.Background(), e.proc())
 	if exitcode.Of(err) != exitcode.BelowPolicy || !strings.Contains(err.Error(), "missing") {
@@ -76,15 +77,19 @@ func TestDashboardsStillShort(t *testing.T) {
 	}
 }
 
-// The offline demo runs the whole chain on a fresh folder.
+// The offline demo runs the whole chain on a fresh folder. Its test runs
+// the demo's chain shortened to an 8-day horizon (the shortest that fills
+// a retention cohort; still five days less than the history) with a block
+// every 5 minutes: a smaller page, the same chain of targets.
 func TestDemo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the demo takes about a minute")
-	}
 	t.Parallel()
+	const days = 8
+	chain := demoChain
+	chain.History = (days + 5) * 24 * time.Hour
+	chain.BlockInterval = 5 * time.Minute
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if err := Demo(context.Background(), Process{Stdout: &out, Stderr: &out, LookupEnv: noEnv, Dir: dir}); err != nil {
+	if err := (Process{Stdout: &out, Stderr: &out, LookupEnv: noEnv, Dir: dir}).demo(context.Background(), chain, days); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	page := filepath.Join(dir, demoDir, "dashboards", "index.html")

@@ -80,6 +80,25 @@ func (e *env) waitPages(c *child, n int64) {
 	e.t.Fatalf("child committed fewer than %d pages in time: %s", n, c.out.String())
 }
 
+// waitRequests waits until the simulator has received n more requests
+// than now, while the child runs: a kill after it lands that far into the
+// child's next commit cycle.
+func (e *env) waitRequests(c *child, n int64) {
+	e.t.Helper()
+	want := e.sim.Stats().Requests + n
+	deadline := time.Now().Add(60 * time.Second)
+	for e.sim.Stats().Requests < want {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the child sent fewer than %d requests in 60 s: %s", n, c.out.String())
+		}
+		select {
+		case err := <-c.done:
+			e.t.Fatalf("child ended early (%v): %s", err, c.out.String())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
 func exitCode(err error) int {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -101,6 +120,7 @@ func slowSim(t *testing.T, seed int64) *env {
 // Ctrl+C: the child stops, commits what arrived, exits 130 well within
 // Mage's 5 s grace; a resumed run makes the database exact.
 func TestBackfillSIGINTThenResume(t *testing.T) {
+	t.Parallel()
 	e := slowSim(t, 11)
 	c := e.startChild()
 	e.waitPages(c, 60)
@@ -122,11 +142,14 @@ func TestBackfillSIGINTThenResume(t *testing.T) {
 // kill -9 at three moments: nothing half-written survives, and the resumed
 // run makes the database exact.
 func TestBackfillSIGKILLThenResume(t *testing.T) {
+	t.Parallel()
 	e := slowSim(t, 12)
-	for i, pages := range []int64{20, 150, 400} {
+	// Pages of each run: the whole chain takes about 290, so the third
+	// kill still lands before the end.
+	for i, pages := range []int64{20, 90, 60} {
 		c := e.startChild()
 		e.waitPages(c, pages)
-		time.Sleep(time.Duration(i*37) * time.Millisecond) // land somewhere inside a commit cycle
+		e.waitRequests(c, int64(i*4)) // land somewhere inside a commit cycle
 		if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -184,6 +207,7 @@ func hasWarning(r status.Report, word string) bool {
 // failing on the lock; after it completes status says 100 % and exits 0,
 // and with a longer horizon than the data covers it exits 3.
 func TestStatusWhileBackfillRuns(t *testing.T) {
+	t.Parallel()
 	e := slowSim(t, 13)
 	c := e.startChild()
 	e.waitPages(c, 30)

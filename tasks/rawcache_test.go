@@ -13,6 +13,7 @@ import (
 // re-fetching the ones that no longer decode) and asks the API only for
 // the tip and the provisional tail; the result is exact again.
 func TestRebuildFromRawCache(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(3, 31), "horizon:\n  target_days: 4\n  settle_minutes: 120")
 	first, err := e.backfill()
 	if err != nil {

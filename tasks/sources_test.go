@@ -73,6 +73,7 @@ type sourceRun struct {
 // with v1 and with v3, 100 % coverage, exactly the ground truth, and the
 // same rows in the database over the horizon both covered.
 func TestSourceConformance(t *testing.T) {
+	t.Parallel()
 	now := time.Now().UTC().Truncate(time.Minute)
 	scenarios := []struct {
 		name string
@@ -161,6 +162,7 @@ func TestSourceConformance(t *testing.T) {
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
 			got := map[string]sourceRun{}
 			for _, api := range sources {
 				t.Run(api, func(t *testing.T) {
@@ -250,6 +252,7 @@ func finalExact(t *testing.T, e *env, sum backfill.Summary) {
 
 // v3 alone (auto finds it) under every fault and a growing chain.
 func TestV3UnderFaults(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(4, 41), "")
 	e.useSource("auto", "")
 	e.sim.SetFaults(faultsAndGrowth())
@@ -270,6 +273,7 @@ func TestV3UnderFaults(t *testing.T) {
 
 // auto on a server without v3 probes once and pages v1, under every fault.
 func TestAutoWithoutV3UsesV1(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(3, 42), "")
 	e.useSource("auto", "horizon:\n  target_days: 4\n  settle_minutes: 120")
 	f := faultsAndGrowth()
@@ -315,6 +319,7 @@ func switchAfter(t *testing.T, e *env, route string, n int64, flip func(*hirosim
 // windows v1 verified stay, and the result is exact; under every fault and
 // a growing chain.
 func TestV1GoneMidRunSwitchesToV3(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(4, 43), "horizon:\n  target_days: 3\n  settle_minutes: 120")
 	e.useSource("v1", "horizon:\n  target_days: 3\n  settle_minutes: 120")
 	e.sim.SetFaults(faultsAndGrowth())
@@ -354,6 +359,7 @@ func TestV1GoneMidRunSwitchesToV3(t *testing.T) {
 // one): the run falls back to v1 and the result is exact; under every
 // fault and a growing chain.
 func TestV3GoneMidRunFallsBackToV1(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(4, 44), "")
 	e.useSource("v3", "horizon:\n  target_days: 5\n  settle_minutes: 120")
 	e.sim.SetFaults(faultsAndGrowth())
@@ -368,8 +374,10 @@ func TestV3GoneMidRunFallsBackToV1(t *testing.T) {
 
 // Neither v1 (410) nor v3 (absent): a clear failure naming both, not a hang.
 func TestNoSourceLeftFails(t *testing.T) {
+	t.Parallel()
 	for _, api := range []string{"auto", "v1", "v3"} {
 		t.Run(api, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, simConfig(1, 45), "")
 			e.useSource(api, "")
 			e.sim.SetFaults(hirosim.Faults{V1Gone: true, V3Absent: true})
@@ -393,13 +401,14 @@ func v3page(key string) bool {
 // is fetched twice only when it was in flight at a kill), and the end
 // result is exact.
 func TestV3SIGKILLThenResume(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(6, 46), "")
 	e.useSource("v3", "")
 	e.sim.SetFaults(hirosim.Faults{Latency: 100 * time.Millisecond, Rate5xx: 0.02, RateTruncate: 0.02})
 	for i, pages := range []int64{20, 60} {
 		c := e.startChild()
 		e.waitPages(c, pages)
-		time.Sleep(time.Duration(i*37) * time.Millisecond) // land somewhere inside a commit cycle
+		e.waitRequests(c, int64(i*4)) // land somewhere inside a commit cycle
 		if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -435,6 +444,7 @@ func TestV3SIGKILLThenResume(t *testing.T) {
 // database lost, a run on the same chain rebuilds it from the cache,
 // asking the API only for the provisional tail and the lookups.
 func TestV3RawCacheRebuild(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(3, 47), "")
 	e.useSource("v3", "")
 	first := mustBackfill(t, e, "complete")
@@ -457,6 +467,7 @@ func TestV3RawCacheRebuild(t *testing.T) {
 // Ctrl+C during a v3 run: the child stops, commits what arrived and exits
 // 130 within Mage's 5 s grace; the resumed run makes the database exact.
 func TestV3SIGINTThenResume(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(5, 48), "")
 	e.useSource("v3", "")
 	e.sim.SetFaults(hirosim.Faults{Latency: 100 * time.Millisecond, Rate5xx: 0.02, RateTruncate: 0.02})
