@@ -17,7 +17,7 @@ import (
 // nothing.
 func TestBackfillExactAndResumable(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, simConfig(6, 1), "")
+	e := newEnv(t, simConfig(3, 1), "")
 	sum, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func TestBackfillUnderFaults(t *testing.T) {
 // left the canonical chain and stores the re-mined ones.
 func TestBackfillReorgAtTip(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, simConfig(3, 3), "")
+	e := newEnv(t, simConfig(2, 3), "")
 	if _, err := e.backfill(); err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,8 @@ func TestDashboardsChainSmokePublish(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, simConfig(8, 21), "")
 	url := e.url()
-	e.writePolicy(url, "horizon:\n  target_days: 9\n  settle_minutes: 120\n\ndashboards:\n  wallet_max_days: 30\n  wallet_windows: [3, 7]\n  prices:\n    source: coingecko\n    base_url: "+url)
+	// Six-hour windows: the dashboards need the rows, not the hour grid.
+	e.writePolicy(url, "backfill:\n  max_pages: 100000\n  max_iterations: 0\n  window_minutes: 360\n\nhorizon:\n  target_days: 9\n  settle_minutes: 120\n\ndashboards:\n  wallet_max_days: 30\n  wallet_windows: [3, 7]\n  prices:\n    source: coingecko\n    base_url: "+url)
 
 	// No data yet: dashboards must backfill first.
 	if err := Dashboards(context.Background(), e.proc()); err != nil {

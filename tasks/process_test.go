@@ -110,10 +110,11 @@ func exitCode(err error) int {
 	return -1
 }
 
-// slowSim is a simulator slow enough that a run can be interrupted midway.
-func slowSim(t *testing.T, seed int64) *env {
-	e := newEnv(t, simConfig(5, seed), "")
-	e.sim.SetFaults(hirosim.Faults{Latency: 15 * time.Millisecond, Rate5xx: 0.02, RateTruncate: 0.02})
+// slowSim is a simulator of days of history that answers after latency,
+// slow enough that a run can be interrupted midway.
+func slowSim(t *testing.T, days int, seed int64, latency time.Duration) *env {
+	e := newEnv(t, simConfig(days, seed), "")
+	e.sim.SetFaults(hirosim.Faults{Latency: latency, Rate5xx: 0.02, RateTruncate: 0.02})
 	return e
 }
 
@@ -121,7 +122,7 @@ func slowSim(t *testing.T, seed int64) *env {
 // Mage's 5 s grace; a resumed run makes the database exact.
 func TestBackfillSIGINTThenResume(t *testing.T) {
 	t.Parallel()
-	e := slowSim(t, 11)
+	e := slowSim(t, 3, 11, 15*time.Millisecond)
 	c := e.startChild()
 	e.waitPages(c, 60)
 	sent := time.Now()
@@ -143,7 +144,7 @@ func TestBackfillSIGINTThenResume(t *testing.T) {
 // run makes the database exact.
 func TestBackfillSIGKILLThenResume(t *testing.T) {
 	t.Parallel()
-	e := slowSim(t, 12)
+	e := slowSim(t, 5, 12, 15*time.Millisecond)
 	// Pages of each run: the whole chain takes about 290, so the third
 	// kill still lands before the end.
 	for i, pages := range []int64{20, 90, 60} {
@@ -208,7 +209,9 @@ func hasWarning(r status.Report, word string) bool {
 // and with a longer horizon than the data covers it exits 3.
 func TestStatusWhileBackfillRuns(t *testing.T) {
 	t.Parallel()
-	e := slowSim(t, 13)
+	// About 290 pages at 100 ms on 4 connections: the child runs for
+	// seconds after its 30th page, longer than the lock wait below.
+	e := slowSim(t, 5, 13, 100*time.Millisecond)
 	c := e.startChild()
 	e.waitPages(c, 30)
 	pid := c.cmd.Process.Pid

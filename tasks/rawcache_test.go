@@ -14,7 +14,7 @@ import (
 // the tip and the provisional tail; the result is exact again.
 func TestRebuildFromRawCache(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, simConfig(3, 31), "horizon:\n  target_days: 4\n  settle_minutes: 120")
+	e := newEnv(t, simConfig(2, 31), "horizon:\n  target_days: 3\n  settle_minutes: 120")
 	first, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
