@@ -9,12 +9,17 @@ package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/magefile/mage/mg"
 
 	"github.com/stxwallets/walletcache/internal/exitcode"
 	"github.com/stxwallets/walletcache/tasks"
 )
+
+// proc is the process every target runs in: it prints to this process's
+// stdout and stderr and reads its environment and working directory.
+var proc = tasks.Process{Stdout: os.Stdout, Stderr: os.Stderr}
 
 // Aliases keep the command names of the older scripts working.
 var Aliases = map[string]interface{}{
@@ -23,16 +28,16 @@ var Aliases = map[string]interface{}{
 }
 
 // Backfill fetches transactions until the policy horizon is covered and verified (resumable; Ctrl+C commits and exits 130).
-func Backfill(ctx context.Context) error { return exitcode.Expose(tasks.Backfill(ctx)) }
+func Backfill(ctx context.Context) error { return exitcode.Expose(tasks.Backfill(ctx, proc)) }
 
 // Status reports coverage, missing ranges, the last run and any running backfill; exits 3 below coverage.min_percent (-json for JSON).
 func Status(ctx context.Context, json *bool) error {
-	return exitcode.Expose(tasks.Status(ctx, json != nil && *json))
+	return exitcode.Expose(tasks.Status(ctx, proc, json != nil && *json))
 }
 
 // Prune deletes raw cache files older than retention.raw_days and prints what it freed (-dryrun to only list).
 func Prune(ctx context.Context, dryrun *bool) error {
-	return exitcode.Expose(tasks.Prune(ctx, dryrun != nil && *dryrun))
+	return exitcode.Expose(tasks.Prune(ctx, proc, dryrun != nil && *dryrun))
 }
 
 // Env groups targets about the .env file.
@@ -40,7 +45,7 @@ type Env mg.Namespace
 
 // Sync copies .env into every git worktree of the repo; a different .env is left alone unless -force.
 func (Env) Sync(ctx context.Context, force *bool) error {
-	return exitcode.Expose(tasks.EnvSync(ctx, force != nil && *force))
+	return exitcode.Expose(tasks.EnvSync(ctx, proc, force != nil && *force))
 }
 
 // Sim serves the Hiro-compatible simulator on -addr (default 127.0.0.1:3999) with -days of history, optional -rps/-rpm limits and -grow.
@@ -62,20 +67,20 @@ func Sim(ctx context.Context, addr *string, seed *int, days *int, rps *int, rpm 
 		o.RPM = *rpm
 	}
 	o.Grow = grow != nil && *grow
-	return exitcode.Expose(tasks.Sim(ctx, o))
+	return exitcode.Expose(tasks.Sim(ctx, proc, o))
 }
 
 // Dashboards builds the first-seen parquet, panels/*.csv, the price panel and index.html; runs the backfill first when coverage is below policy.
-func Dashboards(ctx context.Context) error { return exitcode.Expose(tasks.Dashboards(ctx)) }
+func Dashboards(ctx context.Context) error { return exitcode.Expose(tasks.Dashboards(ctx, proc)) }
 
 // Smoke builds the dashboards, then runs fast checks of every artifact (alias smoke-notebook); a failure names the check and the numbers.
-func Smoke(ctx context.Context) error { return exitcode.Expose(tasks.Smoke(ctx)) }
+func Smoke(ctx context.Context) error { return exitcode.Expose(tasks.Smoke(ctx, proc)) }
 
 // Notebook rebuilds every artifact from the database and runs the smoke checks (the older scripts' make notebook).
-func Notebook(ctx context.Context) error { return exitcode.Expose(tasks.Notebook(ctx)) }
+func Notebook(ctx context.Context) error { return exitcode.Expose(tasks.Notebook(ctx, proc)) }
 
 // Publish builds and checks the dashboards, then copies page, panels and parquet to paths.publish_dir with a manifest.
-func Publish(ctx context.Context) error { return exitcode.Expose(tasks.Publish(ctx)) }
+func Publish(ctx context.Context) error { return exitcode.Expose(tasks.Publish(ctx, proc)) }
 
 // Demo runs the whole chain offline against the built-in simulator in data/demo and prints where the page is.
-func Demo(ctx context.Context) error { return exitcode.Expose(tasks.Demo(ctx)) }
+func Demo(ctx context.Context) error { return exitcode.Expose(tasks.Demo(ctx, proc)) }

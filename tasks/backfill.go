@@ -19,23 +19,23 @@ import (
 )
 
 // Backfill fetches until the policy horizon is covered and verified.
-func Backfill(ctx context.Context) error {
-	pol, err := loadPolicy()
+func Backfill(ctx context.Context, p Process) error {
+	p, pol, err := p.start()
 	if err != nil {
 		return err
 	}
-	_, err = RunBackfill(ctx, pol)
+	_, err = p.runBackfill(ctx, pol)
 	return err
 }
 
-// RunBackfill runs the backfill for a loaded policy and prints its summary.
+// runBackfill runs the backfill for a loaded policy and prints its summary.
 // Dashboards and demo call it to make sure coverage meets policy first.
-func RunBackfill(ctx context.Context, pol *policy.Policy) (backfill.Summary, error) {
+func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.Summary, error) {
 	if pol.ReadOnly {
 		return backfill.Summary{}, exitcode.Errorf(exitcode.BadInput,
 			"BACKFILL_READ_ONLY is set, so backfill may not write the database: unset it to backfill (status and checks work in read-only mode)")
 	}
-	log := newLogger()
+	log := p.newLogger()
 	client, err := hiro.New(hiro.Options{
 		BaseURL:           pol.Source.BaseURL,
 		APIKey:            pol.APIKey,
@@ -62,8 +62,8 @@ func RunBackfill(ctx context.Context, pol *policy.Policy) (backfill.Summary, err
 	log.Info("backfill starting", "policy", pol.File, "api", policy.RedactURL(pol.Source.BaseURL), "api_key_set", pol.APIKey != "",
 		"target_days", pol.Horizon.TargetDays, "database", st.Path())
 	var observer backfill.Observer
-	if interactive() {
-		observer = newProgressBar(Stderr)
+	if p.interactive() {
+		observer = newProgressBar(p.Stderr)
 	}
 	sum, err := backfill.Run(ctx, backfill.Config{
 		Store:         st,
@@ -83,7 +83,7 @@ func RunBackfill(ctx context.Context, pol *policy.Policy) (backfill.Summary, err
 		Observer:      observer,
 		ProgressPath:  progress.PathFor(st.Path()),
 	})
-	printSummary(Stdout, pol, sum)
+	printSummary(p.Stdout, pol, sum)
 	return sum, backfillError(err)
 }
 

@@ -1,7 +1,6 @@
 package tasks
 
 import (
-	"context"
 	"net/url"
 	"strconv"
 	"strings"
@@ -17,8 +16,9 @@ import (
 // and a second run serves final windows from the raw cache and changes
 // nothing.
 func TestBackfillExactAndResumable(t *testing.T) {
-	e := newEnv(t, simConfig(6, 1), "")
-	sum, err := RunBackfill(context.Background(), e.pol())
+	t.Parallel()
+	e := newEnv(t, simConfig(3, 1), "")
+	sum, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestBackfillExactAndResumable(t *testing.T) {
 	e.assertEqual(e.sim.All(), farPast, farFuture)
 
 	before := e.sim.Stats().Requests
-	sum2, err := RunBackfill(context.Background(), e.pol())
+	sum2, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,13 +68,10 @@ func finalPage(key string, finalEdge int64) bool {
 // horizon is exact after the run, and a second run after growth stops makes
 // the whole chain exact.
 func TestBackfillUnderFaults(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(4, 2), "")
-	e.sim.SetFaults(hirosim.Faults{
-		Rate429: 0.03, RetryAfter: time.Second, Rate5xx: 0.05, RateTruncate: 0.05,
-		RateSlow: 0.01, SlowDelay: 6 * time.Second, // policy timeout is 5s
-		GrowEvery: 100 * time.Millisecond, GrowBlocks: 1, GrowTenureBlocks: 5,
-	})
-	sum, err := RunBackfill(context.Background(), e.pol())
+	e.sim.SetFaults(faultsAndGrowth())
+	sum, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +86,7 @@ func TestBackfillUnderFaults(t *testing.T) {
 	e.assertEqual(e.sim.GroundTruth(farPast, end), farPast, end)
 
 	e.sim.SetFaults(hirosim.Faults{})
-	if _, err := RunBackfill(context.Background(), e.pol()); err != nil {
+	if _, err := e.backfill(); err != nil {
 		t.Fatal(err)
 	}
 	e.assertEqual(e.sim.All(), farPast, farFuture)
@@ -98,8 +95,9 @@ func TestBackfillUnderFaults(t *testing.T) {
 // A reorg at the tip replaces blocks: the next run deletes the rows that
 // left the canonical chain and stores the re-mined ones.
 func TestBackfillReorgAtTip(t *testing.T) {
-	e := newEnv(t, simConfig(3, 3), "")
-	if _, err := RunBackfill(context.Background(), e.pol()); err != nil {
+	t.Parallel()
+	e := newEnv(t, simConfig(2, 3), "")
+	if _, err := e.backfill(); err != nil {
 		t.Fatal(err)
 	}
 	before := e.sim.All()
@@ -108,7 +106,7 @@ func TestBackfillReorgAtTip(t *testing.T) {
 	if sameIDs(before, after) {
 		t.Fatal("the reorg changed nothing")
 	}
-	sum, err := RunBackfill(context.Background(), e.pol())
+	sum, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,9 +135,10 @@ func sameIDs(a, b []chain.Tx) bool {
 // The v1 sunset on a server without v3 is a clear failure, not a hang
 // (with v3 the run switches: sources_test.go).
 func TestBackfillV1Gone(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(1, 4), "")
 	e.sim.SetFaults(hirosim.Faults{V1Gone: true, V3Absent: true})
-	_, err := RunBackfill(context.Background(), e.pol())
+	_, err := e.backfill()
 	if err == nil || exitcode.Of(err) != exitcode.Failure {
 		t.Fatalf("want a failure naming the sunset, got %v", err)
 	}

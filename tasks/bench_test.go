@@ -1,7 +1,6 @@
 package tasks
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -28,7 +27,7 @@ func BenchmarkBackfillRateLimited(b *testing.B) {
 				e.useSource(api, "horizon:\n  target_days: 1\n  settle_minutes: 120")
 				e.sim.SetFaults(hirosim.Faults{PerSecond: 5, Latency: 400 * time.Millisecond})
 				start := time.Now()
-				sum, err := RunBackfill(context.Background(), e.pol())
+				sum, err := e.backfill()
 				wall := time.Since(start)
 				if err != nil || sum.Coverage.Percent != 100 || sum.Source != api {
 					b.Fatalf("backfill: %v coverage %.2f source %s", err, sum.Coverage.Percent, sum.Source)

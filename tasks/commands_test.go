@@ -16,11 +16,13 @@ import (
 
 // A bad policy, flag or environment value exits 2 and touches nothing.
 func TestBadInputTouchesNothing(t *testing.T) {
+	t.Parallel()
+	status := func(ctx context.Context, p Process) error { return Status(ctx, p, false) }
 	tests := []struct {
 		name   string
 		policy string
 		env    map[string]string
-		run    func(context.Context) error
+		run    func(context.Context, Process) error
 		want   string
 	}{
 		{name: "unknown key", policy: "sourc:\n  base_url: http://127.0.0.1:1\n", run: Backfill, want: "sourc"},
@@ -28,11 +30,12 @@ func TestBadInputTouchesNothing(t *testing.T) {
 		{name: "bad env value", env: map[string]string{"BACKFILL_TARGET_DAYS": "many"}, run: Backfill, want: "BACKFILL_TARGET_DAYS"},
 		{name: "read-only backfill", env: map[string]string{"BACKFILL_READ_ONLY": "1"}, run: Backfill, want: "BACKFILL_READ_ONLY"},
 		{name: "unknown api", policy: "source:\n  api: v4\n", run: Backfill, want: "source.api"},
-		{name: "bad STATUS_FORMAT", env: map[string]string{"STATUS_FORMAT": "yaml"}, run: func(ctx context.Context) error { return Status(ctx, false) }, want: "STATUS_FORMAT"},
-		{name: "status with a bad policy", policy: "horizon:\n  target_days: -1\n", run: func(ctx context.Context) error { return Status(ctx, false) }, want: "horizon.target_days"},
+		{name: "bad STATUS_FORMAT", env: map[string]string{"STATUS_FORMAT": "yaml"}, run: status, want: "STATUS_FORMAT"},
+		{name: "status with a bad policy", policy: "horizon:\n  target_days: -1\n", run: status, want: "horizon.target_days"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, simConfig(1, 5), "")
 			if tt.policy != "" {
 				if err := os.WriteFile(e.policy, []byte(tt.policy), 0o644); err != nil {
@@ -40,9 +43,9 @@ func TestBadInputTouchesNothing(t *testing.T) {
 				}
 			}
 			for k, v := range tt.env {
-				t.Setenv(k, v)
+				e.setenv(k, v)
 			}
-			err := tt.run(context.Background())
+			err := tt.run(context.Background(), e.proc())
 			if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("want exit 2 naming %q, got exit %d: %v", tt.want, exitcode.Of(err), err)
 			}
@@ -59,17 +62,18 @@ func TestBadInputTouchesNothing(t *testing.T) {
 // The API key goes out as x-api-key and is written nowhere: not in the
 // database, the raw cache, the progress file or the output.
 func TestAPIKeyNeverWritten(t *testing.T) {
+	t.Parallel()
 	const key = "hiro-secret-key-0123456789"
 	e := newEnv(t, simConfig(1, 6), "")
 	var out bytes.Buffer
-	Stdout, Stderr = &out, &out
+	e.out = &out
 	if err := os.WriteFile(filepath.Join(e.dir, ".env"), []byte("HIRO_API_KEY="+key+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := RunBackfill(context.Background(), e.pol()); err != nil {
+	if _, err := e.backfill(); err != nil {
 		t.Fatal(err)
 	}
-	if err := Status(context.Background(), true); err != nil {
+	if err := Status(context.Background(), e.proc(), true); err != nil {
 		t.Fatal(err)
 	}
 	if st := e.sim.Stats(); !st.SawAPIKey || st.LastAPIKey != key {
@@ -91,6 +95,7 @@ func TestAPIKeyNeverWritten(t *testing.T) {
 }
 
 func TestPruneDryRunAndReal(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(1, 7), "retention:\n  raw_days: 1")
 	raw := filepath.Join(e.dir, "data", "raw")
 	old := filepath.Join(raw, "hiro_transactions_2020-01-01")
@@ -101,15 +106,14 @@ func TestPruneDryRunAndReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	Stdout = &out
-	if err := Prune(context.Background(), true); err != nil {
+	if err := Prune(context.Background(), e.procTo(&out), true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(old); err != nil || !strings.Contains(out.String(), "would delete 1") {
 		t.Fatalf("dry run deleted or misreported: %v %s", err, out.String())
 	}
 	out.Reset()
-	if err := Prune(context.Background(), false); err != nil {
+	if err := Prune(context.Background(), e.procTo(&out), false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(old); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(out.String(), "deleted 1") {
@@ -120,6 +124,7 @@ func TestPruneDryRunAndReal(t *testing.T) {
 // env:sync copies .env into other worktrees and never overwrites a
 // different one without -force.
 func TestEnvSync(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}
@@ -143,11 +148,9 @@ func TestEnvSync(t *testing.T) {
 	git(repo, "worktree", "add", "-q", third)
 	_ = os.WriteFile(filepath.Join(repo, ".env"), []byte("HIRO_API_KEY=new\n"), 0o600)
 	_ = os.WriteFile(filepath.Join(third, ".env"), []byte("HIRO_API_KEY=mine\n"), 0o600)
-	t.Chdir(repo)
 	var out bytes.Buffer
-	Stdout = &out
-	defer func() { Stdout = os.Stdout }()
-	if err := EnvSync(context.Background(), false); err != nil {
+	proc := Process{Stdout: &out, Stderr: &out, LookupEnv: noEnv, Dir: repo}
+	if err := EnvSync(context.Background(), proc, false); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(other, ".env")); string(b) != "HIRO_API_KEY=new\n" {
@@ -159,7 +162,7 @@ func TestEnvSync(t *testing.T) {
 	if strings.Contains(out.String(), "new") && strings.Contains(out.String(), "HIRO_API_KEY=") {
 		t.Fatal("env:sync printed the file's contents")
 	}
-	if err := EnvSync(context.Background(), true); err != nil {
+	if err := EnvSync(context.Background(), proc, true); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(third, ".env")); string(b) != "HIRO_API_KEY=new\n" {

@@ -1,10 +1,10 @@
-// Package tasks implements the Mage targets. Each target in magefile.go
-// forwards to one function here, which loads the policy, wires the internal
-// packages together and turns failures into the exit codes of
-// docs/design.md#exit-codes. The package also exports the steps that
-// targets chain (backfill, coverage check, dashboards, smoke, publish) and
-// the writers targets print to; magefile.go uses only the target functions.
-// Because magefile.go holds no logic, everything here is covered by go test.
+// Package tasks implements the Mage targets. Each exported function is one
+// target: it loads the policy, wires the internal packages together and
+// turns failures into the exit codes of docs/design.md#exit-codes. A target
+// takes a Process, its output writers and environment, so magefile.go
+// only forwards to these functions and tests run them in parallel, each
+// with its own buffers, variables and folder; everything here is covered
+// by go test.
 package tasks
 
 import (
@@ -22,39 +22,77 @@ import (
 	"github.com/stxwallets/walletcache/internal/store"
 )
 
-// Output is where targets write; tests replace it.
-var (
-	Stdout io.Writer = os.Stdout
-	Stderr io.Writer = os.Stderr
-)
+// Process is what a target takes from the process that runs it: where it
+// writes, the environment it reads (policy overrides, STATUS_FORMAT, CI,
+// WALLETCACHE_DEBUG) and the working directory that relative paths
+// resolve against. A zero field stands for the real process's: os.Stdout,
+// os.Stderr, os.LookupEnv and os.Getwd.
+type Process struct {
+	Stdout, Stderr io.Writer
+	LookupEnv      func(string) (string, bool)
+	Dir            string
+}
 
-// loadPolicy reads the policy and environment; its errors exit 2.
-func loadPolicy() (*policy.Policy, error) {
-	p, err := policy.FromEnvironment()
-	if err != nil {
-		return nil, err
+// withDefaults fills the zero fields with the real process's.
+func (p Process) withDefaults() (Process, error) {
+	if p.Stdout == nil {
+		p.Stdout = os.Stdout
+	}
+	if p.Stderr == nil {
+		p.Stderr = os.Stderr
+	}
+	if p.LookupEnv == nil {
+		p.LookupEnv = os.LookupEnv
+	}
+	if p.Dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return p, exitcode.New(exitcode.BadInput, fmt.Errorf("find the working directory: %w", err))
+		}
+		p.Dir = wd
 	}
 	return p, nil
 }
 
+// getenv is the value of an environment variable, "" when unset.
+func (p Process) getenv(key string) string {
+	v, _ := p.LookupEnv(key)
+	return v
+}
+
+// loadPolicy reads the policy and environment; its errors exit 2.
+func (p Process) loadPolicy() (*policy.Policy, error) {
+	return policy.FromLookup(p.LookupEnv, p.Dir)
+}
+
+// start readies a target: the process's defaults, then the policy.
+func (p Process) start() (Process, *policy.Policy, error) {
+	p, err := p.withDefaults()
+	if err != nil {
+		return p, nil, err
+	}
+	pol, err := p.loadPolicy()
+	return p, pol, err
+}
+
 // interactive reports whether stderr is a terminal (progress bar) rather
 // than a log file, CI or tmux pipe.
-func interactive() bool {
-	f, ok := Stderr.(*os.File)
-	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) && os.Getenv("CI") == ""
+func (p Process) interactive() bool {
+	f, ok := p.Stderr.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) && p.getenv("CI") == ""
 }
 
 // newLogger logs structured lines to stderr. On a terminal the progress bar
 // carries the routine news, so only warnings are logged there.
-func newLogger() *slog.Logger {
+func (p Process) newLogger() *slog.Logger {
 	level := slog.LevelInfo
-	if interactive() {
+	if p.interactive() {
 		level = slog.LevelWarn
 	}
-	if os.Getenv("WALLETCACHE_DEBUG") != "" {
+	if p.getenv("WALLETCACHE_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(Stderr, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewTextHandler(p.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // lockWait is how long opening waits for a lock held by another process:

@@ -22,21 +22,21 @@ const dashboardMemory = "1.2GB"
 
 // Dashboards builds the first-seen parquet, the panels, the price panel
 // and index.html, after making sure coverage meets policy.
-func Dashboards(ctx context.Context) error {
-	pol, err := loadPolicy()
+func Dashboards(ctx context.Context, p Process) error {
+	p, pol, err := p.start()
 	if err != nil {
 		return err
 	}
-	_, err = BuildDashboards(ctx, pol)
+	_, err = p.buildDashboards(ctx, pol)
 	return err
 }
 
-// EnsureCoverage makes sure coverage meets coverage.min_percent: when it
+// ensureCoverage makes sure coverage meets coverage.min_percent: when it
 // does not, it runs the backfill (same policy, same process) and checks
 // again. When coverage is fine it touches neither the database's writer
 // lock nor the network.
-func EnsureCoverage(ctx context.Context, pol *policy.Policy) (status.Report, error) {
-	rep, err := GatherStatus(ctx, pol)
+func (p Process) ensureCoverage(ctx context.Context, pol *policy.Policy) (status.Report, error) {
+	rep, err := gatherStatus(ctx, pol)
 	if err != nil {
 		return rep, err
 	}
@@ -48,11 +48,11 @@ func EnsureCoverage(ctx context.Context, pol *policy.Policy) (status.Report, err
 	case rep.MeetsPolicy:
 		return rep, nil
 	}
-	fmt.Fprintf(Stdout, "coverage %.2f%% is below coverage.min_percent %.0f%%: running the backfill first\n", rep.CoveragePercent, pol.Coverage.MinPercent)
-	if _, err := RunBackfill(ctx, pol); err != nil {
+	fmt.Fprintf(p.Stdout, "coverage %.2f%% is below coverage.min_percent %.0f%%: running the backfill first\n", rep.CoveragePercent, pol.Coverage.MinPercent)
+	if _, err := p.runBackfill(ctx, pol); err != nil {
 		return rep, err
 	}
-	if rep, err = GatherStatus(ctx, pol); err != nil {
+	if rep, err = gatherStatus(ctx, pol); err != nil {
 		return rep, err
 	}
 	if !rep.MeetsPolicy {
@@ -69,13 +69,13 @@ func EnsureCoverage(ctx context.Context, pol *policy.Policy) (status.Report, err
 	return rep, nil
 }
 
-// BuildDashboards ensures coverage, then builds every dashboard artifact.
-func BuildDashboards(ctx context.Context, pol *policy.Policy) (dashboard.Result, error) {
+// buildDashboards ensures coverage, then builds every dashboard artifact.
+func (p Process) buildDashboards(ctx context.Context, pol *policy.Policy) (dashboard.Result, error) {
 	if pol.ReadOnly {
 		return dashboard.Result{}, exitcode.Errorf(exitcode.BadInput,
 			"BACKFILL_READ_ONLY is set, and the dashboards write the database (price cache, metric tables): unset it to build them")
 	}
-	rep, err := EnsureCoverage(ctx, pol)
+	rep, err := p.ensureCoverage(ctx, pol)
 	if err != nil {
 		return dashboard.Result{}, err
 	}
@@ -84,7 +84,7 @@ func BuildDashboards(ctx context.Context, pol *policy.Policy) (dashboard.Result,
 		return dashboard.Result{}, err
 	}
 	defer st.Close()
-	log := newLogger()
+	log := p.newLogger()
 	cov := dashboard.Coverage{Known: true, Percent: rep.CoveragePercent, TargetDays: rep.TargetDays}
 	for _, m := range rep.MissingRanges {
 		cov.MissingRanges = append(cov.MissingRanges, dashboard.Range{Start: m.Start, End: m.End})
@@ -113,37 +113,37 @@ func BuildDashboards(ctx context.Context, pol *policy.Policy) (dashboard.Result,
 	case err != nil:
 		return res, fmt.Errorf("build dashboards: %w", err)
 	}
-	fmt.Fprintf(Stdout, "dashboards built in %s from %d user transactions of %d wallets, %s .. %s (data_end_date %s)\n",
+	fmt.Fprintf(p.Stdout, "dashboards built in %s from %d user transactions of %d wallets, %s .. %s (data_end_date %s)\n",
 		fmtDuration(time.Since(started)), res.UserTxs, res.ActiveWallets, res.Period.HistoryStart.Format(time.DateOnly),
 		res.Period.DataEndDate.Format(time.DateOnly), res.Period.DataEndDate.Format(time.DateOnly))
-	fmt.Fprintf(Stdout, "  page     %s\n", res.Index)
-	fmt.Fprintf(Stdout, "  panels   ")
-	for i, p := range res.Panels {
+	fmt.Fprintf(p.Stdout, "  page     %s\n", res.Index)
+	fmt.Fprintf(p.Stdout, "  panels   ")
+	for i, panel := range res.Panels {
 		if i > 0 {
-			fmt.Fprint(Stdout, ", ")
+			fmt.Fprint(p.Stdout, ", ")
 		}
-		fmt.Fprintf(Stdout, "%s (%d rows)", p.Name, p.Rows)
+		fmt.Fprintf(p.Stdout, "%s (%d rows)", panel.Name, panel.Rows)
 	}
-	fmt.Fprintln(Stdout)
-	fmt.Fprintf(Stdout, "  parquet  %s (%d wallets)\n", res.FirstSeenParquet, res.ParquetRows)
+	fmt.Fprintln(p.Stdout)
+	fmt.Fprintf(p.Stdout, "  parquet  %s (%d wallets)\n", res.FirstSeenParquet, res.ParquetRows)
 	if res.Prices.Reason != "" {
-		fmt.Fprintf(Stdout, "  prices   %s\n", res.Prices.Reason)
+		fmt.Fprintf(p.Stdout, "  prices   %s\n", res.Prices.Reason)
 	}
 	return res, nil
 }
 
-// RunSmoke checks the built artifacts of a loaded policy: panels
+// runSmoke checks the built artifacts of a loaded policy: panels
 // non-empty, active = new + returning, cohort sizes, week-0 retention,
 // eligible + censored, no NaN, the parquet read back by an independent
 // reader, the page naming every panel. A failure names the check and the
 // numbers.
-func RunSmoke(ctx context.Context, pol *policy.Policy) error {
+func (p Process) runSmoke(ctx context.Context, pol *policy.Policy) error {
 	rep, err := smoke.Check(ctx, smoke.Inputs{
 		Dir:              pol.Paths.DashboardsDir,
 		FirstSeenParquet: pol.Paths.FirstSeenParquet,
 		Windows:          pol.Dashboards.WalletWindows,
 	})
-	fmt.Fprint(Stdout, rep.String())
+	fmt.Fprint(p.Stdout, rep.String())
 	if err != nil {
 		return fmt.Errorf("smoke: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stxwallets/walletcache/internal/exitcode"
 )
@@ -16,12 +17,14 @@ import (
 // at policy they touch no Hiro route; the artifacts pass the smoke checks
 // and publish copies them with a manifest.
 func TestDashboardsChainSmokePublish(t *testing.T) {
-	e := newEnv(t, simConfig(21, 21), "")
+	t.Parallel()
+	e := newEnv(t, simConfig(8, 21), "")
 	url := e.url()
-	e.writePolicy(url, "horizon:\n  target_days: 22\n  settle_minutes: 120\n\ndashboards:\n  wallet_max_days: 30\n  wallet_windows: [7, 15]\n  prices:\n    source: coingecko\n    base_url: "+url)
+	// Six-hour windows: the dashboards need the rows, not the hour grid.
+	e.writePolicy(url, "backfill:\n  max_pages: 100000\n  max_iterations: 0\n  window_minutes: 360\n\nhorizon:\n  target_days: 9\n  settle_minutes: 120\n\ndashboards:\n  wallet_max_days: 30\n  wallet_windows: [3, 7]\n  prices:\n    source: coingecko\n    base_url: "+url)
 
 	// No data yet: dashboards must backfill first.
-	if err := Dashboards(context.Background()); err != nil {
+	if err := Dashboards(context.Background(), e.proc()); err != nil {
 		t.Fatal(err)
 	}
 	e.assertEqual(e.sim.All(), farPast, farFuture)
@@ -36,11 +39,9 @@ func TestDashboardsChainSmokePublish(t *testing.T) {
 	}
 	before := hiroRequests()
 	var out bytes.Buffer
-	Stdout = &out
-	if err := Publish(context.Background()); err != nil {
+	if err := Publish(context.Background(), e.procTo(&out)); err != nil {
 		t.Fatalf("publish: %v\n%s", err, out.String())
 	}
-	Stdout = testWriter{t}
 	if n := hiroRequests() - before; n != 0 {
 		t.Fatalf("dashboards at full coverage sent %d requests to the Hiro API", n)
 	}
@@ -54,7 +55,7 @@ func TestDashboardsChainSmokePublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m Manifest
+	var m manifest
 	if err := json.Unmarshal(b, &m); err != nil || m.CoveragePercent != 100 || m.PanelRows["daily_wallets"] == 0 || len(m.Files) < 7 {
 		t.Fatalf("manifest %+v %v", m, err)
 	}
@@ -68,27 +69,31 @@ func TestDashboardsChainSmokePublish(t *testing.T) {
 // When the backfill cannot reach policy (one small iteration), dashboards
 // stop with exit 3 and name the missing days.
 func TestDashboardsStillShort(t *testing.T) {
-	e := newEnv(t, simConfig(10, 22), "")
+	t.Parallel()
+	e := newEnv(t, simConfig(3, 22), "")
 	e.writePolicy(e.url(), "backfill:\n  max_pages: 20\n  max_iterations: 1\n\ndashboards:\n  prices:\n    source: none")
-	err := Dashboards(context.Background())
+	err := Dashboards(context.Background(), e.proc())
 	if exitcode.Of(err) != exitcode.BelowPolicy || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("want exit 3 naming the missing days, got %d: %v", exitcode.Of(err), err)
 	}
 }
 
-// The offline demo runs the whole chain on a fresh folder.
+// The offline demo runs the whole chain on a fresh folder. Its test runs
+// the demo's chain shortened to an 8-day horizon (the shortest that fills
+// a retention cohort; still five days less than the history) with a block
+// every 5 minutes: a smaller page, the same chain of targets.
 func TestDemo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the demo takes about a minute")
-	}
-	t.Chdir(t.TempDir())
+	t.Parallel()
+	const days = 8
+	chain := demoChain
+	chain.History = (days + 5) * 24 * time.Hour
+	chain.BlockInterval = 5 * time.Minute
+	dir := t.TempDir()
 	var out bytes.Buffer
-	Stdout, Stderr = &out, &out
-	defer func() { Stdout, Stderr = os.Stdout, os.Stderr }()
-	if err := Demo(context.Background()); err != nil {
+	if err := (Process{Stdout: &out, Stderr: &out, LookupEnv: noEnv, Dir: dir}).demo(context.Background(), chain, days); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	page := filepath.Join(DemoDir, "dashboards", "index.html")
+	page := filepath.Join(dir, demoDir, "dashboards", "index.html")
 	if _, err := os.Stat(page); err != nil || !strings.Contains(out.String(), "demo done: open") {
 		t.Fatalf("no page: %v\n%s", err, out.String())
 	}

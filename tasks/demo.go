@@ -11,49 +11,61 @@ import (
 	"github.com/stxwallets/walletcache/internal/policy"
 )
 
-// DemoDir is where `mage demo` keeps its scratch data (git-ignored).
-const DemoDir = "data/demo"
+// demoDir is where `mage demo` keeps its scratch data (git-ignored).
+const demoDir = "data/demo"
 
 // Demo runs the whole chain offline: an in-process simulator with a month
 // of history, a backfill, the dashboards and the smoke checks, in a scratch
 // data folder; then it prints where the page is. No request leaves the
 // machine and no API key is needed.
-func Demo(ctx context.Context) error {
-	dir, err := filepath.Abs(DemoDir)
+func Demo(ctx context.Context, p Process) error { return p.demo(ctx, demoChain, demoDays) }
+
+// demoChain is the demo's simulated chain: five days more history than
+// the demo's horizon of demoDays, with a block every 20 s for a busy page.
+var demoChain = hirosim.Config{Seed: 2026, History: (demoDays + 5) * 24 * time.Hour, BlockInterval: 20 * time.Second, TxPerBlock: 1, PlausibleFees: true}
+
+// demoDays is the demo's horizon.target_days and wallet_max_days.
+const demoDays = 30
+
+// demo is Demo on a given chain with a horizon of days; its test uses a
+// smaller one.
+func (p Process) demo(ctx context.Context, chain hirosim.Config, days int) error {
+	p, err := p.withDefaults()
 	if err != nil {
 		return err
 	}
+	dir := filepath.Join(p.Dir, demoDir)
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("demo: clear %s: %w", dir, err)
 	}
-	sim := hirosim.New(hirosim.Config{Seed: 2026, History: 35 * 24 * time.Hour, BlockInterval: 20 * time.Second, TxPerBlock: 1, PlausibleFees: true})
+	sim := hirosim.New(chain)
 	url := sim.Start()
 	defer sim.Close()
 	tip := sim.Tip()
-	fmt.Fprintf(Stdout, "demo: simulator at %s with %d transactions up to %s; data in %s\n",
+	fmt.Fprintf(p.Stdout, "demo: simulator at %s with %d transactions up to %s; data in %s\n",
 		url, tip.TxCount, tip.BurnTime.Format(time.RFC3339), dir)
 
-	pol := DemoPolicy(dir, url)
-	if _, err := RunBackfill(ctx, &pol); err != nil {
+	pol := demoPolicy(dir, url, days)
+	if _, err := p.runBackfill(ctx, &pol); err != nil {
 		return fmt.Errorf("demo backfill: %w", err)
 	}
-	if err := Pipeline(ctx, &pol, false); err != nil {
+	if err := p.pipeline(ctx, &pol, false); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	fmt.Fprintf(Stdout, "\ndemo done: open %s in a browser (it works offline)\n", filepath.Join(pol.Paths.DashboardsDir, "index.html"))
+	fmt.Fprintf(p.Stdout, "\ndemo done: open %s in a browser (it works offline)\n", filepath.Join(pol.Paths.DashboardsDir, "index.html"))
 	return nil
 }
 
-// DemoPolicy is the default policy pointed at a simulator, with every path
-// under dir and no rate budget to wait on.
-func DemoPolicy(dir, simURL string) policy.Policy {
+// demoPolicy is the default policy pointed at a simulator, with a horizon
+// of days, every path under dir and no rate budget to wait on.
+func demoPolicy(dir, simURL string, days int) policy.Policy {
 	p := policy.Default()
 	p.Dir, p.File = dir, filepath.Join(dir, "(demo policy)")
 	p.Source.BaseURL = simURL
 	p.Source.API = "v1"
 	p.Source.RequestsPerMinute, p.Source.RequestsPerSecond = 100_000, 1000
-	p.Horizon.TargetDays = 30
-	p.Dashboards.WalletMaxDays = 30
+	p.Horizon.TargetDays = days
+	p.Dashboards.WalletMaxDays = days
 	p.Dashboards.Prices.BaseURL = simURL
 	p.Paths = policy.DefaultPaths(dir)
 	return p

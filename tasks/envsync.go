@@ -18,8 +18,12 @@ import (
 // of the repository. A worktree whose .env differs is left alone unless
 // force is set, and the output says so; the file's contents are never
 // printed, since it holds the API key.
-func EnvSync(ctx context.Context, force bool) error {
-	top, err := gitOutput(ctx, "", "rev-parse", "--show-toplevel")
+func EnvSync(ctx context.Context, p Process, force bool) error {
+	p, err := p.withDefaults()
+	if err != nil {
+		return err
+	}
+	top, err := gitOutput(ctx, p.Dir, "rev-parse", "--show-toplevel")
 	if err != nil {
 		return exitcode.Errorf(exitcode.BadInput, "env:sync must run inside the repository's git checkout: %v", err)
 	}
@@ -46,11 +50,11 @@ func EnvSync(ctx context.Context, force bool) error {
 		switch {
 		case err == nil && bytes.Equal(have, want):
 			same++
-			fmt.Fprintf(Stdout, "  %s: already up to date\n", dst)
+			fmt.Fprintf(p.Stdout, "  %s: already up to date\n", dst)
 			continue
 		case err == nil && !force:
 			kept++
-			fmt.Fprintf(Stdout, "  %s: differs from %s; NOT overwritten (run `mage env:sync -force` to replace it)\n", dst, src)
+			fmt.Fprintf(p.Stdout, "  %s: differs from %s; NOT overwritten (run `mage env:sync -force` to replace it)\n", dst, src)
 			continue
 		case err != nil && !errors.Is(err, os.ErrNotExist):
 			return fmt.Errorf("read %s: %w", dst, err)
@@ -59,9 +63,9 @@ func EnvSync(ctx context.Context, force bool) error {
 			return fmt.Errorf("copy .env to %s: %w", dir, err)
 		}
 		copied++
-		fmt.Fprintf(Stdout, "  %s: copied\n", dst)
+		fmt.Fprintf(p.Stdout, "  %s: copied\n", dst)
 	}
-	fmt.Fprintf(Stdout, "env:sync: %d copied, %d already up to date, %d left alone because they differ\n", copied, same, kept)
+	fmt.Fprintf(p.Stdout, "env:sync: %d copied, %d already up to date, %d left alone because they differ\n", copied, same, kept)
 	return nil
 }
 

@@ -25,7 +25,7 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("WALLETCACHE_CHILD") == "backfill" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		err := Backfill(ctx)
+		err := Backfill(ctx, Process{})
 		stop()
 		if err != nil {
 			os.Stderr.WriteString("Error: " + err.Error() + "\n")
@@ -46,7 +46,8 @@ func (e *env) startChild() *child {
 	e.t.Helper()
 	c := &child{done: make(chan error, 1)}
 	c.cmd = exec.Command(os.Args[0], "-test.run", "^$")
-	c.cmd.Env = append(os.Environ(), "WALLETCACHE_CHILD=backfill", "BACKFILL_POLICY="+e.policy)
+	c.cmd.Env = append(e.environ(), "WALLETCACHE_CHILD=backfill")
+	c.cmd.Dir = e.dir
 	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
 	if err := c.cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -79,6 +80,25 @@ func (e *env) waitPages(c *child, n int64) {
 	e.t.Fatalf("child committed fewer than %d pages in time: %s", n, c.out.String())
 }
 
+// waitRequests waits until the simulator has received n more requests
+// than now, while the child runs: a kill after it lands that far into the
+// child's next commit cycle.
+func (e *env) waitRequests(c *child, n int64) {
+	e.t.Helper()
+	want := e.sim.Stats().Requests + n
+	deadline := time.Now().Add(60 * time.Second)
+	for e.sim.Stats().Requests < want {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the child sent fewer than %d requests in 60 s: %s", n, c.out.String())
+		}
+		select {
+		case err := <-c.done:
+			e.t.Fatalf("child ended early (%v): %s", err, c.out.String())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
 func exitCode(err error) int {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -90,17 +110,19 @@ func exitCode(err error) int {
 	return -1
 }
 
-// slowSim is a simulator slow enough that a run can be interrupted midway.
-func slowSim(t *testing.T, seed int64) *env {
-	e := newEnv(t, simConfig(5, seed), "")
-	e.sim.SetFaults(hirosim.Faults{Latency: 15 * time.Millisecond, Rate5xx: 0.02, RateTruncate: 0.02})
+// slowSim is a simulator of days of history that answers after latency,
+// slow enough that a run can be interrupted midway.
+func slowSim(t *testing.T, days int, seed int64, latency time.Duration) *env {
+	e := newEnv(t, simConfig(days, seed), "")
+	e.sim.SetFaults(hirosim.Faults{Latency: latency, Rate5xx: 0.02, RateTruncate: 0.02})
 	return e
 }
 
 // Ctrl+C: the child stops, commits what arrived, exits 130 well within
 // Mage's 5 s grace; a resumed run makes the database exact.
 func TestBackfillSIGINTThenResume(t *testing.T) {
-	e := slowSim(t, 11)
+	t.Parallel()
+	e := slowSim(t, 3, 11, 15*time.Millisecond)
 	c := e.startChild()
 	e.waitPages(c, 60)
 	sent := time.Now()
@@ -111,7 +133,7 @@ func TestBackfillSIGINTThenResume(t *testing.T) {
 	t.Logf("child exited %s after SIGINT", time.Since(sent).Round(time.Millisecond))
 
 	e.sim.SetFaults(hirosim.Faults{})
-	sum, err := RunBackfill(context.Background(), e.pol())
+	sum, err := e.backfill()
 	if err != nil || sum.Coverage.Percent != 100 {
 		t.Fatalf("resume: %v coverage %.2f", err, sum.Coverage.Percent)
 	}
@@ -121,11 +143,14 @@ func TestBackfillSIGINTThenResume(t *testing.T) {
 // kill -9 at three moments: nothing half-written survives, and the resumed
 // run makes the database exact.
 func TestBackfillSIGKILLThenResume(t *testing.T) {
-	e := slowSim(t, 12)
-	for i, pages := range []int64{20, 150, 400} {
+	t.Parallel()
+	e := slowSim(t, 5, 12, 15*time.Millisecond)
+	// Pages of each run: the whole chain takes about 290, so the third
+	// kill still lands before the end.
+	for i, pages := range []int64{20, 90, 60} {
 		c := e.startChild()
 		e.waitPages(c, pages)
-		time.Sleep(time.Duration(i*37) * time.Millisecond) // land somewhere inside a commit cycle
+		e.waitRequests(c, int64(i*4)) // land somewhere inside a commit cycle
 		if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +159,7 @@ func TestBackfillSIGKILLThenResume(t *testing.T) {
 		_ = e.stored()
 		// The killed run left its progress file claiming to run; status
 		// must call it stale, not running.
-		rep, err := GatherStatus(context.Background(), e.pol())
+		rep, err := e.status()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +175,7 @@ func TestBackfillSIGKILLThenResume(t *testing.T) {
 		return nil
 	})
 	e.sim.SetFaults(hirosim.Faults{})
-	sum, err := RunBackfill(context.Background(), e.pol())
+	sum, err := e.backfill()
 	if err != nil || sum.Coverage.Percent != 100 {
 		t.Fatalf("resume: %v coverage %.2f", err, sum.Coverage.Percent)
 	}
@@ -183,20 +208,21 @@ func hasWarning(r status.Report, word string) bool {
 // failing on the lock; after it completes status says 100 % and exits 0,
 // and with a longer horizon than the data covers it exits 3.
 func TestStatusWhileBackfillRuns(t *testing.T) {
-	e := slowSim(t, 13)
+	t.Parallel()
+	// About 290 pages at 100 ms on 4 connections: the child runs for
+	// seconds after its 30th page, longer than the lock wait below.
+	e := slowSim(t, 5, 13, 100*time.Millisecond)
 	c := e.startChild()
 	e.waitPages(c, 30)
 	pid := c.cmd.Process.Pid
 
-	_, err := RunBackfill(context.Background(), e.pol())
+	_, err := e.backfill()
 	if code := exitcode.Of(err); code != exitcode.Locked || !strings.Contains(err.Error(), "PID "+itoa(pid)) {
 		t.Fatalf("second backfill: exit %d, %v", code, err)
 	}
 
 	var buf bytes.Buffer
-	Stdout = &buf
-	err = Status(context.Background(), true)
-	Stdout = testWriter{t}
+	err = Status(context.Background(), e.procTo(&buf), true)
 	if code := exitcode.Of(err); code != exitcode.OK && code != exitcode.BelowPolicy {
 		t.Fatalf("status during a backfill: exit %d: %v", code, err)
 	}
@@ -209,16 +235,14 @@ func TestStatusWhileBackfillRuns(t *testing.T) {
 		t.Fatalf("child: %v: %s", err, c.out.String())
 	}
 	buf.Reset()
-	Stdout = &buf
-	err = Status(context.Background(), true)
-	Stdout = testWriter{t}
+	err = Status(context.Background(), e.procTo(&buf), true)
 	rep = decodeReport(t, buf.Bytes())
 	if err != nil || rep.CoveragePercent != 100 || rep.Running != nil || rep.Rows != int64(len(e.sim.All())) {
 		t.Fatalf("status after completion: %v %s", err, buf.String())
 	}
 
-	t.Setenv("BACKFILL_TARGET_DAYS", "400")
-	err = Status(context.Background(), false)
+	e.setenv("BACKFILL_TARGET_DAYS", "400")
+	err = Status(context.Background(), e.proc(), false)
 	if code := exitcode.Of(err); code != exitcode.BelowPolicy {
 		t.Fatalf("status with a longer horizon: exit %d (%v)", code, err)
 	}

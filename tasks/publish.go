@@ -15,8 +15,8 @@ import (
 	"github.com/stxwallets/walletcache/internal/policy"
 )
 
-// Manifest describes a published set of artifacts.
-type Manifest struct {
+// manifest describes a published set of artifacts.
+type manifest struct {
 	BuiltAt          time.Time      `json:"built_at"`
 	PublishedAt      time.Time      `json:"published_at"`
 	CoveragePercent  float64        `json:"coverage_percent"`
@@ -30,23 +30,23 @@ type Manifest struct {
 	Files            []string       `json:"files"`
 }
 
-// PublishArtifacts copies the page, the panels and the parquet into
+// publishArtifacts copies the page, the panels and the parquet into
 // paths.publish_dir with a manifest.json. The copy is assembled in a
 // temporary folder and swapped in, so readers never see half of it.
-func PublishArtifacts(ctx context.Context, pol *policy.Policy, res dashboard.Result, coverage float64) (Manifest, error) {
+func (p Process) publishArtifacts(ctx context.Context, pol *policy.Policy, res dashboard.Result, coverage float64) (manifest, error) {
 	if pol.ReadOnly {
-		return Manifest{}, exitcode.Errorf(exitcode.BadInput, "BACKFILL_READ_ONLY is set: publish writes %s; unset it to publish", pol.Paths.PublishDir)
+		return manifest{}, exitcode.Errorf(exitcode.BadInput, "BACKFILL_READ_ONLY is set: publish writes %s; unset it to publish", pol.Paths.PublishDir)
 	}
 	dst := pol.Paths.PublishDir
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return Manifest{}, fmt.Errorf("publish: %w", err)
+		return manifest{}, fmt.Errorf("publish: %w", err)
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dst), ".publish-*")
 	if err != nil {
-		return Manifest{}, fmt.Errorf("publish: %w", err)
+		return manifest{}, fmt.Errorf("publish: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	m := Manifest{
+	m := manifest{
 		BuiltAt: time.Now().UTC(), PublishedAt: time.Now().UTC(), CoveragePercent: coverage,
 		TargetDays: pol.Horizon.TargetDays, DataStart: res.Period.HistoryStart.Format(time.DateOnly),
 		DataEndDate: res.Period.DataEndDate.Format(time.DateOnly), UserTxs: res.UserTxs,
@@ -96,7 +96,7 @@ func PublishArtifacts(ctx context.Context, pol *policy.Policy, res dashboard.Res
 	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
 		return m, fmt.Errorf("publish: %w", err)
 	}
-	fmt.Fprintf(Stdout, "published %d files to %s (manifest.json lists them)\n", len(m.Files), dst)
+	fmt.Fprintf(p.Stdout, "published %d files to %s (manifest.json lists them)\n", len(m.Files), dst)
 	return m, nil
 }
 

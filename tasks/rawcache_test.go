@@ -2,7 +2,6 @@ package tasks
 
 import (
 	"compress/gzip"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +13,9 @@ import (
 // re-fetching the ones that no longer decode) and asks the API only for
 // the tip and the provisional tail; the result is exact again.
 func TestRebuildFromRawCache(t *testing.T) {
-	e := newEnv(t, simConfig(3, 31), "horizon:\n  target_days: 4\n  settle_minutes: 120")
-	first, err := RunBackfill(context.Background(), e.pol())
+	t.Parallel()
+	e := newEnv(t, simConfig(2, 31), "horizon:\n  target_days: 3\n  settle_minutes: 120")
+	first, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestRebuildFromRawCache(t *testing.T) {
 		_ = os.Remove(p)
 	}
 	e.sim.ResetStats()
-	second, err := RunBackfill(context.Background(), e.pol())
+	second, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,11 @@ type SimOptions struct {
 
 // Sim serves the Hiro-compatible simulator until Ctrl+C, for manual runs
 // (`HIRO_API_URL=http://127.0.0.1:3999 mage backfill`) and benchmarks.
-func Sim(ctx context.Context, o SimOptions) error {
+func Sim(ctx context.Context, p Process, o SimOptions) error {
+	p, err := p.withDefaults()
+	if err != nil {
+		return err
+	}
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:3999"
 	}
@@ -36,10 +40,10 @@ func Sim(ctx context.Context, o SimOptions) error {
 	if o.Grow {
 		faults.GrowEvery = 5 * time.Second
 	}
-	fmt.Fprintf(Stdout, "simulator: %d days of history, seed %d; Ctrl+C stops it\n", o.Days, o.Seed)
-	fmt.Fprintf(Stdout, "point the backfill at it: HIRO_API_URL=http://%s go run mage.go backfill\n", o.Addr)
-	err := hirosim.Serve(ctx, o.Addr, cfg, faults, func(format string, args ...any) {
-		fmt.Fprintf(Stdout, format+"\n", args...)
+	fmt.Fprintf(p.Stdout, "simulator: %d days of history, seed %d; Ctrl+C stops it\n", o.Days, o.Seed)
+	fmt.Fprintf(p.Stdout, "point the backfill at it: HIRO_API_URL=http://%s go run mage.go backfill\n", o.Addr)
+	err = hirosim.Serve(ctx, o.Addr, cfg, faults, func(format string, args ...any) {
+		fmt.Fprintf(p.Stdout, format+"\n", args...)
 	})
 	if err != nil {
 		return fmt.Errorf("sim: %w", err)

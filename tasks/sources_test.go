@@ -27,7 +27,7 @@ func (e *env) useSource(api, extra string) {
 	e.t.Helper()
 	u := e.pol().Source.BaseURL
 	e.writePolicy(u, fmt.Sprintf("source:\n  base_url: %s\n  api: %s\n  requests_per_minute: 100000\n  requests_per_second: 1000\n"+
-		"  concurrency: 4\n  timeout: 5s\n  max_retries: 8\n\n%s", u, api, extra))
+		"  concurrency: 4\n  timeout: %s\n  max_retries: 8\n\n%s", u, api, requestTimeout, extra))
 }
 
 // conformanceChain is a small chain fixed in time, so that the envs of
@@ -74,6 +74,7 @@ type sourceRun struct {
 // with v1 and with v3, 100 % coverage, exactly the ground truth, and the
 // same rows in the database over the horizon both covered.
 func TestSourceConformance(t *testing.T) {
+	t.Parallel()
 	now := time.Now().UTC().Truncate(time.Minute)
 	scenarios := []struct {
 		name string
@@ -135,7 +136,7 @@ func TestSourceConformance(t *testing.T) {
 			extra: "horizon:\n  target_days: 1\n  settle_minutes: 120",
 			run: func(t *testing.T, e *env, api string) store.Span {
 				mustBackfill(t, e, "complete")
-				t.Setenv("BACKFILL_TARGET_DAYS", "3")
+				e.setenv("BACKFILL_TARGET_DAYS", "3")
 				before := e.sim.Stats().Requests
 				sum := mustBackfill(t, e, "complete")
 				if sum.Requests == 0 || e.sim.Stats().Requests-before > 200 {
@@ -162,6 +163,7 @@ func TestSourceConformance(t *testing.T) {
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
 			got := map[string]sourceRun{}
 			for _, api := range sources {
 				t.Run(api, func(t *testing.T) {
@@ -207,7 +209,7 @@ func TestSourceConformance(t *testing.T) {
 // mustBackfill runs the backfill, which must end with outcome and 100 %.
 func mustBackfill(t *testing.T, e *env, outcome progress.Outcome) backfill.Summary {
 	t.Helper()
-	sum, err := RunBackfill(context.Background(), e.pol())
+	sum, err := e.backfill()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +224,7 @@ func mustBackfill(t *testing.T, e *env, outcome progress.Outcome) backfill.Summa
 func faultsAndGrowth() hirosim.Faults {
 	return hirosim.Faults{
 		Rate429: 0.03, RetryAfter: time.Second, Rate5xx: 0.05, RateTruncate: 0.05,
-		RateSlow: 0.01, SlowDelay: 6 * time.Second, // policy timeout is 5s
+		RateSlow: 0.01, SlowDelay: requestTimeout * 3 / 2, // past the policy's timeout
 		GrowEvery: 100 * time.Millisecond, GrowBlocks: 1, GrowTenureBlocks: 5,
 	}
 }
@@ -243,7 +245,7 @@ func finalExact(t *testing.T, e *env, sum backfill.Summary) {
 	e.assertEqual(e.sim.GroundTruth(farPast, end), farPast, end)
 	f := e.sim.Faults()
 	e.sim.SetFaults(hirosim.Faults{V1Gone: f.V1Gone, V3Absent: f.V3Absent})
-	if _, err := RunBackfill(context.Background(), e.pol()); err != nil {
+	if _, err := e.backfill(); err != nil {
 		t.Fatal(err)
 	}
 	e.assertEqual(e.sim.All(), farPast, farFuture)
@@ -251,6 +253,7 @@ func finalExact(t *testing.T, e *env, sum backfill.Summary) {
 
 // v3 alone (auto finds it) under every fault and a growing chain.
 func TestV3UnderFaults(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(4, 41), "")
 	e.useSource("auto", "")
 	e.sim.SetFaults(faultsAndGrowth())
@@ -263,7 +266,7 @@ func TestV3UnderFaults(t *testing.T) {
 		t.Fatalf("a v3 run sent %d v1 requests", n)
 	}
 	finalExact(t, e, sum)
-	rep, err := GatherStatus(context.Background(), e.pol())
+	rep, err := e.status()
 	if err != nil || rep.LastRun == nil || rep.LastRun.Source != "v3" || rep.CoveragePercent != 100 {
 		t.Fatalf("status: %v %+v", err, rep.LastRun)
 	}
@@ -271,6 +274,7 @@ func TestV3UnderFaults(t *testing.T) {
 
 // auto on a server without v3 probes once and pages v1, under every fault.
 func TestAutoWithoutV3UsesV1(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(3, 42), "")
 	e.useSource("auto", "horizon:\n  target_days: 4\n  settle_minutes: 120")
 	f := faultsAndGrowth()
@@ -316,6 +320,7 @@ func switchAfter(t *testing.T, e *env, route string, n int64, flip func(*hirosim
 // windows v1 verified stay, and the result is exact; under every fault and
 // a growing chain.
 func TestV1GoneMidRunSwitchesToV3(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(4, 43), "horizon:\n  target_days: 3\n  settle_minutes: 120")
 	e.useSource("v1", "horizon:\n  target_days: 3\n  settle_minutes: 120")
 	e.sim.SetFaults(faultsAndGrowth())
@@ -339,7 +344,7 @@ func TestV1GoneMidRunSwitchesToV3(t *testing.T) {
 	}
 	h := sum.Coverage.Horizon
 	e.assertEqual(e.sim.GroundTruth(time.Unix(h.Start, 0), time.Unix(h.End, 0)), time.Unix(h.Start, 0), time.Unix(h.End, 0))
-	rep, err := GatherStatus(context.Background(), e.pol())
+	rep, err := e.status()
 	if err != nil || rep.LastRun == nil || rep.LastRun.Source != "v1->v3" {
 		t.Fatalf("status: %v %+v", err, rep.LastRun)
 	}
@@ -355,6 +360,7 @@ func TestV1GoneMidRunSwitchesToV3(t *testing.T) {
 // one): the run falls back to v1 and the result is exact; under every
 // fault and a growing chain.
 func TestV3GoneMidRunFallsBackToV1(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(4, 44), "")
 	e.useSource("v3", "horizon:\n  target_days: 5\n  settle_minutes: 120")
 	e.sim.SetFaults(faultsAndGrowth())
@@ -369,12 +375,14 @@ func TestV3GoneMidRunFallsBackToV1(t *testing.T) {
 
 // Neither v1 (410) nor v3 (absent): a clear failure naming both, not a hang.
 func TestNoSourceLeftFails(t *testing.T) {
+	t.Parallel()
 	for _, api := range []string{"auto", "v1", "v3"} {
 		t.Run(api, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, simConfig(1, 45), "")
 			e.useSource(api, "")
 			e.sim.SetFaults(hirosim.Faults{V1Gone: true, V3Absent: true})
-			_, err := RunBackfill(context.Background(), e.pol())
+			_, err := e.backfill()
 			if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "neither") {
 				t.Fatalf("want a failure naming both sources, got exit %d: %v", exitcode.Of(err), err)
 			}
@@ -394,19 +402,20 @@ func v3page(key string) bool {
 // is fetched twice only when it was in flight at a kill), and the end
 // result is exact.
 func TestV3SIGKILLThenResume(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(6, 46), "")
 	e.useSource("v3", "")
 	e.sim.SetFaults(hirosim.Faults{Latency: 100 * time.Millisecond, Rate5xx: 0.02, RateTruncate: 0.02})
 	for i, pages := range []int64{20, 60} {
 		c := e.startChild()
 		e.waitPages(c, pages)
-		time.Sleep(time.Duration(i*37) * time.Millisecond) // land somewhere inside a commit cycle
+		e.waitRequests(c, int64(i*4)) // land somewhere inside a commit cycle
 		if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		<-c.done
 		_ = e.stored() // opens, and holds no duplicate tx_id
-		rep, err := GatherStatus(context.Background(), e.pol())
+		rep, err := e.status()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -436,6 +445,7 @@ func TestV3SIGKILLThenResume(t *testing.T) {
 // database lost, a run on the same chain rebuilds it from the cache,
 // asking the API only for the provisional tail and the lookups.
 func TestV3RawCacheRebuild(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(3, 47), "")
 	e.useSource("v3", "")
 	first := mustBackfill(t, e, "complete")
@@ -458,6 +468,7 @@ func TestV3RawCacheRebuild(t *testing.T) {
 // Ctrl+C during a v3 run: the child stops, commits what arrived and exits
 // 130 within Mage's 5 s grace; the resumed run makes the database exact.
 func TestV3SIGINTThenResume(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, simConfig(5, 48), "")
 	e.useSource("v3", "")
 	e.sim.SetFaults(hirosim.Faults{Latency: 100 * time.Millisecond, Rate5xx: 0.02, RateTruncate: 0.02})

@@ -3,7 +3,6 @@ package tasks
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -18,8 +17,12 @@ import (
 // Status prints the coverage report. It exits 3 when coverage is below
 // coverage.min_percent, 4 when the database is held and no live state
 // explains it, and 0 otherwise, also while a backfill runs.
-func Status(ctx context.Context, asJSON bool) error {
-	format := strings.ToLower(strings.TrimSpace(os.Getenv("STATUS_FORMAT")))
+func Status(ctx context.Context, p Process, asJSON bool) error {
+	p, err := p.withDefaults()
+	if err != nil {
+		return err
+	}
+	format := strings.ToLower(strings.TrimSpace(p.getenv("STATUS_FORMAT")))
 	switch format {
 	case "", "text":
 	case "json":
@@ -27,11 +30,11 @@ func Status(ctx context.Context, asJSON bool) error {
 	default:
 		return exitcode.Errorf(exitcode.BadInput, "STATUS_FORMAT=%q: use json or text", format)
 	}
-	pol, err := loadPolicy()
+	pol, err := p.loadPolicy()
 	if err != nil {
 		return err
 	}
-	rep, err := GatherStatus(ctx, pol)
+	rep, err := gatherStatus(ctx, pol)
 	if err != nil {
 		return err
 	}
@@ -39,11 +42,11 @@ func Status(ctx context.Context, asJSON bool) error {
 		return fmt.Errorf("%w; status has no live state from it (it is not a running backfill of this version)", rep.Locked)
 	}
 	if asJSON {
-		if err := status.WriteJSON(Stdout, rep); err != nil {
+		if err := status.WriteJSON(p.Stdout, rep); err != nil {
 			return err
 		}
 	} else {
-		status.WriteText(Stdout, rep, time.Now())
+		status.WriteText(p.Stdout, rep, time.Now())
 	}
 	if !rep.MeetsPolicy {
 		return exitcode.Errorf(exitcode.BelowPolicy, "coverage %.2f%% is below coverage.min_percent %.0f%%", rep.CoveragePercent, rep.MinPercent)
@@ -51,8 +54,8 @@ func Status(ctx context.Context, asJSON bool) error {
 	return nil
 }
 
-// GatherStatus builds the status report for a policy without printing it.
-func GatherStatus(ctx context.Context, pol *policy.Policy) (status.Report, error) {
+// gatherStatus builds the status report for a policy without printing it.
+func gatherStatus(ctx context.Context, pol *policy.Policy) (status.Report, error) {
 	usage, err := rawcache.New(pol.Paths.RawDir).Usage()
 	if err != nil {
 		usage = rawcache.Usage{}

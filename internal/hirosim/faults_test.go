@@ -396,6 +396,8 @@ func TestGrowth(t *testing.T) {
 	}
 	s.Close()
 	h := s.Tip().Height
+	// Not a wait for an event: a window of six growth ticks in which a
+	// growth loop that outlived Close would show itself.
 	time.Sleep(30 * time.Millisecond)
 	if s.Tip().Height != h {
 		t.Fatal("growth continued after Close")
@@ -473,14 +475,32 @@ func TestPricesMarketChart(t *testing.T) {
 
 func TestServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
-	var lines []string
+	logged := make(chan string, 10)
 	go func() {
 		done <- Serve(ctx, "127.0.0.1:0", smallConfig(60), Faults{}, func(f string, a ...any) {
-			lines = append(lines, fmt.Sprintf(f, a...))
+			logged <- fmt.Sprintf(f, a...)
 		})
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// Serve logs its address once it listens: wait for that line, then
+	// prove it serves there.
+	var line string
+	select {
+	case line = <-logged:
+	case err := <-done:
+		t.Fatalf("Serve returned before serving: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve logged no address in 10 s")
+	}
+	_, rest, ok := strings.Cut(line, "http://127.0.0.1:")
+	port, _, _ := strings.Cut(rest, ":")
+	if !ok || port == "" {
+		t.Fatalf("log line %q names no local address", line)
+	}
+	if status, _, _ := get(t, "http://127.0.0.1:"+port+"/extended"); status != 200 {
+		t.Fatalf("GET /extended on the logged address: %d", status)
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -490,8 +510,8 @@ func TestServe(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not stop with its context")
 	}
-	if len(lines) != 1 || !strings.Contains(lines[0], "http://127.0.0.1:") {
-		t.Fatalf("log lines %q", lines)
+	if len(logged) != 0 {
+		t.Fatalf("Serve logged more than one line: %q", <-logged)
 	}
 	if err := Serve(context.Background(), "256.0.0.1:1", smallConfig(60), Faults{}, nil); err == nil {
 		t.Fatal("Serve on a bad address returned nil")
@@ -500,16 +520,20 @@ func TestServe(t *testing.T) {
 
 // waitServed waits until n answers are counted as served: the server
 // counts a page after its body is written, which a fast client can beat.
+// It fails the test when they are not counted within 10 s.
 func waitServed(t *testing.T, s *Sim, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var got int64
 		for _, c := range s.Stats().Served {
 			got += c
 		}
-		if got >= n || time.Now().After(deadline) {
+		if got >= n {
 			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d answers counted as served after 10 s, want %d", got, n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -25,12 +25,20 @@ func FromEnvironment() (*Policy, error) {
 	if err != nil {
 		return nil, badInput(fmt.Errorf("policy: find the working directory: %w", err))
 	}
-	p, err := fromEnvironment(os.LookupEnv, wd)
+	return FromLookup(os.LookupEnv, wd)
+}
+
+// FromLookup is FromEnvironment with the environment and the working
+// directory passed in: lookup answers like os.LookupEnv, and a relative
+// BACKFILL_POLICY (or the default ./backfill.yaml) resolves against wd.
+// Callers that must not touch the process environment (tests running in
+// parallel) load their policy this way.
+func FromLookup(lookup func(string) (string, bool), wd string) (*Policy, error) {
+	p, err := fromEnvironment(lookup, wd)
 	return p, badInput(err)
 }
 
-// fromEnvironment is FromEnvironment with the process environment and the
-// working directory passed in, so tests need not change either.
+// fromEnvironment is FromLookup without the exit code on its errors.
 func fromEnvironment(lookup func(string) (string, bool), wd string) (*Policy, error) {
 	name, set := lookup(EnvPolicy)
 	name = strings.TrimSpace(name)
