@@ -53,9 +53,10 @@ func TestRebuildFromRawCache(t *testing.T) {
 	if second.CacheHits < int64(len(files))-3 {
 		t.Fatalf("rebuild read %d pages from the cache, want at least %d", second.CacheHits, len(files)-3)
 	}
-	// Network: the tip, the three corrupt pages and the provisional tail.
+	// Network: the tip, the newest transaction, the block that names the
+	// chain, the three corrupt pages and the provisional tail.
 	tail := first.Pages - int64(len(files))
-	if n := e.sim.Stats().Requests; n > tail+3+2 {
-		t.Fatalf("rebuild sent %d requests; only the tip, 3 corrupt pages and %d tail pages were needed", n, tail)
+	if n := e.sim.Stats().Requests; n > tail+3+3 {
+		t.Fatalf("rebuild sent %d requests; only the tip, the newest transaction, the chain check, 3 corrupt pages and %d tail pages were needed", n, tail)
 	}
 }

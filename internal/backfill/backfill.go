@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stxwallets/walletcache/internal/hiro"
 	"github.com/stxwallets/walletcache/internal/progress"
 	"github.com/stxwallets/walletcache/internal/store"
 )
@@ -157,6 +158,7 @@ type run struct {
 	progressPages atomic.Int64
 	lastCommit    atomic.Int64 // unix nanos
 	believedTip   atomic.Int64 // the tip burn time the last bounds rest on, unix seconds
+	firstTip      *hiro.Tip    // read by preflight, for the first iteration of the source it chose
 	// Per iteration, for the estimate: pages the opened units need, units
 	// opened, and the page count at the start.
 	pagesKnown, unitsOpened, iterPages0 atomic.Int64
@@ -290,6 +292,7 @@ func (r *run) preflight(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the chain tip: %w", err)
 	}
+	r.firstTip = &tip // the first iteration plans on it: one request less
 	return r.checkChain(ctx, r.sources.inUse, tip)
 }
 

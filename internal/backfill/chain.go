@@ -89,13 +89,19 @@ func (r *run) checkChain(ctx context.Context, src Source, tip hiro.Tip) error {
 			have = append(have, recorded{"raw cache", anchor{height, hash}})
 		}
 	}
+	served := map[int64]string{} // one lookup per height
 	for _, x := range have {
-		got, err := h.BlockHash(ctx, x.a.height)
-		if errors.Is(err, hiro.ErrBlockNotFound) {
-			got, err = "", nil
-		}
-		if err != nil {
-			return fmt.Errorf("check which chain the server serves: %w", err)
+		got, asked := served[x.a.height]
+		if !asked {
+			var err error
+			got, err = h.BlockHash(ctx, x.a.height)
+			if errors.Is(err, hiro.ErrBlockNotFound) {
+				got, err = "", nil
+			}
+			if err != nil {
+				return fmt.Errorf("check which chain the server serves: %w", err)
+			}
+			served[x.a.height] = got
 		}
 		if got != x.a.hash {
 			return &ChainMismatchError{Where: x.where, Height: x.a.height, Want: x.a.hash, Got: got}

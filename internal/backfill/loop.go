@@ -42,9 +42,15 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 	cfg := r.cfg
 	dbctx := context.WithoutCancel(ctx)
 	r.setPhase(progress.PhasePlanning, n)
-	tip, err := src.Tip(ctx)
-	if err != nil {
-		return iterResult{}, Bounds{}, fmt.Errorf("iteration %d: read the chain tip: %w", n, err)
+	var tip hiro.Tip
+	var err error
+	if r.firstTip != nil && src == r.sources.inUse {
+		tip, r.firstTip = *r.firstTip, nil
+	} else {
+		r.firstTip = nil
+		if tip, err = src.Tip(ctx); err != nil {
+			return iterResult{}, Bounds{}, fmt.Errorf("iteration %d: read the chain tip: %w", n, err)
+		}
 	}
 	newest, served := tip.BurnBlockTime, true
 	if d, ok := src.(dataTip); ok {

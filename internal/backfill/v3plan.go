@@ -182,11 +182,7 @@ func planSegments(in segPlanInput) segPlan {
 		s := span(p)
 		n := int64(math.Round(float64(avail) * float64(s) / float64(max(total, 1))))
 		n = max(1, min(n, s/max(in.minHeights, 1)))
-		hi := p.hi
-		open := hi == math.MaxInt64
-		if open {
-			hi = max(in.tipHeight, p.lo)
-		}
+		open := p.hi == math.MaxInt64
 		base := from(p)
 		for k := int64(0); k < n; k++ {
 			lo := base + s*k/n

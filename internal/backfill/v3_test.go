@@ -185,20 +185,6 @@ func storedTxs(t *testing.T, s *store.Store) map[string]int64 {
 	return out
 }
 
-func assertStored(t *testing.T, s *store.Store, want []chain.Tx) {
-	t.Helper()
-	got := storedTxs(t, s)
-	missing := 0
-	for _, x := range want {
-		if h, ok := got[x.TxID]; !ok || h != x.BlockHeight {
-			missing++
-		}
-		delete(got, x.TxID)
-	}
-	if missing > 0 || len(got) > 0 {
-		t.Fatalf("database differs from the chain (%d txs): %d missing or wrong, %d extra", len(want), missing, len(got))
-	}
-}
 
 // The v3 source against a hostile chain: the first run is cut by Ctrl+C,
 // a cursor's row leaves the chain mid-walk, and the runs that follow make
