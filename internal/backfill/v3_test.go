@@ -185,7 +185,6 @@ func storedTxs(t *testing.T, s *store.Store) map[string]int64 {
 	return out
 }
 
-
 // The v3 source against a hostile chain: the first run is cut by Ctrl+C,
 // a cursor's row leaves the chain mid-walk, and the runs that follow make
 // the database exactly the chain with 100 % coverage, also after it grew.
