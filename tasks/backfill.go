@@ -73,6 +73,7 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 		Cache:         rawcache.New(pol.Paths.RawDir),
 		TargetDays:    pol.Horizon.TargetDays,
 		Settle:        pol.Settle(),
+		Recheck:       pol.Recheck(),
 		Window:        pol.Window(),
 		MaxPages:      int64(pol.Backfill.MaxPages),
 		MaxIterations: pol.Backfill.MaxIterations,

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stxwallets/walletcache/internal/exitcode"
 	"github.com/stxwallets/walletcache/internal/hiro"
 	"github.com/stxwallets/walletcache/internal/progress"
 	"github.com/stxwallets/walletcache/internal/store"
@@ -39,10 +40,13 @@ type Config struct {
 	// to probe v3 once and use it when the server serves it. Whatever it
 	// starts with, a run switches to the other source when v1 answers 410
 	// Gone or v3 disappears.
-	API           string
-	Cache         PageCache // nil: no raw cache
-	TargetDays    int
-	Settle        time.Duration
+	API        string
+	Cache      PageCache // nil: no raw cache
+	TargetDays int
+	Settle     time.Duration
+	// Recheck is how far back from the final edge each run re-checks the
+	// totals of final windows (0: never); it needs a V1 source.
+	Recheck       time.Duration
 	Window        time.Duration
 	MaxPages      int64 // per iteration
 	MaxIterations int   // 0: until the target is reached
@@ -78,7 +82,17 @@ type Observer interface {
 }
 
 // ErrInterrupted is returned after a Ctrl+C: what arrived was committed.
-var ErrInterrupted = errors.New("interrupted: stopped issuing requests and committed every page that had arrived")
+var ErrInterrupted error = interrupted{}
+
+// interrupted is ErrInterrupted's type: it owns its exit code.
+type interrupted struct{}
+
+func (interrupted) Error() string {
+	return "interrupted: stopped issuing requests and committed every page that had arrived"
+}
+
+// ExitStatus is 130, the shell's code for a process stopped by Ctrl+C.
+func (interrupted) ExitStatus() int { return exitcode.Interrupted }
 
 // UnverifiedError is a unit whose stored rows never matched what the
 // server says it holds, after every attempt this run allows. Its span stays
@@ -159,6 +173,8 @@ type run struct {
 	lastCommit    atomic.Int64 // unix nanos
 	believedTip   atomic.Int64 // the tip burn time the last bounds rest on, unix seconds
 	firstTip      *hiro.Tip    // read by preflight, for the first iteration of the source it chose
+	rechecked     bool         // the recent final windows were re-checked in this run
+	uncached      uncachedSpans
 	// Per iteration, for the estimate: pages the opened units need, units
 	// opened, and the page count at the start.
 	pagesKnown, unitsOpened, iterPages0 atomic.Int64

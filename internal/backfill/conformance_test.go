@@ -76,7 +76,7 @@ func newHarness(t *testing.T, source string, seed int64) *harness {
 	}
 	h.cfg = backfill.Config{
 		Store: h.st, V1: v1, V3: v3, API: source, Cache: h.cache,
-		TargetDays: chainDays + 1, Settle: 2 * time.Hour, Window: time.Hour,
+		TargetDays: chainDays + 1, Settle: 2 * time.Hour, Recheck: 6 * time.Hour, Window: time.Hour,
 		MaxPages: 5000, Concurrency: 4, Stall: time.Minute, Logger: testLogger(t),
 	}
 	return h

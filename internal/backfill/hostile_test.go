@@ -237,7 +237,12 @@ func TestHostileWindowThatNeverMatches(t *testing.T) {
 		if q.Get("start_time") != target || len(res) == 0 {
 			return false
 		}
-		body["results"] = append(res, res[0])       // a duplicate row
+		if len(res) < 50 {
+			res = append(res, res[0]) // a duplicate row
+		} else {
+			res[len(res)-1] = res[0] // within the page limit
+		}
+		body["results"] = res
 		body["total"] = body["total"].(float64) + 1 // counted in the total
 		return true
 	})
@@ -279,4 +284,95 @@ func TestHostileBadPageServedOnce(t *testing.T) {
 	h.open("rebuilt.duckdb")
 	h.mustRun()
 	h.exact()
+}
+
+// A final window that grows after it was verified (a Bitcoin timestamp
+// that ran backwards past the settle margin; here, a server that hid one of
+// its rows and counted it out of the total) is re-checked on the next run,
+// re-opened, and fetched again: the database ends exact.
+func TestHostileFinalWindowGrows(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, backfill.SourceV1, 206)
+	l := h.throughLiar(backfill.SourceV1)
+	tip := h.sim.Tip().BurnTime.Unix()
+	lo, hi := tip-7*3600, tip-3*3600 // inside the last 6 hours before the final edge
+	var mu sync.Mutex
+	var window, hidden string
+	l.set(func(path string, q url.Values, body map[string]any) bool {
+		start, _ := strconv.ParseInt(q.Get("start_time"), 10, 64)
+		res, _ := body["results"].([]any)
+		if path != "/extended/v1/tx" || start < lo || start > hi {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if window == "" && len(res) > 0 {
+			window, hidden = q.Get("start_time"), res[0].(map[string]any)["tx_id"].(string)
+		}
+		if q.Get("start_time") != window {
+			return false
+		}
+		kept := res[:0:0]
+		for _, r := range res {
+			if r.(map[string]any)["tx_id"] != hidden {
+				kept = append(kept, r)
+			}
+		}
+		body["results"], body["total"] = kept, body["total"].(float64)-1
+		return true
+	})
+	h.mustRun()
+	for _, x := range storetest.Rows(t, h.st.DB()) {
+		if x.TxID == hidden {
+			t.Fatal("the hidden row was stored: the test hid nothing")
+		}
+	}
+	if hidden == "" {
+		t.Fatal("no window in the re-check range was served")
+	}
+	l.set(nil) // the window now has one more row than was verified
+	h.mustRun()
+	h.exact()
+}
+
+// A window whose page is impossible every time it is asked for (a
+// negative nonce) is given up on after the client's retries: nothing of it
+// is stored, every other window completes, and the run's error names it.
+func TestHostileImpossibleValueEveryTime(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, backfill.SourceV1, 207)
+	l := h.throughLiar(backfill.SourceV1)
+	var mu sync.Mutex
+	var window string
+	l.set(func(path string, q url.Values, body map[string]any) bool {
+		res, _ := body["results"].([]any)
+		if path != "/extended/v1/tx" || q.Get("start_time") == "" || len(res) == 0 {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if window == "" {
+			window = q.Get("start_time")
+		}
+		if q.Get("start_time") != window {
+			return false
+		}
+		res[0].(map[string]any)["nonce"] = -1.0
+		return true
+	})
+	sum, err := backfill.Run(context.Background(), h.cfg)
+	var gaveUp *backfill.GaveUpError
+	if !errors.As(err, &gaveUp) || len(gaveUp.Units) != 1 || !strings.Contains(err.Error(), "nonce") {
+		t.Fatalf("err %v, want the window with the impossible nonce given up on", err)
+	}
+	if len(sum.Coverage.Missing) != 1 {
+		t.Fatalf("missing %v, want only that window", sum.Coverage.Missing)
+	}
+	m := sum.Coverage.Missing[0]
+	storetest.AssertExact(t, storetest.Rows(t, h.st.DB()), h.sim.GroundTruth(time.Unix(m.End+1, 0), storetest.FarFuture), time.Unix(m.End+1, 0), storetest.FarFuture)
+	for _, x := range storetest.Rows(t, h.st.DB()) {
+		if b := x.BurnBlockTime.Unix(); b >= m.Start && b <= m.End {
+			t.Fatalf("a row of the bad window was stored: %s", x.TxID)
+		}
+	}
 }

@@ -70,6 +70,9 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 		return iterResult{}, b, err
 	}
 	it := &Iteration{N: n, Tip: tip, Bounds: b, Windows: windows, budget: &pageBudget{left: cfg.MaxPages}, run: r}
+	if err := r.recheck(ctx, it); err != nil {
+		return iterResult{}, b, err
+	}
 	units, err := src.Plan(ctx, it)
 	if err != nil {
 		return iterResult{}, b, err

@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -25,6 +26,11 @@ func (s *v1Source) Counters() Counters                        { return clientCou
 // NewestBurnTime reads the newest transaction's burn time.
 func (s *v1Source) NewestBurnTime(ctx context.Context) (time.Time, bool, error) {
 	return s.c.NewestTxBurnTime(ctx)
+}
+
+// Total reads how many transactions the API says a window holds.
+func (s *v1Source) Total(ctx context.Context, start, end int64) (int64, error) {
+	return s.c.TxTotal(ctx, hiro.Window{Start: start, End: end})
 }
 
 // BlockHash names the block at height, so a run can tell which chain the server serves.
@@ -102,10 +108,15 @@ func (u *windowUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 	} else if err := st.BeginAttempt(dbctx, w); err != nil {
 		return false, err
 	}
-	useCache := w.Final
+	useCache := w.Final && !overlaps(r.uncached.times, w.Start, w.End)
 	for attempt := 1; ; attempt++ {
 		a := &windowAttempt{unit: u, w: w, done: done, useCache: useCache}
 		total, complete, err := a.walk(ctx, it)
+		if errors.Is(err, hiro.ErrMalformed) {
+			// The client retried it: the server keeps sending a bad page
+			// for this window. Give up on the window, not on the run.
+			return false, &UnverifiedError{Unit: u.Label(), Start: w.Start, End: w.End, Attempts: attempt, Detail: err.Error()}
+		}
 		if err != nil || !complete {
 			return false, err
 		}

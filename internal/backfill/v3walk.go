@@ -144,6 +144,12 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 			cursor = hiro.BlockTopCursor(h)
 			continue
 		}
+		if errors.Is(err, hiro.ErrMalformed) {
+			// The client retried it: the server keeps sending a bad page
+			// here. Give up on the segment, not on the run.
+			return false, errors.Join(&UnverifiedError{Unit: segmentLabel(g), Start: g.MinBurn, End: g.MaxBurn, Attempts: 1,
+				Detail: fmt.Sprintf("the page at cursor %q: %v", cursor, err)}, wait())
+		}
 		if err != nil {
 			return false, errors.Join(err, wait())
 		}
@@ -231,7 +237,7 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 // page gets one page: from the raw cache when the segment is final, else
 // from the API (caching it when every row on it is final).
 func (u *segmentUnit) page(ctx context.Context, it *Iteration, cursor string) (hiro.V3Page, error) {
-	use := u.g.Final && cursor != ""
+	use := u.g.Final && cursor != "" && !overlaps(it.run.uncached.heights, u.g.Lo, segTop(u.g))
 	key := V3CacheKey(cursor)
 	pg, body, hit, err := cachedPage(it, key, use,
 		func(b []byte) (hiro.V3Page, error) {

@@ -52,3 +52,21 @@ func (c *Client) NewestTxBurnTime(ctx context.Context) (t time.Time, ok bool, er
 	}
 	return page.Txs[0].BurnBlockTime, true, nil
 }
+
+// TxTotal returns how many transactions GET /extended/v1/tx says the
+// window holds, with one row-sized request: the backfill re-checks the
+// totals of recently finalised windows this way.
+func (c *Client) TxTotal(ctx context.Context, w Window) (int64, error) {
+	q := TxPageQuery(w, 0)
+	q.Set("limit", "1")
+	var total int64
+	_, err := c.Get(ctx, "/extended/v1/tx", q, func(b []byte) error {
+		p, err := DecodeTxPage(b)
+		total = p.Total
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("total of window %s: %w", w, err)
+	}
+	return total, nil
+}

@@ -51,6 +51,7 @@ var fields = []*field{
 	{key: "source.max_wait", kind: kindDuration, min: int64(time.Second), max: int64(24 * time.Hour), ptr: func(p *Policy) any { return &p.Source.MaxWait }},
 	{key: "horizon.target_days", kind: kindInt, min: 1, max: 3650, ptr: func(p *Policy) any { return &p.Horizon.TargetDays }},
 	{key: "horizon.settle_minutes", kind: kindInt, min: 0, max: 1440, ptr: func(p *Policy) any { return &p.Horizon.SettleMinutes }},
+	{key: "horizon.recheck_hours", kind: kindInt, min: 0, max: 168, ptr: func(p *Policy) any { return &p.Horizon.RecheckHours }},
 	{key: "backfill.max_pages", kind: kindInt, min: 1, max: 10_000_000, ptr: func(p *Policy) any { return &p.Backfill.MaxPages }},
 	{key: "backfill.max_iterations", kind: kindInt, min: 0, max: math.MaxInt32, ptr: func(p *Policy) any { return &p.Backfill.MaxIterations }},
 	{key: "backfill.force_refresh", kind: kindBool, ptr: func(p *Policy) any { return &p.Backfill.ForceRefresh }},

@@ -82,6 +82,11 @@ type Horizon struct {
 	// SettleMinutes is how far behind the chain tip's burn_block_time a
 	// window must end to be final; younger windows stay provisional.
 	SettleMinutes int `yaml:"settle_minutes" json:"settle_minutes"`
+	// RecheckHours is how far back from the final edge every run re-reads
+	// the totals of final windows, one cheap request each, and re-opens any
+	// that changed: Bitcoin timestamps can run backwards by more than the
+	// settle margin, so a window called final can still grow. 0 turns it off.
+	RecheckHours int `yaml:"recheck_hours" json:"recheck_hours"`
 }
 
 // Backfill bounds one backfill run.
@@ -160,7 +165,7 @@ func Default() Policy {
 			MaxRetries:        8,
 			MaxWait:           15 * time.Minute,
 		},
-		Horizon:   Horizon{TargetDays: 365, SettleMinutes: 120},
+		Horizon:   Horizon{TargetDays: 365, SettleMinutes: 120, RecheckHours: 6},
 		Backfill:  Backfill{MaxPages: 5000, MaxIterations: 0, ForceRefresh: false, WindowMinutes: 60, StallMinutes: 10},
 		Coverage:  Coverage{MinPercent: 100},
 		Retention: Retention{RawDays: 45},
@@ -194,6 +199,12 @@ func DefaultPaths(root string) Paths {
 // Settle is the settle margin: horizon.settle_minutes.
 func (p *Policy) Settle() time.Duration {
 	return time.Duration(p.Horizon.SettleMinutes) * time.Minute
+}
+
+// Recheck is how far back from the final edge final windows are re-checked:
+// horizon.recheck_hours.
+func (p *Policy) Recheck() time.Duration {
+	return time.Duration(p.Horizon.RecheckHours) * time.Hour
 }
 
 // Window is the size of one backfill time window: backfill.window_minutes.
@@ -263,6 +274,7 @@ func (p Policy) LogValue() slog.Value {
 		slog.Duration("max_wait", p.Source.MaxWait),
 		slog.Int("target_days", p.Horizon.TargetDays),
 		slog.Int("settle_minutes", p.Horizon.SettleMinutes),
+		slog.Int("recheck_hours", p.Horizon.RecheckHours),
 		slog.Int("max_pages", p.Backfill.MaxPages),
 		slog.Int("max_iterations", p.Backfill.MaxIterations),
 		slog.Bool("force_refresh", p.Backfill.ForceRefresh),

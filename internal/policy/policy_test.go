@@ -165,6 +165,7 @@ source:
 horizon:
   target_days: 30
   settle_minutes: 0
+  recheck_hours: 0
 backfill:
   max_pages: 10_000_000
   max_iterations: 3

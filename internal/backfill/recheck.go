@@ -1,0 +1,107 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/stxwallets/walletcache/internal/hiro"
+	"github.com/stxwallets/walletcache/internal/store"
+)
+
+// totaler is a source that can say, cheaply, how many transactions a
+// burn-time window holds.
+type totaler interface {
+	Total(ctx context.Context, start, end int64) (int64, error)
+}
+
+// recheck re-reads, once per run, the totals of the final windows that end
+// within cfg.Recheck before the final edge, and re-opens every window whose
+// total changed. Bitcoin timestamps can run backwards by more than the
+// settle margin, so a window called final can still grow; this costs one
+// small request a window. Re-opening drops the window and the v3 segments
+// whose rows span it, so whichever source runs next fetches it again.
+func (r *run) recheck(ctx context.Context, it *Iteration) error {
+	if r.cfg.Recheck <= 0 || r.rechecked {
+		return nil
+	}
+	r.rechecked = true
+	t, ok := r.cfg.V1.(totaler)
+	if !ok || r.sources.failed[SourceV1] {
+		r.log.Debug("no source can re-check window totals; skipping the re-check")
+		return nil
+	}
+	from := it.Bounds.FinalEdge - int64(r.cfg.Recheck/time.Second)
+	var reopen []store.Window
+	for _, w := range it.Windows {
+		if !w.Covered() || w.End <= from || w.End > it.Bounds.FinalEdge {
+			continue
+		}
+		n, err := t.Total(ctx, w.Start, w.End)
+		if errors.Is(err, hiro.ErrGone) {
+			r.log.Info("v1 is gone; skipping the re-check of recent final windows")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n != w.StoredRows {
+			r.log.Warn("a final window changed after it was verified (a Bitcoin timestamp ran backwards); fetching it again",
+				"window", span(w), "stored", w.StoredRows, "api_total", n)
+			reopen = append(reopen, w)
+		}
+	}
+	if len(reopen) == 0 {
+		return nil
+	}
+	dbctx := context.WithoutCancel(ctx)
+	st := r.cfg.Store
+	segs, err := st.Segments(dbctx)
+	if err != nil {
+		return err
+	}
+	settle := it.Settle()
+	var dropSegs []int64
+	for _, g := range segs {
+		for _, w := range reopen {
+			if g.HasRows && g.MinBurn-settle <= w.End && w.Start <= g.MaxBurn+settle {
+				dropSegs = append(dropSegs, g.ID)
+				r.uncached.heights = append(r.uncached.heights, store.Span{Start: g.Lo, End: segTop(g)})
+				break
+			}
+		}
+	}
+	// The cached pages of a re-opened window are what it was verified
+	// with: stale. Forget them and read past the cache this run.
+	for _, w := range reopen {
+		r.uncached.times = append(r.uncached.times, store.Span{Start: w.Start, End: w.End})
+		var keys []string
+		for off := int64(0); off <= max(w.StoredRows, w.APITotal); off += hiro.PageLimit {
+			keys = append(keys, CacheKey(SourceV1, span(w), off))
+		}
+		cacheDrop(&Iteration{run: r}, keys)
+	}
+	if err := st.SaveSegments(dbctx, nil, dropSegs); err != nil {
+		return err
+	}
+	if err := st.DropWindows(dbctx, reopen); err != nil {
+		return err
+	}
+	it.Windows, err = st.Windows(dbctx)
+	return err
+}
+
+// uncachedSpans are what a run must read past the raw cache: windows
+// (burn times) and segments (heights) re-opened by the re-check.
+type uncachedSpans struct {
+	times, heights []store.Span
+}
+
+func overlaps(spans []store.Span, lo, hi int64) bool {
+	for _, s := range spans {
+		if s.Start <= hi && lo <= s.End {
+			return true
+		}
+	}
+	return false
+}
