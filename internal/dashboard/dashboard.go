@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/atomicfile"
+	"github.com/stxwallets/walletcache/internal/chain"
 	"github.com/stxwallets/walletcache/internal/prices"
 	"github.com/stxwallets/walletcache/internal/wallets"
 )
@@ -34,7 +35,7 @@ const IndexFile = "index.html"
 const DefaultTopAcquisition = 15
 
 // Range is a span of time, both ends inclusive (a missing coverage range).
-type Range struct{ Start, End time.Time }
+type Range = chain.TimeRange
 
 // Coverage is what the backfill verified; the page shows it so a reader knows
 // whether the history behind the charts is complete.

@@ -84,7 +84,7 @@ func TestClientRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, n := scripted(t, tt.steps...)
 			c := newTestClient(t, srv.URL, nil)
-			_, _, err := c.TxPage(context.Background(), Window{1, 2}, 0)
+			_, _, err := c.TxPage(context.Background(), Window{Start: 1, End: 2}, 0)
 			switch {
 			case tt.wantErr == nil && err != nil:
 				t.Fatalf("unexpected error %v", err)
@@ -109,7 +109,7 @@ var errAny = errors.New("any error")
 func TestClientBadRequestIsNotRetried(t *testing.T) {
 	srv, n := scripted(t, status(400))
 	c := newTestClient(t, srv.URL, nil)
-	_, _, err := c.TxPage(context.Background(), Window{1, 2}, 0)
+	_, _, err := c.TxPage(context.Background(), Window{Start: 1, End: 2}, 0)
 	var se *StatusError
 	if !errors.As(err, &se) || se.Status != 400 || n.Load() != 1 {
 		t.Fatalf("want one 400 StatusError, got %v after %d requests", err, n.Load())
@@ -125,7 +125,7 @@ func TestClientTimeoutRetried(t *testing.T) {
 	}
 	srv, n := scripted(t, slow, status(200))
 	c := newTestClient(t, srv.URL, func(o *Options) { o.Timeout = 100 * time.Millisecond })
-	if _, _, err := c.TxPage(context.Background(), Window{1, 2}, 0); err != nil {
+	if _, _, err := c.TxPage(context.Background(), Window{Start: 1, End: 2}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if n.Load() != 2 || c.Stats.Timeouts.Load() != 1 {
@@ -146,7 +146,7 @@ func TestClientAPIKeyNeverLogged(t *testing.T) {
 		o.APIKey = key
 		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
-	_, _, err := c.TxPage(context.Background(), Window{1, 2}, 0)
+	_, _, err := c.TxPage(context.Background(), Window{Start: 1, End: 2}, 0)
 	if seen.Load() != key {
 		t.Fatalf("x-api-key header was %q", seen.Load())
 	}
@@ -159,7 +159,7 @@ func TestClientAPIKeyNeverLogged(t *testing.T) {
 func TestClientAdoptsLowerHeaderLimit(t *testing.T) {
 	srv, _ := scripted(t, status(200, "X-Ratelimit-Limit-Stacks-Second", "5", "X-Ratelimit-Limit-Stacks-Minute", "120"))
 	c := newTestClient(t, srv.URL, nil)
-	if _, _, err := c.TxPage(context.Background(), Window{1, 2}, 0); err != nil {
+	if _, _, err := c.TxPage(context.Background(), Window{Start: 1, End: 2}, 0); err != nil {
 		t.Fatal(err)
 	}
 	d, ok := c.Stats.Demand()
@@ -186,7 +186,7 @@ func TestClientKeepsToTheBudget(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); _, _, _ = c.TxPage(context.Background(), Window{1, 2}, 0) }()
+		go func() { defer wg.Done(); _, _, _ = c.TxPage(context.Background(), Window{Start: 1, End: 2}, 0) }()
 	}
 	wg.Wait()
 	// Arrival times carry the scheduling delays of a loaded machine: a

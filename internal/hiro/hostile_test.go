@@ -95,7 +95,7 @@ func TestClientRefusesCrossOriginRedirect(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c := newTestClient(t, srv.URL, func(o *Options) { o.APIKey = key })
 
-	_, _, err := c.TxPage(context.Background(), Window{1, 2}, 0)
+	_, _, err := c.TxPage(context.Background(), Window{Start: 1, End: 2}, 0)
 	var re *RedirectError
 	if !errors.As(err, &re) {
 		t.Fatalf("want a RedirectError, got %v", err)
@@ -142,7 +142,7 @@ func TestClientRedactsURLPassword(t *testing.T) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	ctx := context.Background()
-	_, _, err5xx := c.TxPage(ctx, Window{1, 2}, 0)
+	_, _, err5xx := c.TxPage(ctx, Window{Start: 1, End: 2}, 0)
 	_, err4xx := c.Get(ctx, "/bad", nil, nil)
 
 	dead := httptest.NewServer(http.NotFoundHandler())
@@ -201,7 +201,7 @@ func TestClientCapsDecodedBody(t *testing.T) {
 		_, _ = w.Write(bomb)
 	})
 	c := newTestClient(t, srv.URL, func(o *Options) { o.MaxRetries = 2 })
-	_, _, err := c.TxPage(context.Background(), Window{1, 2}, 0)
+	_, _, err := c.TxPage(context.Background(), Window{Start: 1, End: 2}, 0)
 	if !errors.Is(err, ErrBodyTooLarge) || !errors.Is(err, ErrMalformed) {
 		t.Fatalf("want ErrBodyTooLarge, got %v", err)
 	}
@@ -283,7 +283,7 @@ func TestClientBoundsRateLimitHeaders(t *testing.T) {
 			begun := time.Now()
 			var err error
 			for range tt.calls {
-				_, _, err = c.TxPage(context.Background(), Window{1, 2}, 0)
+				_, _, err = c.TxPage(context.Background(), Window{Start: 1, End: 2}, 0)
 			}
 			var rl *RateLimitError
 			switch {
@@ -340,7 +340,7 @@ func TestClientSpendsRequestCost(t *testing.T) {
 			t.Parallel()
 			srv, _ := scripted(t, status(200, "X-Ratelimit-Cost-Stacks", tt.cost))
 			c := newTestClient(t, srv.URL, func(o *Options) { o.RequestsPerSecond = 1; o.RequestsPerMinute = 60 })
-			if _, _, err := c.TxPage(context.Background(), Window{1, 2}, 0); err != nil {
+			if _, _, err := c.TxPage(context.Background(), Window{Start: 1, End: 2}, 0); err != nil {
 				t.Fatal(err)
 			}
 			if got := c.Stats.Cost.Load(); got != tt.wantCost {

@@ -8,17 +8,13 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/stxwallets/walletcache/internal/chain"
 )
 
 // Window is a closed range of burn_block_time, both ends inclusive, in unix
 // seconds: exactly what start_time/end_time filter on.
-type Window struct {
-	Start, End int64
-}
-
-func (w Window) String() string {
-	return fmt.Sprintf("[%s .. %s]", time.Unix(w.Start, 0).UTC().Format(time.DateTime), time.Unix(w.End, 0).UTC().Format(time.DateTime))
-}
+type Window = chain.Span
 
 // TxPageQuery is the query of one page of a closed window, oldest first.
 // Oldest-first matters while the window is still growing: transactions that

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/atomicfile"
+	"github.com/stxwallets/walletcache/internal/chain"
 )
 
 // Phase is what a backfill is doing: PhasePlanning or PhaseFetching while
@@ -90,10 +91,7 @@ type Committed struct {
 }
 
 // Range is a closed time range.
-type Range struct {
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-}
+type Range = chain.TimeRange
 
 // PathFor is where the state of the database at dbPath is published.
 func PathFor(dbPath string) string { return dbPath + ".progress.json" }

@@ -18,7 +18,7 @@ func TestWriteRead(t *testing.T) {
 	}{
 		{"new file", "", State{PID: 42, Phase: "fetching", UpdatedAt: at}},
 		{"replaces a longer state", `{"pid": 1, "message": "an older and much longer message than the new one"}`,
-			State{PID: 7, Running: true, Committed: &Committed{AsOf: at, MissingRanges: []Range{{at, at.Add(time.Hour)}}}}},
+			State{PID: 7, Running: true, Committed: &Committed{AsOf: at, MissingRanges: []Range{{Start: at, End: at.Add(time.Hour)}}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

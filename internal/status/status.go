@@ -13,15 +13,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stxwallets/walletcache/internal/chain"
 	"github.com/stxwallets/walletcache/internal/progress"
 	"github.com/stxwallets/walletcache/internal/store"
 )
 
 // Range is a closed time range of missing coverage.
-type Range struct {
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-}
+type Range = chain.TimeRange
 
 // Running describes a backfill in progress.
 type Running struct {
@@ -198,7 +196,7 @@ func fromDatabase(ctx context.Context, st *store.Store, in Inputs, now time.Time
 	cov := store.CoverageOf(store.Span{Start: r.HorizonStart.Unix(), End: r.HorizonEnd.Unix()}, ws)
 	r.CoveragePercent = cov.Percent
 	for _, m := range cov.Missing {
-		r.MissingRanges = append(r.MissingRanges, Range{time.Unix(m.Start, 0).UTC(), time.Unix(m.End, 0).UTC()})
+		r.MissingRanges = append(r.MissingRanges, m.Times())
 	}
 	run, ok, err := st.LastRun(ctx)
 	if err != nil {

@@ -145,7 +145,7 @@ func sample() Report {
 		MinBlockTime: ptr(now.Add(-30 * 24 * time.Hour)), MaxBlockTime: ptr(now.Add(-5 * time.Minute)),
 		TargetDays: 30, CoveragePercent: 87.5, MinPercent: 100, HorizonStart: now.Add(-30 * 24 * time.Hour),
 		HorizonEnd: now.Add(-2 * time.Hour), TipSeen: true,
-		MissingRanges: []Range{{now.Add(-30 * 24 * time.Hour), now.Add(-27*24*time.Hour - time.Second)}, {now.Add(-50 * time.Hour), now.Add(-49*time.Hour - time.Second)}},
+		MissingRanges: []Range{{Start: now.Add(-30 * 24 * time.Hour), End: now.Add(-27*24*time.Hour - time.Second)}, {Start: now.Add(-50 * time.Hour), End: now.Add(-49*time.Hour - time.Second)}},
 		Running: &Running{PID: 4242, StartedAt: now.Add(-time.Hour), Phase: "fetching", Iteration: 2,
 			UnitKind: "windows", CurrentUnit: "window [2026-11-01 00:00:00 .. 2026-11-01 00:59:59]", UnitsDone: 10, UnitsPlanned: 80,
 			Pages: 900, IterationPages: 400, PagesEstimate: 3200, Rows: 20000, RequestsPerMin: 49.5, TxPerSecond: 41.2, ETASeconds: &eta,

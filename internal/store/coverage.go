@@ -7,13 +7,12 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/stxwallets/walletcache/internal/chain"
 )
 
 // Span is a closed range of unix seconds.
-type Span struct{ Start, End int64 }
-
-// Seconds is the span's length; both ends count.
-func (s Span) Seconds() int64 { return s.End - s.Start + 1 }
+type Span = chain.Span
 
 // HorizonAt is the one definition of the span coverage is measured on:
 // from targetDays before now to the tip's burn time minus the settle
@@ -49,7 +48,7 @@ func CoverageOf(horizon Span, windows []Window) Coverage {
 	var spans []Span
 	for _, w := range windows {
 		if w.Covered() {
-			spans = append(spans, Span{w.Start, w.End})
+			spans = append(spans, Span{Start: w.Start, End: w.End})
 		}
 	}
 	sort.Slice(spans, func(i, j int) bool { return spans[i].Start < spans[j].Start })
@@ -59,7 +58,7 @@ func CoverageOf(horizon Span, windows []Window) Coverage {
 			continue
 		}
 		if s.Start > cursor {
-			c.Missing = append(c.Missing, Span{cursor, min(s.Start-1, horizon.End)})
+			c.Missing = append(c.Missing, Span{Start: cursor, End: min(s.Start-1, horizon.End)})
 		}
 		from := max(s.Start, cursor)
 		to := min(s.End, horizon.End)
@@ -72,7 +71,7 @@ func CoverageOf(horizon Span, windows []Window) Coverage {
 		}
 	}
 	if cursor <= horizon.End {
-		c.Missing = append(c.Missing, Span{cursor, horizon.End})
+		c.Missing = append(c.Missing, Span{Start: cursor, End: horizon.End})
 	}
 	c.Percent = 100 * float64(c.Covered) / float64(horizon.Seconds())
 	if c.Covered == horizon.Seconds() {

@@ -95,13 +95,13 @@ func TestCoverageOf(t *testing.T) {
 		wantPercent float64
 		wantMissing []Span
 	}{
-		{"empty", Span{0, 99}, nil, 0, []Span{{0, 99}}},
-		{"full", Span{0, 99}, []Window{cov(0, 49), cov(50, 99)}, 100, nil},
-		{"gap", Span{0, 99}, []Window{cov(0, 24), cov(75, 99)}, 50, []Span{{25, 74}}},
-		{"overhang both sides", Span{10, 89}, []Window{cov(0, 200)}, 100, nil},
-		{"provisional does not count", Span{0, 99}, []Window{cov(0, 49), {Start: 50, End: 99, Verified: true}}, 50, []Span{{50, 99}}},
-		{"unverified does not count", Span{0, 99}, []Window{{Start: 0, End: 99, Final: true}}, 0, []Span{{0, 99}}},
-		{"tail missing", Span{0, 99}, []Window{cov(0, 89)}, 90, []Span{{90, 99}}},
+		{"empty", Span{Start: 0, End: 99}, nil, 0, []Span{{Start: 0, End: 99}}},
+		{"full", Span{Start: 0, End: 99}, []Window{cov(0, 49), cov(50, 99)}, 100, nil},
+		{"gap", Span{Start: 0, End: 99}, []Window{cov(0, 24), cov(75, 99)}, 50, []Span{{Start: 25, End: 74}}},
+		{"overhang both sides", Span{Start: 10, End: 89}, []Window{cov(0, 200)}, 100, nil},
+		{"provisional does not count", Span{Start: 0, End: 99}, []Window{cov(0, 49), {Start: 50, End: 99, Verified: true}}, 50, []Span{{Start: 50, End: 99}}},
+		{"unverified does not count", Span{Start: 0, End: 99}, []Window{{Start: 0, End: 99, Final: true}}, 0, []Span{{Start: 0, End: 99}}},
+		{"tail missing", Span{Start: 0, End: 99}, []Window{cov(0, 89)}, 90, []Span{{Start: 90, End: 99}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
