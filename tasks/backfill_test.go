@@ -5,9 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/stxwallets/walletcache/internal/chain"
 	"github.com/stxwallets/walletcache/internal/exitcode"
 	"github.com/stxwallets/walletcache/internal/hirosim"
 )
@@ -62,74 +60,6 @@ func finalPage(key string, finalEdge int64) bool {
 	}
 	end, err := strconv.ParseInt(q.Get("end_time"), 10, 64)
 	return err == nil && end <= finalEdge
-}
-
-// Faults of every kind and a chain that grows during the crawl: the final
-// horizon is exact after the run, and a second run after growth stops makes
-// the whole chain exact.
-func TestBackfillUnderFaults(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, simConfig(4, 2), "")
-	e.sim.SetFaults(faultsAndGrowth())
-	sum, err := e.backfill()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.Coverage.Percent != 100 {
-		t.Fatalf("coverage %.3f", sum.Coverage.Percent)
-	}
-	st := e.sim.Stats()
-	if st.Status429 == 0 || st.Status5xx == 0 || st.Truncated == 0 {
-		t.Fatalf("faults did not fire: %+v", st)
-	}
-	end := time.Unix(sum.Coverage.Horizon.End, 0)
-	e.assertEqual(e.sim.GroundTruth(farPast, end), farPast, end)
-
-	e.sim.SetFaults(hirosim.Faults{})
-	if _, err := e.backfill(); err != nil {
-		t.Fatal(err)
-	}
-	e.assertEqual(e.sim.All(), farPast, farFuture)
-}
-
-// A reorg at the tip replaces blocks: the next run deletes the rows that
-// left the canonical chain and stores the re-mined ones.
-func TestBackfillReorgAtTip(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, simConfig(2, 3), "")
-	if _, err := e.backfill(); err != nil {
-		t.Fatal(err)
-	}
-	before := e.sim.All()
-	e.sim.Reorg(6)
-	after := e.sim.All()
-	if sameIDs(before, after) {
-		t.Fatal("the reorg changed nothing")
-	}
-	sum, err := e.backfill()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.assertEqual(after, farPast, farFuture)
-	if sum.RowsDeleted == 0 {
-		t.Fatal("no row was deleted, yet the reorg dropped transactions")
-	}
-}
-
-func sameIDs(a, b []chain.Tx) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	ids := map[string]bool{}
-	for _, x := range a {
-		ids[x.TxID] = true
-	}
-	for _, x := range b {
-		if !ids[x.TxID] {
-			return false
-		}
-	}
-	return true
 }
 
 // The v1 sunset on a server without v3 is a clear failure, not a hang

@@ -85,10 +85,7 @@ func (p Process) buildDashboards(ctx context.Context, pol *policy.Policy) (dashb
 	}
 	defer st.Close()
 	log := p.newLogger()
-	cov := dashboard.Coverage{Known: true, Percent: rep.CoveragePercent, TargetDays: rep.TargetDays}
-	for _, m := range rep.MissingRanges {
-		cov.MissingRanges = append(cov.MissingRanges, dashboard.Range{Start: m.Start, End: m.End})
-	}
+	cov := dashboard.Coverage{Known: true, Percent: rep.CoveragePercent, TargetDays: rep.TargetDays, MissingRanges: rep.MissingRanges}
 	started := time.Now()
 	res, err := dashboard.Build(ctx, st.DB(), dashboard.Options{
 		Dir:              pol.Paths.DashboardsDir,

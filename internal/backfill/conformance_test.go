@@ -52,7 +52,14 @@ const chainDays = 2
 
 func newHarness(t *testing.T, source string, seed int64) *harness {
 	t.Helper()
-	sim := hirosim.New(hirosim.Config{Seed: seed, History: chainDays * 24 * time.Hour, BlockInterval: time.Minute, TxPerBlock: 1})
+	return newHarnessAt(t, source, seed, time.Time{})
+}
+
+// newHarnessAt is newHarness with the chain's tip time fixed at now (zero:
+// the wall clock), so that harnesses of two sources serve the same chain.
+func newHarnessAt(t *testing.T, source string, seed int64, now time.Time) *harness {
+	t.Helper()
+	sim := hirosim.New(hirosim.Config{Seed: seed, Now: now, History: chainDays * 24 * time.Hour, BlockInterval: time.Minute, TxPerBlock: 1})
 	url := sim.Start()
 	t.Cleanup(sim.Close)
 	h := &harness{t: t, sim: sim, url: url, dir: t.TempDir()}
@@ -227,12 +234,25 @@ var scenarios = []struct {
 		h.open("rebuilt.duckdb")
 		second := h.mustRun()
 		h.exact()
-		if second.CacheHits == 0 {
-			h.t.Fatal("the rebuild read nothing from the raw cache")
-		}
+		fetched := h.listRequests() - listed
 		h.t.Logf("rebuild: %d of %d pages from the cache, %d list requests (first run %d)",
-			second.CacheHits, second.Pages, h.listRequests()-listed, listed)
-		_ = first
+			second.CacheHits, second.Pages, fetched, listed)
+		// Every page not from the cache is one request, plus one newest
+		// page per iteration that bounds the tip.
+		if second.CacheHits == 0 || fetched > second.Pages-second.CacheHits+int64(second.Iterations)+1 || fetched > first.Pages/2 {
+			h.t.Fatalf("rebuild: %d cache hits, %d list requests for %d pages", second.CacheHits, fetched, second.Pages)
+		}
+	}},
+	{"the horizon grows backwards: a gap below covered history", func(h *harness) {
+		h.cfg.TargetDays = 1
+		h.mustRun()
+		h.cfg.TargetDays = chainDays + 1
+		before := h.sim.Stats().Requests
+		sum := h.mustRun()
+		if n := h.sim.Stats().Requests - before; n == 0 || n > 300 {
+			h.t.Fatalf("the wider horizon took %d requests", n)
+		}
+		h.exactIn(store.Span{Start: sum.Coverage.Horizon.Start, End: storetest.FarFuture.Unix()})
 	}},
 }
 
@@ -265,4 +285,47 @@ func sameIDs(a, b []chain.Tx) bool {
 		}
 	}
 	return true
+}
+
+// Every source stores exactly the same rows, every column, from the same
+// chain over the horizon they all covered.
+func TestSourcesAgree(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC().Truncate(time.Minute)
+	type result struct {
+		rows    []chain.Tx
+		horizon store.Span
+	}
+	got := make([]result, len(sources))
+	t.Run("run", func(t *testing.T) {
+		for i, src := range sources {
+			t.Run(src.name, func(t *testing.T) {
+				t.Parallel()
+				h := newHarnessAt(t, src.name, 401, now)
+				sum := h.mustRun()
+				got[i] = result{storetest.Rows(t, h.st.DB()), sum.Coverage.Horizon}
+			})
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	lo, hi := got[0].horizon.Start, got[0].horizon.End
+	for _, g := range got[1:] {
+		lo, hi = max(lo, g.horizon.Start), min(hi, g.horizon.End)
+	}
+	from, to := time.Unix(lo, 0), time.Unix(hi, 0)
+	var want []chain.Tx
+	for _, x := range got[0].rows {
+		if !x.BurnBlockTime.Before(from) && !x.BurnBlockTime.After(to) {
+			want = append(want, x)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("no rows in the common horizon")
+	}
+	for i, g := range got[1:] {
+		t.Logf("%s vs %s: %d rows in the common horizon", sources[0].name, sources[i+1].name, len(want))
+		storetest.AssertExact(t, g.rows, want, from, to)
+	}
 }
