@@ -12,6 +12,7 @@ package backfill
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -293,6 +294,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		CoveragePct: sum.Coverage.Percent, Message: sum.Message,
 	}); err != nil && runErr == nil {
 		runErr = err
+	}
+	if c.Limits != nil {
+		if b, err := json.Marshal(c.Limits); err == nil {
+			_ = cfg.Store.SetMeta(dbctx, store.MetaServerLimits, string(b))
+		}
 	}
 	r.finalState(sum)
 	return sum, runErr

@@ -29,6 +29,7 @@ func (r *run) snapshot() progress.State {
 	s.UpdatedAt = now.UTC()
 	s.Pages, s.Rows = r.pages.Load(), r.rows.Load()
 	s.Requests, s.Retries, s.Throttled = c.Requests, c.Retries, c.Throttled
+	s.Limits = c.Limits
 	s.UnitsDone = int(r.unitsDone.Load())
 	s.LastCommitAt = time.Unix(0, r.lastCommit.Load()).UTC()
 	iterPages := s.Pages - r.iterPages0.Load()

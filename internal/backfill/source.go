@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/stxwallets/walletcache/internal/progress"
+
 	"github.com/stxwallets/walletcache/internal/hiro"
 )
 
@@ -58,9 +60,11 @@ const (
 	SourceV3 = "v3"
 )
 
-// Counters are the request counts of a Source.
+// Counters are the request counts of a Source, and what the server last
+// demanded of the rate budget (nil before it said anything).
 type Counters struct {
 	Requests, Retries, Throttled int64
+	Limits                       *progress.Limits
 }
 
 // dataTip is a source that can say how new the data it serves is: a

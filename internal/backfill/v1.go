@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/hiro"
+	"github.com/stxwallets/walletcache/internal/progress"
 	"github.com/stxwallets/walletcache/internal/store"
 )
 
@@ -43,7 +44,16 @@ func (s *v1Source) Prove(context.Context, *Iteration) error { return nil }
 
 // clientCounters reads a Hiro client's request counters.
 func clientCounters(c *hiro.Client) Counters {
-	return Counters{Requests: c.Stats.Requests.Load(), Retries: c.Stats.Retries.Load(), Throttled: c.Stats.Throttled.Load()}
+	n := Counters{Requests: c.Stats.Requests.Load(), Retries: c.Stats.Retries.Load(), Throttled: c.Stats.Throttled.Load()}
+	if d, ok := c.Stats.Demand(); ok {
+		n.Limits = &progress.Limits{At: d.At.UTC(), PerMinute: d.PerMinute, PerSecond: d.PerSecond,
+			BelievedPerMinute: d.BelievedPerMinute, BelievedPerSecond: d.BelievedPerSecond,
+			RetryAfterSeconds: d.RetryAfter.Seconds(), Cost: d.Cost}
+		if d.RetryAfter < 0 {
+			n.Limits.RetryAfterSeconds = -1
+		}
+	}
+	return n
 }
 
 // Plan turns the gaps in coverage into windows (see Plan), leaving out the

@@ -72,9 +72,25 @@ type State struct {
 	CoveragePercent float64   `json:"coverage_percent"` // as last committed
 	TargetDays      int       `json:"target_days"`
 	Message         string    `json:"message,omitempty"`
+	// Limits is what the server last demanded of the rate budget, and what
+	// the client believed of it (absent before any answer carried limits).
+	Limits *Limits `json:"server_limits,omitempty"`
 	// Committed describes the database as of the last iteration's end, for
 	// readers that cannot open it while the backfill holds the lock.
 	Committed *Committed `json:"committed,omitempty"`
+}
+
+// Limits is a server's rate-limit demand next to what the client keeps to:
+// a server may ask for less than it can take, or for something absurd,
+// and the client bounds what it believes.
+type Limits struct {
+	At                time.Time `json:"at"`
+	PerMinute         float64   `json:"per_minute"`          // announced; 0 when not
+	PerSecond         float64   `json:"per_second"`          // announced; 0 when not
+	BelievedPerMinute float64   `json:"believed_per_minute"` // the budget kept to
+	BelievedPerSecond float64   `json:"believed_per_second"`
+	RetryAfterSeconds float64   `json:"retry_after_seconds"` // of the last 429; -1 when none
+	Cost              int64     `json:"cost"`                // tokens one request costs; 0 when not announced
 }
 
 // Committed is a snapshot of the committed database.

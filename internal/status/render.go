@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/stxwallets/walletcache/internal/progress"
 	"github.com/stxwallets/walletcache/internal/rawcache"
 )
 
@@ -95,6 +97,9 @@ func WriteText(w io.Writer, r Report, now time.Time) {
 	} else if r.Source == "database" {
 		p("last run", "none recorded")
 	}
+	if l := r.ServerLimits; l != nil {
+		p("server", "%s", describeLimits(*l))
+	}
 	p("raw cache", "%s in %d files", rawcache.HumanBytes(r.RawCacheBytes), r.RawCacheFiles)
 	for _, wmsg := range r.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", wmsg)
@@ -126,4 +131,30 @@ func age(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%ds", int(d.Seconds()))
 	}
+}
+
+// describeLimits says what the server demanded of the rate budget and what
+// the backfill kept to, in one line.
+func describeLimits(l progress.Limits) string {
+	rate := func(perMin, perSec float64) string {
+		var parts []string
+		if perMin > 0 {
+			parts = append(parts, strconv.FormatFloat(perMin, 'f', -1, 64)+"/min")
+		}
+		if perSec > 0 {
+			parts = append(parts, strconv.FormatFloat(perSec, 'f', -1, 64)+"/s")
+		}
+		if len(parts) == 0 {
+			return "nothing"
+		}
+		return strings.Join(parts, " and ")
+	}
+	out := fmt.Sprintf("announced %s; the backfill kept to %s", rate(l.PerMinute, l.PerSecond), rate(l.BelievedPerMinute, l.BelievedPerSecond))
+	if l.RetryAfterSeconds >= 0 {
+		out += fmt.Sprintf("; the last 429 asked to wait %s", time.Duration(l.RetryAfterSeconds*float64(time.Second)).Round(time.Second))
+	}
+	if l.Cost > 1 {
+		out += fmt.Sprintf("; a request costs %d", l.Cost)
+	}
+	return out + " (as of " + clock(l.At) + ")"
 }

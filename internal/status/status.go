@@ -7,6 +7,7 @@ package status
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -68,25 +69,29 @@ type LastRun struct {
 // Report is everything status says; its JSON form is the machine interface
 // (docs/design.md#status-output) and keeps these key names.
 type Report struct {
-	Database         string     `json:"database"`
-	Rows             int64      `json:"rows"`
-	Wallets          int64      `json:"wallets"`
-	MinBlockTime     *time.Time `json:"min_block_time"`
-	MaxBlockTime     *time.Time `json:"max_block_time"`
-	TargetDays       int        `json:"target_days"`
-	CoveragePercent  float64    `json:"coverage_percent"`
-	MinPercent       float64    `json:"min_percent"`
-	MeetsPolicy      bool       `json:"meets_policy"`
-	HorizonStart     time.Time  `json:"horizon_start"`
-	HorizonEnd       time.Time  `json:"horizon_end"`
-	TipSeen          bool       `json:"tip_seen"`
-	MissingRanges    []Range    `json:"missing_ranges"`
-	Running          *Running   `json:"running"`
-	LastRun          *LastRun   `json:"last_run"`
-	FreshnessSeconds *float64   `json:"freshness_seconds"`
-	DatabaseBytes    int64      `json:"database_bytes"`
-	RawCacheBytes    int64      `json:"raw_cache_bytes"`
-	RawCacheFiles    int64      `json:"raw_cache_files"`
+	Database        string     `json:"database"`
+	Rows            int64      `json:"rows"`
+	Wallets         int64      `json:"wallets"`
+	MinBlockTime    *time.Time `json:"min_block_time"`
+	MaxBlockTime    *time.Time `json:"max_block_time"`
+	TargetDays      int        `json:"target_days"`
+	CoveragePercent float64    `json:"coverage_percent"`
+	MinPercent      float64    `json:"min_percent"`
+	MeetsPolicy     bool       `json:"meets_policy"`
+	HorizonStart    time.Time  `json:"horizon_start"`
+	HorizonEnd      time.Time  `json:"horizon_end"`
+	TipSeen         bool       `json:"tip_seen"`
+	MissingRanges   []Range    `json:"missing_ranges"`
+	Running         *Running   `json:"running"`
+	LastRun         *LastRun   `json:"last_run"`
+	// ServerLimits is what the server last demanded of the rate budget and
+	// what the backfill kept to: live while one runs, else as the last run
+	// saw it; null when no answer carried limits.
+	ServerLimits     *progress.Limits `json:"server_limits"`
+	FreshnessSeconds *float64         `json:"freshness_seconds"`
+	DatabaseBytes    int64            `json:"database_bytes"`
+	RawCacheBytes    int64            `json:"raw_cache_bytes"`
+	RawCacheFiles    int64            `json:"raw_cache_files"`
 	// Source says where the figures come from: "database", "live" (the
 	// running backfill's last committed snapshot) or "none" (no database).
 	Source   string   `json:"source"`
@@ -161,6 +166,9 @@ func Gather(ctx context.Context, in Inputs) (Report, error) {
 	}
 	if alive && r.Source == "live" {
 		r.Running = running(live, in, now)
+		if live.Limits != nil {
+			r.ServerLimits = live.Limits
+		}
 		if r.Running.Stalled {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("the backfill looks stalled: no page committed for %s (check its log for 429s or errors)", time.Duration(r.Running.SinceCommitSec*float64(time.Second)).Round(time.Second)))
 		}
@@ -189,6 +197,12 @@ func fromDatabase(ctx context.Context, st *store.Store, in Inputs, now time.Time
 		tip, _ = strconv.ParseInt(v, 10, 64)
 	}
 	horizonFromTip(r, in, now, tip)
+	if v, ok, err := st.Meta(ctx, store.MetaServerLimits); err == nil && ok {
+		var l progress.Limits
+		if json.Unmarshal([]byte(v), &l) == nil {
+			r.ServerLimits = &l
+		}
+	}
 	ws, err := st.Windows(ctx)
 	if err != nil {
 		return err

@@ -14,6 +14,9 @@ const (
 	// filled the database: a server whose block at that height has another
 	// hash serves another chain.
 	MetaChainAnchor = "chain_anchor"
+	// MetaServerLimits is the JSON of what the server last demanded of the
+	// rate budget (progress.Limits), as the last run saw it.
+	MetaServerLimits = "server_limits"
 )
 
 // SetMeta stores key = value.
