@@ -75,7 +75,7 @@ var typeNames = map[int64]string{
 	2: "contract_call",
 	3: "poison_microblock",
 	4: "coinbase",
-	5: "coinbase", // to an alternative recipient
+	5: "coinbase",       // to an alternative recipient
 	6: "smart_contract", // versioned: clarity_version set
 	7: "tenure_change",
 	8: "coinbase", // Nakamoto coinbase with a VRF proof

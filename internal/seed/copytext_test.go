@@ -115,7 +115,7 @@ func TestTextRowDecoder(t *testing.T) {
 		"type_id": "0", "status": "1", "nonce": "42", "fee_rate": "180", "sponsored": "f",
 		"sender_address": "SP000000000000000000002Q6VF78", "canonical": "t", "microblock_canonical": "t",
 		"token_transfer_recipient_address": "SP3FBR2AGK5H9QBDH3EEN6DF8EK8JY7RX8QJ5SVTE",
-		"token_transfer_amount": "1000000", "token_transfer_memo": `\\x6869`,
+		"token_transfer_amount":            "1000000", "token_transfer_memo": `\\x6869`,
 	}
 	cols, line := copyLine(values)
 	d, err := newTextRowDecoder(cols)
