@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -271,6 +272,12 @@ func (p *Postgres) Tip(context.Context) (Tip, error) { return p.tip, nil }
 const finalWhere = ` WHERE burn_block_time >= $1 AND burn_block_time <= $2
 	AND canonical AND microblock_canonical AND block_height <= $3`
 
+// clampTime fits a range into burn_block_time's integer type, so the
+// parameters keep its type and the index applies.
+func clampTime(start, end int64) (int32, int32) {
+	return int32(max(min(start, math.MaxInt32), math.MinInt32)), int32(max(min(end, math.MaxInt32), math.MinInt32))
+}
+
 // Count returns how many final rows have burn_block_time in [start, end],
 // in the snapshot Scan reads: a window is verified when the rows stored for
 // it equal this count.
@@ -279,7 +286,8 @@ func (p *Postgres) Count(ctx context.Context, start, end int64) (int64, error) {
 		return 0, p.broken
 	}
 	var n int64
-	err := p.tx.QueryRow(ctx, "SELECT count(*) FROM "+ident(p.tip.Schema)+".txs"+finalWhere, start, end, p.tip.Height).Scan(&n)
+	lo, hi := clampTime(start, end)
+	err := p.tx.QueryRow(ctx, "SELECT count(*) FROM "+ident(p.tip.Schema)+".txs"+finalWhere, lo, hi, p.tip.Height).Scan(&n)
 	if err != nil {
 		return 0, p.scanError(ctx, "count rows", err)
 	}
@@ -299,7 +307,8 @@ func (p *Postgres) Scan(ctx context.Context, start, end int64, fn func([]chain.T
 	defer cancel()
 	sql := "SELECT " + strings.Join(txsColumns, ", ") + " FROM " + ident(p.tip.Schema) + ".txs" + finalWhere +
 		" ORDER BY burn_block_time, block_height, microblock_sequence, tx_index"
-	rows, err := p.tx.Query(ctx, sql, pgx.QueryResultFormats{pgx.BinaryFormatCode}, start, end, p.tip.Height)
+	lo, hi := clampTime(start, end)
+	rows, err := p.tx.Query(ctx, sql, pgx.QueryResultFormats{pgx.BinaryFormatCode}, lo, hi, p.tip.Height)
 	if err != nil {
 		return 0, p.scanError(ctx, "read txs", err)
 	}

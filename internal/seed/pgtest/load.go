@@ -23,7 +23,8 @@ type Chain struct {
 	Schema string
 	// Txs are the canonical transactions, in (block_height, tx_index)
 	// order, e.g. slices.Values(sim.All()) or a hirosim.Generate stream.
-	// The highest block becomes the chain tip.
+	// The highest block becomes the chain tip. Every row must be
+	// Representable.
 	Txs iter.Seq[chain.Tx]
 	// TrapEvery > 0 adds, after every TrapEvery-th transaction, two rows
 	// the seed must never return: the same tx_id in a non-canonical fork
@@ -94,6 +95,14 @@ var TypeCodes = map[string][]int16{
 // StatusCodes maps a tx_status to its txs.status code.
 var StatusCodes = map[string]int16{
 	"success": 1, "abort_by_response": -1, "abort_by_post_condition": -2, "problematic_skipped": -3,
+}
+
+// Representable reports whether the API's database can hold tx: fee_rate and
+// token_transfer_amount are bigint there, so µSTX amounts above 2^63-1 (which
+// the simulator makes to test JSON decoding, and which no real chain has)
+// cannot be written. Filter a truth with it before Load.
+func Representable(tx chain.Tx) bool {
+	return tx.FeeRate <= math.MaxInt64 && tx.TokenTransferAmount <= math.MaxInt64
 }
 
 // microblockNone is microblock_sequence for anchored and Nakamoto txs.
