@@ -292,7 +292,7 @@ func TestArchiveMatchesTruth(t *testing.T) {
 	truth := preNakamoto(storable(t, sim.All()), 500)
 	db := srv.NewDB(t)
 	srv.Load(t, db, pgtest.Chain{Txs: slices.Values(truth), TrapEvery: 5, AboveTip: 2})
-	dump := srv.Dump(t, db)
+	dump := srv.Dump(t, db, "")
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}

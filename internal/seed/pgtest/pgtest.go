@@ -177,11 +177,14 @@ func (s *Server) Exec(tb testing.TB, db, sql string) {
 	}
 }
 
-// Dump writes a custom-format archive (pg_dump -Fc) of database db into a
-// temporary directory of the test and returns its path.
-func (s *Server) Dump(tb testing.TB, db string) string {
+// Dump writes a custom-format archive (pg_dump -Fc) of database db into
+// dir ("" for a temporary directory of the test) and returns its path.
+func (s *Server) Dump(tb testing.TB, db, dir string) string {
 	tb.Helper()
-	path := filepath.Join(tb.TempDir(), db+".dump")
+	if dir == "" {
+		dir = tb.TempDir()
+	}
+	path := filepath.Join(dir, db+".dump")
 	cmd := exec.Command(filepath.Join(s.Bin, "pg_dump"), "-Fc", "-h", s.Socket, "-U", "postgres", "-f", path, db)
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+s.Password)
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -1,0 +1,199 @@
+package seed_test
+
+import (
+	"context"
+	"database/sql"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stxwallets/walletcache/internal/chain"
+	"github.com/stxwallets/walletcache/internal/hirosim"
+	"github.com/stxwallets/walletcache/internal/seed"
+	"github.com/stxwallets/walletcache/internal/seed/pgtest"
+)
+
+// The benchmarks share one database of benchRows generated transactions
+// (SEED_BENCH_ROWS, default 1,000,000), its pg_dump archive and its CSV
+// export, built once per test binary. Run them with
+//
+//	go test -run '^$' -bench . -benchtime 3x ./internal/seed/
+var (
+	benchOnce sync.Once
+	benchDB   string
+	benchDump string
+	benchCSV  string
+	benchN    int64
+	benchErr  string
+)
+
+func benchRows() int {
+	if n, err := strconv.Atoi(os.Getenv("SEED_BENCH_ROWS")); err == nil && n > 0 {
+		return n
+	}
+	return 1_000_000
+}
+
+func benchSetup(b *testing.B) *pgtest.Server {
+	b.Helper()
+	srv := pgtest.Shared(b)
+	benchOnce.Do(func() {
+		start := time.Now()
+		want := benchRows()
+		db := "bench"
+		srv.Exec(b, "postgres", "CREATE DATABASE "+db)
+		cfg := hirosim.Config{Seed: 1, Now: simNow, History: 120 * 24 * time.Hour, TxPerBlock: 4}
+		n := 0
+		txs := func(yield func(chain.Tx) bool) {
+			hirosim.Generate(cfg, func(tx chain.Tx) bool {
+				if !pgtest.Representable(tx) {
+					return true
+				}
+				n++
+				return n <= want && yield(tx)
+			})
+		}
+		loaded := srv.Load(b, db, pgtest.Chain{Txs: txs, TrapEvery: 1000, AboveTip: 10})
+		benchDB, benchN = db, loaded.Canonical
+		b.Logf("loaded %d rows (+%d traps) in %s", loaded.Canonical, loaded.Traps, time.Since(start).Round(time.Millisecond))
+
+		start = time.Now()
+		dir := srv.Socket // removed with the server when the binary ends
+		benchDump = srv.Dump(b, db, dir)
+		b.Logf("pg_dump -Fc in %s", time.Since(start).Round(time.Millisecond))
+		benchCSV = filepath.Join(dir, "txs.csv")
+		if err := exportCSV(srv.URL(db, srv.Password), benchCSV); err != nil {
+			benchErr = err.Error()
+		}
+	})
+	if benchErr != "" {
+		b.Fatal(benchErr)
+	}
+	return srv
+}
+
+// exportCSV writes the seed's rows with COPY ... TO STDOUT (FORMAT csv).
+func exportCSV(url, path string) error {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cols := "tx_id, tx_index, block_hash, block_height, block_time, burn_block_height, burn_block_time, type_id, status, nonce, " +
+		"fee_rate, sponsored, sponsor_address, sender_address, token_transfer_recipient_address, token_transfer_amount, " +
+		"token_transfer_memo, contract_call_contract_id, contract_call_function_name, smart_contract_contract_id"
+	_, err = conn.PgConn().CopyTo(ctx, f, "COPY (SELECT "+cols+" FROM stacks_blockchain_api.txs WHERE canonical AND microblock_canonical "+
+		"AND block_height <= (SELECT block_height FROM stacks_blockchain_api.chain_tip)) TO STDOUT (FORMAT csv, HEADER)")
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// reportScan runs scan once per iteration and reports rows/s and peak RSS.
+func reportScan(b *testing.B, scan func(fn func([]chain.Tx) error) (int64, error)) {
+	var total int64
+	for b.Loop() {
+		n, err := scan(func(batch []chain.Tx) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n != benchN {
+			b.Fatalf("scan gave %d rows, want %d", n, benchN)
+		}
+		total += n
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
+	reportRSS(b)
+}
+
+func reportRSS(b *testing.B) {
+	var self, children syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
+	b.ReportMetric(float64(self.Maxrss)/1024, "peakRSS-MB")
+	b.ReportMetric(float64(children.Maxrss)/1024, "childRSS-MB")
+}
+
+func openBenchPostgres(b *testing.B, srv *pgtest.Server) *seed.Postgres {
+	r, err := seed.OpenPostgres(context.Background(), srv.URL(benchDB, srv.Password), "auto")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	return r
+}
+
+// BenchmarkPostgresScan is the reader as shipped: the binary protocol.
+func BenchmarkPostgresScan(b *testing.B) {
+	srv := benchSetup(b)
+	r := openBenchPostgres(b, srv)
+	reportScan(b, func(fn func([]chain.Tx) error) (int64, error) {
+		return r.Scan(context.Background(), math.MinInt64, math.MaxInt64, fn)
+	})
+}
+
+// BenchmarkPostgresCopyText is the alternative: COPY text through CopyTo.
+func BenchmarkPostgresCopyText(b *testing.B) {
+	srv := benchSetup(b)
+	r := openBenchPostgres(b, srv)
+	reportScan(b, func(fn func([]chain.Tx) error) (int64, error) {
+		return seed.ScanCopyText(r, context.Background(), math.MinInt64, math.MaxInt64, fn)
+	})
+}
+
+// BenchmarkArchiveScan reads the pg_dump archive through pg_restore.
+func BenchmarkArchiveScan(b *testing.B) {
+	benchSetup(b)
+	r, err := seed.OpenArchive(context.Background(), benchDump, seed.ArchiveOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reportScan(b, func(fn func([]chain.Tx) error) (int64, error) {
+		return r.Scan(context.Background(), math.MinInt64, math.MaxInt64, fn)
+	})
+}
+
+// BenchmarkDuckDBReadCSV is the yardstick: DuckDB loading the same rows
+// from the CSV that COPY ... TO wrote.
+func BenchmarkDuckDBReadCSV(b *testing.B) {
+	benchSetup(b)
+	connector, err := duckdb.NewConnector(filepath.Join(b.TempDir(), "bench.duckdb"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	ctx := context.Background()
+	var total int64
+	for b.Loop() {
+		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS t"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, "CREATE TABLE t AS SELECT * FROM read_csv('"+strings.ReplaceAll(benchCSV, "'", "''")+"', header = true)"); err != nil {
+			b.Fatal(err)
+		}
+		var n int64
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != benchN {
+			b.Fatalf("read_csv loaded %d rows (%v), want %d", n, err, benchN)
+		}
+		total += n
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
+	reportRSS(b)
+}
