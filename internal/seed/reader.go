@@ -111,3 +111,34 @@ var requiredColumns = map[string][]string{
 
 // requiredTables lists them in the order checks report them.
 var requiredTables = []string{"txs", "chain_tip", "blocks"}
+
+// Config names a seed as the product's settings do (seed.postgres_url,
+// seed.postgres_schema, seed.archive_dump); the caller applies the
+// STACKS_API_PG_URL and STACKS_API_ARCHIVE_DUMP overrides first.
+type Config struct {
+	PostgresURL    string
+	PostgresSchema string // SchemaAuto when empty
+	ArchiveDump    string
+	PgRestore      string // the archive's pg_restore; empty: look it up
+}
+
+// Open opens the configured seed: the database when PostgresURL is set (a
+// live database is newer than any dump), else the archive. With neither it
+// returns nil and no error: the backfill then runs from the API alone.
+func Open(ctx context.Context, cfg Config) (Reader, error) {
+	switch {
+	case cfg.PostgresURL != "":
+		p, err := OpenPostgres(ctx, cfg.PostgresURL, cfg.PostgresSchema)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	case cfg.ArchiveDump != "":
+		a, err := OpenArchive(ctx, cfg.ArchiveDump, ArchiveOptions{Schema: cfg.PostgresSchema, PgRestore: cfg.PgRestore})
+		if err != nil {
+			return nil, err
+		}
+		return a, nil
+	}
+	return nil, nil
+}

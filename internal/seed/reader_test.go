@@ -363,3 +363,28 @@ esac
 		})
 	}
 }
+
+func TestOpenChoosesSeed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	missing := filepath.Join(t.TempDir(), "absent.dump")
+	cases := []struct {
+		name string
+		cfg  seed.Config
+		kind error // nil: no seed and no error
+	}{
+		{"nothing configured", seed.Config{}, nil},
+		{"archive", seed.Config{ArchiveDump: missing}, seed.ErrArchive},
+		{"postgres wins over archive", seed.Config{PostgresURL: "postgres://u:Secr3t@localhost:notaport/db", ArchiveDump: missing}, seed.ErrConnect},
+	}
+	for _, tc := range cases {
+		r, err := seed.Open(ctx, tc.cfg)
+		if tc.kind == nil {
+			if r != nil || err != nil {
+				t.Errorf("%s: got %v, %v; want no seed", tc.name, r, err)
+			}
+			continue
+		}
+		wantSetupError(t, err, tc.kind, "", "Secr3t")
+	}
+}
