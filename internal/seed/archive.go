@@ -110,7 +110,7 @@ func OpenArchive(ctx context.Context, path string, opts ArchiveOptions) (*Archiv
 			return nil, &Error{Kind: ErrMissingTable, Msg: fmt.Sprintf("%s has no %s table data, which the seed reads", where, t)}
 		}
 	}
-	if err := a.readTip(ctx, where); err != nil {
+	if err := a.readTip(ctx, where, slices.Contains(data, "blocks")); err != nil {
 		return nil, err
 	}
 	// Read only the txs header now, so a missing column fails here rather
@@ -280,7 +280,7 @@ func (a *Archive) openError(where string, err error) error {
 
 // readTip reads chain_tip, then passes over blocks for the tip's burn time
 // and the anchor.
-func (a *Archive) readTip(ctx context.Context, where string) error {
+func (a *Archive) readTip(ctx context.Context, where string, hasBlocks bool) error {
 	tip := &a.tip
 	var tipIndex []byte
 	rows := 0
@@ -306,7 +306,9 @@ func (a *Archive) readTip(ctx context.Context, where string) error {
 	if rows == 0 {
 		return &Error{Kind: ErrMissingTable, Msg: fmt.Sprintf("%s: chain_tip is empty, the API had not ingested a block yet", where)}
 	}
-	found := false
+	if !hasBlocks {
+		return nil // no burn time for the tip: see Tip
+	}
 	err = a.table(ctx, "blocks", func(cols []string) (func([][]byte) error, error) {
 		pos, err := positions(cols, requiredColumns["blocks"])
 		if err != nil {
@@ -339,7 +341,7 @@ func (a *Archive) readTip(ctx context.Context, where string) error {
 			}
 			b := Block{Height: h, Hash: hex0x(hash), IndexHash: hex0x(index), BurnBlockTime: time.Unix(bt, 0).UTC()}
 			if isTip && bytes.Equal(index, tipIndex) {
-				tip.BurnBlockTime, found = b.BurnBlockTime, true
+				tip.BurnBlockTime = b.BurnBlockTime
 			}
 			if isAnchor {
 				tip.Anchor = b
@@ -349,9 +351,6 @@ func (a *Archive) readTip(ctx context.Context, where string) error {
 	})
 	if err != nil {
 		return a.openError(where, err)
-	}
-	if !found {
-		return &Error{Kind: ErrMissingTable, Msg: fmt.Sprintf("%s: blocks has no row for the chain tip %s", where, tip.IndexHash)}
 	}
 	return nil
 }

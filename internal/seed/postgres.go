@@ -115,7 +115,8 @@ func (p *Postgres) open(ctx context.Context, schema string) error {
 	if err := checkColumns(cols, where); err != nil {
 		return err
 	}
-	p.tip, err = p.readTip(ctx, schema, where)
+	_, hasBlocks := cols["blocks"]
+	p.tip, err = p.readTip(ctx, schema, where, hasBlocks)
 	if err != nil {
 		return err
 	}
@@ -174,7 +175,11 @@ func (p *Postgres) columns(ctx context.Context, schema string) (map[string][]str
 // checkColumns reports the first missing table, or the missing columns of
 // the first table that lacks some.
 func checkColumns(have map[string][]string, where string) error {
-	for _, table := range requiredTables {
+	tables := requiredTables
+	if _, ok := have["blocks"]; ok {
+		tables = append(slices.Clone(tables), "blocks")
+	}
+	for _, table := range tables {
 		cols, ok := have[table]
 		if !ok {
 			return &Error{Kind: ErrMissingTable, Msg: fmt.Sprintf("%s has no %s table, which the seed reads", where, table)}
@@ -192,7 +197,7 @@ func checkColumns(have map[string][]string, where string) error {
 	return nil
 }
 
-func (p *Postgres) readTip(ctx context.Context, schema, where string) (Tip, error) {
+func (p *Postgres) readTip(ctx context.Context, schema, where string, hasBlocks bool) (Tip, error) {
 	s := ident(schema)
 	var tip Tip
 	var hash, index []byte
@@ -205,26 +210,43 @@ func (p *Postgres) readTip(ctx context.Context, schema, where string) (Tip, erro
 		return Tip{}, p.queryError(ctx, "read chain_tip", err)
 	}
 	tip.Hash, tip.IndexHash = hex0x(hash), hex0x(index)
-	var burnTime int64
-	err = p.tx.QueryRow(ctx, "SELECT burn_block_time FROM "+s+".blocks WHERE index_block_hash = $1", index).Scan(&burnTime)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Tip{}, &Error{Kind: ErrMissingTable, Msg: fmt.Sprintf("%s: blocks has no row for the chain tip %s", where, tip.IndexHash)}
+	// The tip's burn time and the anchor come from blocks when it has
+	// them, else from the txs rows of the same blocks (every Stacks block
+	// holds at least its coinbase or tenure change).
+	var queries []string
+	if hasBlocks {
+		queries = append(queries, "SELECT block_height, block_hash, index_block_hash, burn_block_time FROM "+s+".blocks WHERE canonical")
 	}
-	if err != nil {
-		return Tip{}, p.queryError(ctx, "read the tip block", err)
+	queries = append(queries, "SELECT block_height, block_hash, index_block_hash, burn_block_time FROM "+s+".txs WHERE canonical AND microblock_canonical")
+	found := func(q string, args ...any) (Block, bool, error) {
+		var b Block
+		var bt int64
+		err := p.tx.QueryRow(ctx, q, args...).Scan(&b.Height, &hash, &index, &bt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Block{}, false, nil
+		}
+		if err != nil {
+			return Block{}, false, p.queryError(ctx, "read the tip and anchor blocks", err)
+		}
+		b.Hash, b.IndexHash, b.BurnBlockTime = hex0x(hash), hex0x(index), time.Unix(bt, 0).UTC()
+		return b, true, nil
 	}
-	tip.BurnBlockTime = time.Unix(burnTime, 0).UTC()
-	var a Block
-	var aTime int64
-	err = p.tx.QueryRow(ctx, "SELECT block_height, block_hash, index_block_hash, burn_block_time FROM "+s+
-		".blocks WHERE canonical AND block_height >= $1 AND block_height <= $2 ORDER BY block_height LIMIT 1",
-		tip.Height-AnchorDepth, tip.Height).Scan(&a.Height, &hash, &index, &aTime)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return Tip{}, p.queryError(ctx, "read the anchor block", err)
-	}
-	if err == nil {
-		a.Hash, a.IndexHash, a.BurnBlockTime = hex0x(hash), hex0x(index), time.Unix(aTime, 0).UTC()
-		tip.Anchor = a
+	tipDone, anchorDone := false, false
+	for _, q := range queries {
+		if !tipDone {
+			b, ok, err := found(q+" AND index_block_hash = $1 LIMIT 1", index)
+			if err != nil {
+				return Tip{}, err
+			}
+			tip.BurnBlockTime, tipDone = b.BurnBlockTime, ok
+		}
+		if !anchorDone {
+			b, ok, err := found(q+" AND block_height >= $1 AND block_height <= $2 ORDER BY block_height LIMIT 1", tip.Height-AnchorDepth, tip.Height)
+			if err != nil {
+				return Tip{}, err
+			}
+			tip.Anchor, anchorDone = b, ok
+		}
 	}
 	return tip, nil
 }

@@ -45,7 +45,9 @@ type Block struct {
 
 // Tip describes a seed's snapshot.
 type Tip struct {
-	// Block is the chain tip (chain_tip joined with blocks for its time).
+	// Block is the chain tip: chain_tip, with its burn time from blocks
+	// or else from the tip's txs rows. An archive without either leaves
+	// BurnBlockTime zero (then no window counts as final).
 	Block
 	BurnBlockHeight int64
 	// Anchor is the lowest canonical block at or above Height-AnchorDepth:
@@ -109,8 +111,10 @@ var requiredColumns = map[string][]string{
 	"blocks":    {"index_block_hash", "block_hash", "block_height", "burn_block_time", "canonical"},
 }
 
-// requiredTables lists them in the order checks report them.
-var requiredTables = []string{"txs", "chain_tip", "blocks"}
+// requiredTables lists the tables a seed must have, in the order checks
+// report them. blocks is optional: it gives the tip's burn time and the
+// anchor, which otherwise come from the txs rows of those blocks.
+var requiredTables = []string{"txs", "chain_tip"}
 
 // Config names a seed as the product's settings do (seed.postgres_url,
 // seed.postgres_schema, seed.archive_dump); the caller applies the

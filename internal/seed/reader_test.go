@@ -113,10 +113,15 @@ func TestPostgresMatchesTruth(t *testing.T) {
 	srv := pgtest.Shared(t)
 	sim := newSim(5)
 	truth := preNakamoto(storable(t, sim.All()), 500)
-	cases := []struct{ name, schema, open string }{
-		{"hiro schema, auto", "stacks_blockchain_api", "auto"},
-		{"public schema, auto", "public", ""},
-		{"hiro schema, named", "stacks_blockchain_api", "stacks_blockchain_api"},
+	cases := []struct {
+		name, schema, open string
+		prepare            string // SQL run after the load
+	}{
+		{"hiro schema, auto", "stacks_blockchain_api", "auto", ""},
+		{"public schema, auto", "public", "", ""},
+		{"hiro schema, named", "stacks_blockchain_api", "stacks_blockchain_api", ""},
+		{"no blocks table", "stacks_blockchain_api", "auto", "DROP TABLE stacks_blockchain_api.blocks"},
+		{"empty blocks table", "stacks_blockchain_api", "auto", "DELETE FROM stacks_blockchain_api.blocks"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,6 +130,9 @@ func TestPostgresMatchesTruth(t *testing.T) {
 			loaded := srv.Load(t, db, pgtest.Chain{Schema: tc.schema, Txs: slices.Values(truth), TrapEvery: 7, AboveTip: 3})
 			if loaded.Traps < 10 {
 				t.Fatalf("only %d trap rows", loaded.Traps)
+			}
+			if tc.prepare != "" {
+				srv.Exec(t, db, tc.prepare)
 			}
 			ctx := context.Background()
 			r, err := seed.OpenPostgres(ctx, srv.URL(db, srv.Password), tc.open)
