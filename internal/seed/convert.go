@@ -22,6 +22,7 @@ type RowError struct {
 	Reason string
 }
 
+// Error names the row (by tx_id when readable), the column and the reason.
 func (e *RowError) Error() string {
 	if e.TxID == "" {
 		return fmt.Sprintf("txs row: column %s: %s", e.Column, e.Reason)

@@ -34,10 +34,11 @@ var (
 // already removed. Unwrap gives its kind (ErrConnect, ErrAuth, ...), never
 // the driver's error, so nothing unredacted hides in the chain.
 type Error struct {
-	Kind error
-	Msg  string
+	Kind error  // one of the Err* kinds above
+	Msg  string // the sentence to show, password already removed
 }
 
+// Error returns the sentence.
 func (e *Error) Error() string { return e.Msg }
 
 // Unwrap returns the kind, for errors.Is.
