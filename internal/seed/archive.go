@@ -73,6 +73,14 @@ func OpenArchive(ctx context.Context, path string, opts ArchiveOptions) (*Archiv
 		return nil, &Error{Kind: ErrPgRestore, Msg: fmt.Sprintf("cannot run %s --version: %v", bin, err)}
 	}
 	a.version = strings.TrimSpace(string(out))
+	// Refuse before running it when the header already says pg_restore
+	// is too old; the stderr check in restoreError covers the rest.
+	if m := releaseOf.FindStringSubmatch(a.version); m != nil {
+		have, _ := strconv.Atoi(m[1])
+		if need, _ := strconv.Atoi(neededRelease(format)); need > have {
+			return nil, a.tooOld(format)
+		}
+	}
 	toc, err := a.run(ctx, "-l", path)
 	if err != nil {
 		return nil, err
@@ -183,7 +191,10 @@ func majorOf(path string) int {
 	return n
 }
 
-var unsupportedVersion = regexp.MustCompile(`unsupported version \((\d+)\.(\d+)\) in file header`)
+var (
+	unsupportedVersion = regexp.MustCompile(`unsupported version \((\d+)\.(\d+)\) in file header`)
+	releaseOf          = regexp.MustCompile(`\(PostgreSQL\) (\d+)`)
+)
 
 // run runs pg_restore to completion and returns its stdout.
 func (a *Archive) run(ctx context.Context, args ...string) ([]byte, error) {
@@ -205,10 +216,7 @@ func (a *Archive) restoreError(stderr string, err error) error {
 	if m := unsupportedVersion.FindStringSubmatch(stderr); m != nil {
 		maj, _ := strconv.Atoi(m[1])
 		minor, _ := strconv.Atoi(m[2])
-		need := neededRelease([2]byte{byte(maj), byte(minor)})
-		return &Error{Kind: ErrPgRestore, Msg: fmt.Sprintf(
-			"%s (%s) is too old for %s: the archive is format %s.%s, which needs pg_restore from PostgreSQL %s or newer (current Hiro dumps are PostgreSQL 17); install postgresql-client-%s and set the pg_restore path to its bin/pg_restore",
-			a.version, a.pgRestore, a.path, m[1], m[2], need, need)}
+		return a.tooOld([2]byte{byte(maj), byte(minor)})
 	}
 	msg := strings.TrimSpace(stderr)
 	if i := strings.IndexByte(msg, '\n'); i > 0 {
@@ -218,6 +226,14 @@ func (a *Archive) restoreError(stderr string, err error) error {
 		msg = err.Error()
 	}
 	return &Error{Kind: ErrArchive, Msg: fmt.Sprintf("%s (%s) cannot read %s: %s", a.version, a.pgRestore, a.path, msg)}
+}
+
+// tooOld is the sentence for a pg_restore older than the archive format.
+func (a *Archive) tooOld(format [2]byte) error {
+	need := neededRelease(format)
+	return &Error{Kind: ErrPgRestore, Msg: fmt.Sprintf(
+		"%s (%s) is too old for %s: the archive is format %d.%d, which needs pg_restore from PostgreSQL %s or newer (current Hiro dumps are PostgreSQL 17); install postgresql-client-%s and set the pg_restore path to its bin/pg_restore",
+		a.version, a.pgRestore, a.path, format[0], format[1], need, need)}
 }
 
 // tableData lists, per schema, the tables whose data the TOC holds. A TOC

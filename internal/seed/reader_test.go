@@ -344,9 +344,17 @@ func TestArchiveSetupErrors(t *testing.T) {
 	}
 	pg17 := write("pg17.dump", "PGDMP\x01\x10\x00 rest of a PostgreSQL 17 archive", 0o644)
 	sql := write("plain.sql", "--\n-- PostgreSQL database dump\n", 0o644)
+	// old answers like pg_restore 15 on a PostgreSQL 17 archive; vague
+	// says nothing about its release, so only its stderr can tell.
 	old := write("pg_restore", `#!/bin/sh
 case "$1" in
 --version) echo "pg_restore (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" ;;
+*) echo "pg_restore: error: unsupported version (1.16) in file header" >&2; exit 1 ;;
+esac
+`, 0o755)
+	vague := write("pg_restore-vague", `#!/bin/sh
+case "$1" in
+--version) echo "pg_restore (custom build)" ;;
 *) echo "pg_restore: error: unsupported version (1.16) in file header" >&2; exit 1 ;;
 esac
 `, 0o755)
@@ -357,6 +365,9 @@ esac
 	}{
 		{"too old pg_restore", pg17, old, seed.ErrPgRestore,
 			"pg_restore (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1) (" + old + ") is too old for " + pg17 +
+				": the archive is format 1.16, which needs pg_restore from PostgreSQL 17 or newer"},
+		{"too old pg_restore, known from stderr", pg17, vague, seed.ErrPgRestore,
+			"pg_restore (custom build) (" + vague + ") is too old for " + pg17 +
 				": the archive is format 1.16, which needs pg_restore from PostgreSQL 17 or newer"},
 		{"pg_restore not found", pg17, filepath.Join(dir, "nope", "pg_restore"), seed.ErrPgRestore,
 			"no pg_restore found (looked for " + filepath.Join(dir, "nope", "pg_restore") + "); install the PostgreSQL client 17 or newer"},
