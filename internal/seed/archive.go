@@ -496,49 +496,31 @@ func (a *Archive) Tip(context.Context) (Tip, error) { return a.tip, nil }
 // the final rows with burn_block_time in [start, end]. Use math.MinInt64 and
 // math.MaxInt64 for every row.
 func (a *Archive) Scan(ctx context.Context, start, end int64, fn func([]chain.Tx) error) (int64, error) {
-	var n int64
-	batch := make([]chain.Tx, 0, BatchSize)
-	var dec *textRowDecoder
-	var r Row
-	var line int64
-	err := a.table(ctx, "txs", func(cols []string) (func([][]byte) error, error) {
-		var err error
-		if dec, err = newTextRowDecoder(cols); err != nil {
-			return nil, err
-		}
-		return func(f [][]byte) error {
-			line++
-			if err := dec.decodeFields(f, &r); err != nil {
-				return fmt.Errorf("archive %s: txs row %d: %w", a.path, line, err)
+	return pipeline(ctx, func(ctx context.Context, emit func(chain.Tx) error) error {
+		var dec *textRowDecoder
+		var r Row
+		var line int64
+		return a.table(ctx, "txs", func(cols []string) (func([][]byte) error, error) {
+			var err error
+			if dec, err = newTextRowDecoder(cols); err != nil {
+				return nil, err
 			}
-			if !r.Final(a.tip.Height) || r.BurnBlockTime < start || r.BurnBlockTime > end {
-				return nil
-			}
-			tx, err := r.Tx()
-			if err != nil {
-				return err
-			}
-			batch = append(batch, tx)
-			if len(batch) == BatchSize {
-				if err := fn(batch); err != nil {
+			return func(f [][]byte) error {
+				line++
+				if err := dec.decodeFields(f, &r); err != nil {
+					return fmt.Errorf("archive %s: txs row %d: %w", a.path, line, err)
+				}
+				if !r.Final(a.tip.Height) || r.BurnBlockTime < start || r.BurnBlockTime > end {
+					return nil
+				}
+				tx, err := r.Tx()
+				if err != nil {
 					return err
 				}
-				n += int64(len(batch))
-				batch = batch[:0]
-			}
-			return nil
-		}, nil
-	})
-	if err != nil {
-		return n, err
-	}
-	if len(batch) > 0 {
-		if err := fn(batch); err != nil {
-			return n, err
-		}
-		n += int64(len(batch))
-	}
-	return n, nil
+				return emit(tx)
+			}, nil
+		})
+	}, fn)
 }
 
 // Close has nothing to release: each read's pg_restore ends with the read.

@@ -319,60 +319,49 @@ func (p *Postgres) Count(ctx context.Context, start, end int64) (int64, error) {
 // Scan streams the final rows with burn_block_time in [start, end] ordered by
 // (burn_block_time, block_height, microblock_sequence, tx_index): the index
 // gives the first key, so the server sorts only rows of equal time. Rows
-// arrive through the binary protocol one message at a time, so memory stays
-// at one batch whatever the range.
+// arrive through the binary protocol one message at a time and are
+// converted in a goroutine while fn stores the previous batch, so memory
+// stays at two batches whatever the range.
 func (p *Postgres) Scan(ctx context.Context, start, end int64, fn func([]chain.Tx) error) (int64, error) {
 	if p.broken != nil {
 		return 0, p.broken
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	sql := "SELECT " + strings.Join(txsColumns, ", ") + " FROM " + ident(p.tip.Schema) + ".txs" + finalWhere +
 		" ORDER BY burn_block_time, block_height, microblock_sequence, tx_index"
 	lo, hi := clampTime(start, end)
-	rows, err := p.tx.Query(ctx, sql, pgx.QueryResultFormats{pgx.BinaryFormatCode}, lo, hi, p.tip.Height)
-	if err != nil {
-		return 0, p.scanError(ctx, "read txs", err)
-	}
-	// On an early return, cancelling before Close stops the server instead
-	// of draining the rest of the result; the connection is then gone.
-	defer rows.Close()
-	batch := make([]chain.Tx, 0, BatchSize)
-	var n int64
-	var r Row
-	fail := func(err error) (int64, error) {
-		cancel()
-		rows.Close()
-		p.broken = fmt.Errorf("seed postgres reader unusable after an earlier error: %w", err)
-		return n, err
-	}
-	for rows.Next() {
-		if err := decodeBinaryRow(rows.RawValues(), &r); err != nil {
-			return fail(err)
-		}
-		tx, err := r.Tx()
+	n, err := pipeline(ctx, func(ctx context.Context, emit func(chain.Tx) error) error {
+		// The query watches the pipeline's context: when fn fails, the
+		// cancel interrupts the server instead of rows.Close draining the
+		// rest of the result.
+		rows, err := p.tx.Query(ctx, sql, pgx.QueryResultFormats{pgx.BinaryFormatCode}, lo, hi, p.tip.Height)
 		if err != nil {
-			return fail(err)
+			return p.scanError(ctx, "read txs", err)
 		}
-		batch = append(batch, tx)
-		if len(batch) == BatchSize {
-			if err := fn(batch); err != nil {
-				return fail(err)
+		defer rows.Close()
+		var r Row
+		for rows.Next() {
+			if err := decodeBinaryRow(rows.RawValues(), &r); err != nil {
+				return err
 			}
-			n += int64(len(batch))
-			batch = batch[:0]
+			tx, err := r.Tx()
+			if err != nil {
+				return err
+			}
+			if err := emit(tx); err != nil {
+				return err
+			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fail(p.scanError(ctx, "read txs", err))
-	}
-	if len(batch) > 0 {
-		if err := fn(batch); err != nil {
-			return fail(err)
+		if err := rows.Err(); err != nil {
+			return p.scanError(ctx, "read txs", err)
 		}
-		n += int64(len(batch))
+		return nil
+	}, fn)
+	if err != nil {
+		// A scan cut short by cancelling its context leaves pgx no choice
+		// but to close the connection, rather than drain the result.
+		p.broken = fmt.Errorf("seed postgres reader unusable after an earlier error: %w", err)
 	}
-	return n, nil
+	return n, err
 }
 
 func (p *Postgres) scanError(ctx context.Context, what string, err error) error {

@@ -19,8 +19,9 @@ type Reader interface {
 	Tip(ctx context.Context) (Tip, error)
 	// Scan calls fn with batches of the final rows (see Row.Final) whose
 	// burn_block_time lies in [start, end] (unix seconds, both inclusive)
-	// and returns how many it handed out. The batch slice is reused: fn
-	// must copy what it keeps. An error from fn stops the scan and is
+	// and returns how many it handed out. fn runs in the caller's
+	// goroutine while the reader prepares the next batch; the batch slice
+	// is reused: fn must copy what it keeps. An error from fn stops the scan and is
 	// returned as it is; after any error the reader must be closed.
 	Scan(ctx context.Context, start, end int64, fn func([]chain.Tx) error) (int64, error)
 	// Close releases the connection or the pg_restore process.
