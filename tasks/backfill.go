@@ -15,6 +15,7 @@ import (
 	"github.com/stxwallets/walletcache/internal/policy"
 	"github.com/stxwallets/walletcache/internal/progress"
 	"github.com/stxwallets/walletcache/internal/rawcache"
+	"github.com/stxwallets/walletcache/internal/seed"
 	"github.com/stxwallets/walletcache/internal/store"
 )
 
@@ -50,6 +51,11 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 	if err != nil {
 		return backfill.Summary{}, exitcode.New(exitcode.BadInput, fmt.Errorf("source: %w", err))
 	}
+	seedSrc, closeSeed, err := openSeed(ctx, pol)
+	if err != nil {
+		return backfill.Summary{}, err
+	}
+	defer closeSeed()
 	st, err := openStore(ctx, pol.Paths.Database, false)
 	if err != nil {
 		if store.IsLocked(err) {
@@ -69,6 +75,7 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 		Store:         st,
 		V1:            backfill.NewV1(client),
 		V3:            backfill.NewV3(client),
+		Seed:          seedSrc,
 		API:           pol.Source.API,
 		Cache:         rawcache.New(pol.Paths.RawDir),
 		TargetDays:    pol.Horizon.TargetDays,
@@ -86,6 +93,25 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 	})
 	printSummary(p.Stdout, pol, sum)
 	return sum, backfillError(err)
+}
+
+// openSeed opens the database seed the policy names, if any: a bad seed is
+// bad input (exit 2), found before anything is written.
+func openSeed(ctx context.Context, pol *policy.Policy) (backfill.Source, func(), error) {
+	r, err := seed.Open(ctx, seed.Config{
+		PostgresURL: pol.Seed.PostgresURL, PostgresSchema: pol.Seed.PostgresSchema, ArchiveDump: pol.Seed.ArchiveDump,
+	})
+	var se *seed.Error
+	switch {
+	case errors.As(err, &se):
+		return nil, func() {}, exitcode.New(exitcode.BadInput, fmt.Errorf("seed: %w (fix seed.postgres_url or seed.archive_dump in %s, or %s / %s)",
+			err, pol.File, policy.EnvSeedPostgres, policy.EnvSeedArchive))
+	case err != nil:
+		return nil, func() {}, fmt.Errorf("seed: %w", err)
+	case r == nil:
+		return nil, func() {}, nil
+	}
+	return backfill.NewSeed(r), func() { _ = r.Close() }, nil
 }
 
 // backfillError gives a backfill failure its exit code and a plain reason.
@@ -114,6 +140,13 @@ func printSummary(w io.Writer, pol *policy.Policy, s backfill.Summary) {
 	fmt.Fprintf(w, "backfill %s after %s (%d iteration(s))\n", s.Outcome, fmtDuration(s.Elapsed), s.Iterations)
 	if s.Source != "" {
 		fmt.Fprintf(w, "  source     %s\n", describeSource(s.Source))
+	}
+	if s.Seed != "" {
+		share := ""
+		if cov.Horizon.End > cov.Horizon.Start {
+			share = fmt.Sprintf(", %.1f%% of the horizon", 100*float64(s.SeedSeconds)/float64(cov.Horizon.Seconds()))
+		}
+		fmt.Fprintf(w, "  seed       %s: %d final window(s) filled from it%s; the API fetched the rest\n", s.Seed, s.SeedWindows, share)
 	}
 	if cov.Horizon.End != 0 {
 		fmt.Fprintf(w, "  coverage   %.2f%% of the %d-day horizon %s .. %s (policy wants %.0f%%)\n", cov.Percent,
@@ -151,14 +184,22 @@ func describeSource(label string) string {
 		"v1": "v1 (/extended/v1/tx, time windows)",
 		"v3": "v3 (/extended/v3/transactions, cursor walk)",
 	}
-	parts := strings.Split(label, "->")
+	seed, api, seeded := strings.Cut(label, "+")
+	if !seeded {
+		api = label
+	}
+	parts := strings.Split(api, "->")
 	for i, p := range parts {
 		if n, ok := names[p]; ok {
 			parts[i] = n
 		}
 	}
+	out := parts[0]
 	if len(parts) > 1 {
-		return strings.Join(parts, ", then ") + " after the first went away"
+		out = strings.Join(parts, ", then ") + " after the first went away"
 	}
-	return parts[0]
+	if seeded {
+		out = "the " + seed + " seed for final history, then " + out
+	}
+	return out
 }

@@ -37,6 +37,10 @@ type Config struct {
 	// /extended/v3/transactions. Either may be nil; when both are set they
 	// share one client (one rate budget, one set of request counters).
 	V1, V3 Source
+	// Seed, when set, runs first and fills every final window its snapshot
+	// holds (a PostgreSQL database or archive of the API); the API sources
+	// then fetch only the rest.
+	Seed Source
 	// API picks the source to start with: "v1", "v3", or "auto" (or "")
 	// to probe v3 once and use it when the server serves it. Whatever it
 	// starts with, a run switches to the other source when v1 answers 410
@@ -137,6 +141,9 @@ func (e *GaveUpError) Error() string {
 type Summary struct {
 	RunID           int64
 	Outcome         progress.Outcome
+	Seed            string // the seed's kind (postgres, archive); "" without one
+	SeedWindows     int    // final windows the seed filled and verified
+	SeedSeconds     int64  // the burn-time seconds they span
 	Source          string // the sources used, in order: v1, v3, v1->v3
 	Iterations      int
 	Pages           int64
@@ -174,6 +181,8 @@ type run struct {
 	lastCommit    atomic.Int64 // unix nanos
 	believedTip   atomic.Int64 // the tip burn time the last bounds rest on, unix seconds
 	firstTip      *hiro.Tip    // read by preflight, for the first iteration of the source it chose
+	seedWindows   atomic.Int64 // windows the seed verified
+	seedSeconds   atomic.Int64 // the burn-time seconds they span
 	rechecked     bool         // the recent final windows were re-checked in this run
 	uncached      uncachedSpans
 	// Per iteration, for the estimate: pages the opened units need, units
@@ -235,6 +244,15 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	var bounds Bounds
 	runErr := func() error {
+		if cfg.Seed != nil {
+			sum.Seed = cfg.Seed.Name()
+			sum.Iterations = 1
+			r.log.Info("filling final history from the seed", "seed", cfg.Seed.Name())
+			if _, _, err := r.iteration(ctx, 1, cfg.Seed); err != nil {
+				return fmt.Errorf("seed: %w", err)
+			}
+			r.log.Info("seed done; the API fetches the rest", "seed", cfg.Seed.Name(), "windows", r.seedWindows.Load())
+		}
 		for iter := 1; cfg.MaxIterations == 0 || iter <= cfg.MaxIterations; iter++ {
 			sum.Iterations = iter
 			it, b, err := r.iteration(ctx, iter, r.sources.inUse)
@@ -273,6 +291,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	c := r.counters()
 	sum.Requests, sum.Retries, sum.Throttled = c.Requests, c.Retries, c.Throttled
 	sum.Source = r.sourceLabel()
+	sum.SeedWindows, sum.SeedSeconds = int(r.seedWindows.Load()), r.seedSeconds.Load()
 	sum.Elapsed = time.Since(r.started)
 	if bounds.FinalEdge != 0 {
 		if ws, err := cfg.Store.Windows(dbctx); err == nil {
@@ -315,7 +334,10 @@ func (r *run) preflight(ctx context.Context) error {
 		return fmt.Errorf("read the chain tip: %w", err)
 	}
 	r.firstTip = &tip // the first iteration plans on it: one request less
-	return r.checkChain(ctx, r.sources.inUse, tip)
+	if err := r.checkChain(ctx, r.sources.inUse, tip); err != nil {
+		return err
+	}
+	return r.checkSeedChain(ctx)
 }
 
 // noteUnverified records a unit given up on in this run.

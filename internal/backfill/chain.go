@@ -136,6 +136,31 @@ func (r *run) checkChain(ctx context.Context, src Source, tip hiro.Tip) error {
 	return nil
 }
 
+// checkSeedChain makes sure the seed holds the chain the API serves: the
+// API's block at the height of the seed's anchor must have its hash.
+func (r *run) checkSeedChain(ctx context.Context) error {
+	s, ok := r.cfg.Seed.(*seedSource)
+	h, can := r.sources.inUse.(blockHasher)
+	if !ok || !can {
+		return nil
+	}
+	a, err := s.anchor(ctx)
+	if err != nil || a.Hash == "" {
+		return err
+	}
+	got, err := h.BlockHash(ctx, a.Height)
+	if errors.Is(err, hiro.ErrBlockNotFound) {
+		got, err = "", nil
+	}
+	if err != nil {
+		return fmt.Errorf("check which chain the seed holds: %w", err)
+	}
+	if got != a.Hash {
+		return &ChainMismatchError{Where: s.Name() + " seed", Height: a.Height, Want: a.Hash, Got: got}
+	}
+	return nil
+}
+
 // recorded is an anchor and where it was recorded.
 type recorded struct {
 	where string

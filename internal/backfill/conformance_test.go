@@ -59,7 +59,15 @@ func newHarness(t *testing.T, source string, seed int64) *harness {
 // the wall clock), so that harnesses of two sources serve the same chain.
 func newHarnessAt(t *testing.T, source string, seed int64, now time.Time) *harness {
 	t.Helper()
-	sim := hirosim.New(hirosim.Config{Seed: seed, Now: now, History: chainDays * 24 * time.Hour, BlockInterval: time.Minute, TxPerBlock: 1})
+	return newHarnessOf(t, source, hirosim.Config{Seed: seed, Now: now})
+}
+
+// newHarnessOf is newHarness over a simulator configured by cfg, whose
+// history, block interval and density the harness sets.
+func newHarnessOf(t *testing.T, source string, cfg hirosim.Config) *harness {
+	t.Helper()
+	cfg.History, cfg.BlockInterval, cfg.TxPerBlock = chainDays*24*time.Hour, time.Minute, 1
+	sim := hirosim.New(cfg)
 	url := sim.Start()
 	t.Cleanup(sim.Close)
 	h := &harness{t: t, sim: sim, url: url, dir: t.TempDir()}

@@ -104,8 +104,12 @@ func (r *run) switchSource(err error) bool {
 func (r *run) sourceLabel() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	seed := ""
+	if r.cfg.Seed != nil {
+		seed = r.cfg.Seed.Name() + "+"
+	}
 	if len(r.sources.used) > 0 {
-		return strings.Join(r.sources.used, "->")
+		return seed + strings.Join(r.sources.used, "->")
 	}
 	switch {
 	case r.cfg.API != "":

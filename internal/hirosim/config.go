@@ -44,6 +44,11 @@ type Config struct {
 	// 2^53 stay.
 	PlausibleFees bool
 
+	// MaxAmount, when > 0, caps the amounts and fees beyond 2^53 below it:
+	// math.MaxInt64 gives a chain a stacks-blockchain-api PostgreSQL
+	// database can hold (its µSTX columns are bigint), as the real chain's
+	// are (the whole supply is under 2^51). 0 keeps amounts up to 2^64-1.
+	MaxAmount uint64
 	// Hostile makes memos, contract names and function names carry HTML and
 	// quotes (<script>, onerror=, "…'), to test escaping downstream.
 	Hostile bool

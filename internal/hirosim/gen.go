@@ -316,10 +316,14 @@ func (g *generator) logUniform(lo, hi float64) uint64 {
 
 // bigAmount is beyond 2^53, where float64 stops being exact.
 func (g *generator) bigAmount() uint64 {
-	if g.rng.IntN(8) == 0 {
-		return math.MaxUint64
+	top := uint64(math.MaxUint64)
+	if g.cfg.MaxAmount > 1<<53+1 {
+		top = g.cfg.MaxAmount
 	}
-	return 1<<53 + 1 + g.rng.Uint64N(math.MaxUint64-1<<53-1)
+	if g.rng.IntN(8) == 0 {
+		return top
+	}
+	return 1<<53 + 1 + g.rng.Uint64N(top-1<<53-1)
 }
 
 func (g *generator) fee(typ uint8) uint64 {

@@ -4,11 +4,15 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// identPattern is what a schema name may be.
+var identPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // kind is how a policy value is written and checked.
 type kind int
@@ -23,6 +27,8 @@ const (
 	kindOptPath              // like kindPath, may be ""
 	kindDuration             // Go duration string in [min, max] nanoseconds
 	kindIntList              // non-empty list of distinct whole numbers in [min, max]
+	kindSecret               // free text that may hold a password, may be ""; never echoed
+	kindIdent                // "auto" or an SQL identifier
 )
 
 // field is one key of backfill.yaml: its dotted name, how it is written,
@@ -70,6 +76,9 @@ var fields = []*field{
 	{key: "dashboards.prices.base_url", kind: kindURL, ptr: func(p *Policy) any { return &p.Dashboards.Prices.BaseURL }},
 	{key: "dashboards.prices.csv", kind: kindOptPath, ptr: func(p *Policy) any { return &p.Dashboards.Prices.CSV }},
 	{key: "dashboards.prices.days", kind: kindInt, min: 1, max: 3650, ptr: func(p *Policy) any { return &p.Dashboards.Prices.Days }},
+	{key: "seed.postgres_url", kind: kindSecret, ptr: func(p *Policy) any { return &p.Seed.PostgresURL }},
+	{key: "seed.postgres_schema", kind: kindIdent, ptr: func(p *Policy) any { return &p.Seed.PostgresSchema }},
+	{key: "seed.archive_dump", kind: kindOptPath, ptr: func(p *Policy) any { return &p.Seed.ArchiveDump }},
 }
 
 // fieldByKey finds a leaf key, or nil when key is a section or unknown.
@@ -128,6 +137,10 @@ func (f *field) allowed() string {
 			shortDuration(time.Duration(f.min)), shortDuration(time.Duration(f.max)))
 	case kindIntList:
 		return fmt.Sprintf("a non-empty list of distinct whole numbers from %d to %d, such as [15, 30, 60, 90]", f.min, f.max)
+	case kindSecret:
+		return `a PostgreSQL URL such as "postgres://reader@db.example:5432/stacks_blockchain_api", or "" for none`
+	case kindIdent:
+		return `"auto" or a schema name of letters, digits and _`
 	}
 	return "a valid value"
 }
@@ -167,6 +180,8 @@ func (f *field) parseText(s string) (any, string) {
 		}
 		return b, ""
 	case kindURL:
+		return strings.TrimSpace(s), ""
+	case kindSecret, kindOptPath:
 		return strings.TrimSpace(s), ""
 	}
 	// Only the kinds above are ever overridden from the environment.
@@ -230,6 +245,13 @@ func (f *field) check(v any, got string) (any, string) {
 			return nil, f.mustBe(got)
 		}
 		return d, ""
+	case kindSecret:
+		return v, ""
+	case kindIdent:
+		if !identPattern.MatchString(v.(string)) {
+			return nil, f.allowed() // the value is not repeated: it may be mistyped secret text
+		}
+		return v, ""
 	case kindIntList:
 		// Element errors are found while decoding, where each element's
 		// line is known; here only the list as a whole is checked.

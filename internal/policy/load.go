@@ -28,6 +28,8 @@ const (
 	EnvReadOnly      = "BACKFILL_READ_ONLY"      // sets Policy.ReadOnly
 	EnvAPIURL        = "HIRO_API_URL"            // overrides source.base_url
 	EnvAPIKey        = "HIRO_API_KEY"            // sets Policy.APIKey
+	EnvSeedPostgres  = "STACKS_API_PG_URL"       // overrides seed.postgres_url
+	EnvSeedArchive   = "STACKS_API_ARCHIVE_DUMP" // overrides seed.archive_dump
 )
 
 // DefaultFile is the policy file used when BACKFILL_POLICY is not set,
@@ -46,6 +48,8 @@ var envOverrides = []struct{ name, key string }{
 	{EnvMaxIterations, "backfill.max_iterations"},
 	{EnvForceRefresh, "backfill.force_refresh"},
 	{EnvAPIURL, "source.base_url"},
+	{EnvSeedPostgres, "seed.postgres_url"},
+	{EnvSeedArchive, "seed.archive_dump"},
 }
 
 // Error is one problem with the policy. It says where the bad value came
@@ -462,12 +466,12 @@ func parseNode(f *field, n *yaml.Node) (any, int, string) {
 			return bad()
 		}
 		return x, 0, ""
-	case kindEnum, kindURL, kindPath:
+	case kindEnum, kindURL, kindPath, kindIdent:
 		if tag != "!!str" {
 			return bad()
 		}
 		return n.Value, 0, ""
-	case kindOptPath:
+	case kindOptPath, kindSecret:
 		if tag == "!!null" {
 			return "", 0, ""
 		}

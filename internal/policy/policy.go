@@ -35,6 +35,7 @@ type Policy struct {
 	Retention  Retention  `yaml:"retention" json:"retention"`
 	Paths      Paths      `yaml:"paths" json:"paths"`
 	Dashboards Dashboards `yaml:"dashboards" json:"dashboards"`
+	Seed       Seed       `yaml:"seed" json:"seed"`
 
 	// APIKey is the Hiro API key from HIRO_API_KEY (environment or .env),
 	// sent as x-api-key. "" means no key. Never print, log or store it.
@@ -151,6 +152,21 @@ type Prices struct {
 	Days int `yaml:"days" json:"days"`
 }
 
+// Seed is an optional bulk source of history: a stacks-blockchain-api
+// PostgreSQL database, or a pg_dump archive of one. Final windows the seed
+// holds come from it; the rest from the API.
+type Seed struct {
+	// PostgresURL connects to the database (STACKS_API_PG_URL overrides
+	// it); "" for none. It may hold a password: never print it unredacted.
+	PostgresURL string `yaml:"postgres_url" json:"postgres_url"`
+	// PostgresSchema is auto (stacks_blockchain_api, else public) or the
+	// schema holding the API's tables.
+	PostgresSchema string `yaml:"postgres_schema" json:"postgres_schema"`
+	// ArchiveDump is a pg_dump custom-format file (STACKS_API_ARCHIVE_DUMP
+	// overrides it); "" for none, absolute after Load.
+	ArchiveDump string `yaml:"archive_dump" json:"archive_dump"`
+}
+
 // Default returns the defaults of every key (docs/design.md#policy-keys).
 // Paths are relative, as written in backfill.yaml; Load makes them absolute.
 func Default() Policy {
@@ -170,6 +186,7 @@ func Default() Policy {
 		Coverage:  Coverage{MinPercent: 100},
 		Retention: Retention{RawDays: 45},
 		Paths:     DefaultPaths("data"),
+		Seed:      Seed{PostgresSchema: "auto"},
 		Dashboards: Dashboards{
 			WalletMaxDays: 365,
 			WalletWindows: []int{15, 30, 60, 90},
@@ -238,6 +255,7 @@ func (p Policy) Redacted() Policy {
 	}
 	p.Source.BaseURL = RedactURL(p.Source.BaseURL)
 	p.Dashboards.Prices.BaseURL = RedactURL(p.Dashboards.Prices.BaseURL)
+	p.Seed.PostgresURL = RedactDSN(p.Seed.PostgresURL)
 	p.Dashboards.WalletWindows = append([]int(nil), p.Dashboards.WalletWindows...)
 	return p
 }
@@ -286,6 +304,8 @@ func (p Policy) LogValue() slog.Value {
 		slog.String("raw_dir", p.Paths.RawDir),
 		slog.String("dashboards_dir", p.Paths.DashboardsDir),
 		slog.String("prices", p.Dashboards.Prices.Source),
+		slog.String("seed_postgres_url", RedactDSN(p.Seed.PostgresURL)),
+		slog.String("seed_archive_dump", p.Seed.ArchiveDump),
 		slog.Bool("read_only", p.ReadOnly),
 	)
 }

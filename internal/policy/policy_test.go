@@ -1,7 +1,10 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -192,6 +195,10 @@ dashboards:
     base_url: https://prices.example
     csv: prices/stx.csv
     days: 7
+seed:
+  postgres_url: "postgres://reader:hunter2@db.example/stacks"
+  postgres_schema: my_schema
+  archive_dump: dumps/api.dump
 `)
 	got, err := Load(path, nil)
 	if err != nil {
@@ -216,6 +223,7 @@ dashboards:
 			WalletWindows: []int{1, 3650},
 			Prices:        Prices{Source: "csv", BaseURL: "https://prices.example", CSV: filepath.Join(dir, "prices/stx.csv"), Days: 7},
 		},
+		Seed: Seed{PostgresURL: "postgres://reader:hunter2@db.example/stacks", PostgresSchema: "my_schema", ArchiveDump: filepath.Join(dir, "dumps/api.dump")},
 		File: path,
 		Dir:  dir,
 	}
@@ -333,7 +341,7 @@ func TestLoadStructureErrors(t *testing.T) {
 		want []string // substrings, the first one with file:line
 	}{
 		{"unknown top-level key", "source:\n  api: v1\n\nsourc:\n  api: v1\n", []string{
-			`:4: unknown key "sourc" (known keys here: source, horizon, backfill, coverage, retention, paths, dashboards)`,
+			`:4: unknown key "sourc" (known keys here: source, horizon, backfill, coverage, retention, paths, dashboards, seed)`,
 			`did you mean "source"?`}},
 		{"unknown nested key", "source:\n  bse_url: https://x\n", []string{
 			`:2: unknown key "source.bse_url" (known keys here: base_url, api, requests_per_minute, requests_per_second, concurrency, timeout, max_retries, max_wait)`,
@@ -842,7 +850,7 @@ func TestFieldsMatchStruct(t *testing.T) {
 		case *bool:
 			ok = f.kind == kindBool
 		case *string:
-			ok = f.kind == kindEnum || f.kind == kindURL || f.kind == kindPath || f.kind == kindOptPath
+			ok = f.kind == kindEnum || f.kind == kindURL || f.kind == kindPath || f.kind == kindOptPath || f.kind == kindSecret || f.kind == kindIdent
 		case *time.Duration:
 			ok = f.kind == kindDuration
 		case *[]int:
@@ -850,6 +858,30 @@ func TestFieldsMatchStruct(t *testing.T) {
 		}
 		if !ok {
 			t.Errorf("%s: kind %d does not fit pointer %T", f.key, f.kind, f.ptr(&p))
+		}
+	}
+}
+
+// The seed's connection string never shows its password, in either form.
+func TestRedactDSN(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{"postgres://reader:hunter2@db.example:5432/stacks", "postgres://REDACTED@db.example:5432/stacks"},
+		{"host=db.example user=reader password=hunter2 dbname=stacks", "host=db.example user=reader password=REDACTED dbname=stacks"},
+		{"host=db password = 'hunter 2' dbname=x", "host=db password = REDACTED dbname=x"},
+		{"", ""},
+	} {
+		if got := RedactDSN(tt.in); got != tt.want {
+			t.Errorf("RedactDSN(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	p := Default()
+	p.Seed.PostgresURL = "postgres://reader:hunter2@db.example/stacks"
+	var logs bytes.Buffer
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("policy", "policy", p)
+	for name, s := range map[string]string{"String": p.String(), "GoString": fmt.Sprintf("%#v", p), "slog": logs.String()} {
+		if strings.Contains(s, "hunter2") {
+			t.Errorf("%s shows the seed password: %s", name, s)
 		}
 	}
 }

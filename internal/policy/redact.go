@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -86,4 +87,17 @@ func redactUnparsed(s string) string {
 		path = path[:i] + "?" + redactedMark
 	}
 	return scheme + "://" + authority + path
+}
+
+// dsnPassword finds the password of a key=value connection string.
+var dsnPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// RedactDSN redacts a PostgreSQL connection string in either form: a URL
+// (postgres://user:pass@host/db, as RedactURL) or key=value pairs
+// (host=db password=secret), whose password value is replaced.
+func RedactDSN(s string) string {
+	if strings.Contains(s, "://") {
+		return RedactURL(s)
+	}
+	return dsnPassword.ReplaceAllString(s, "${1}"+redactedMark)
 }
