@@ -50,6 +50,8 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 	if err != nil {
 		return backfill.Summary{}, exitcode.New(exitcode.BadInput, fmt.Errorf("source: %w", err))
 	}
+	log.Info("backfill starting", "policy", pol.File, "api", policy.RedactURL(pol.Source.BaseURL), "api_key_set", pol.APIKey != "",
+		"target_days", pol.Horizon.TargetDays, "database", pol.Paths.Database)
 	// One answer from the server before anything is created: a wrong
 	// address or no network must not leave an empty database behind.
 	if err := probeServer(ctx, client, pol); err != nil {
@@ -73,8 +75,6 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 		_ = st.Close()
 	}()
 
-	log.Info("backfill starting", "policy", pol.File, "api", policy.RedactURL(pol.Source.BaseURL), "api_key_set", pol.APIKey != "",
-		"target_days", pol.Horizon.TargetDays, "database", st.Path())
 	var observer backfill.Observer
 	if p.interactive() {
 		observer = newProgressBar(p.Stderr)
