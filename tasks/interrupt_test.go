@@ -26,7 +26,7 @@ func TestInterruptChild(t *testing.T) {
 	signal.Notify(mage, os.Interrupt)
 	defer exitOnSecondInterrupt(os.Stderr, os.Exit, func() { fmt.Println("armed") })()
 	fmt.Println("ready")
-	<-mage // Mage cancels the target, which would now be committing
+	<-mage    // Mage cancels the target, which would now be committing
 	select {} // only the second signal ends this
 }
 
