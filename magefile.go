@@ -27,15 +27,20 @@ var Aliases = map[string]interface{}{
 	"smoke-notebook":  Smoke,
 }
 
-// Backfill fetches transactions until the policy horizon is covered and verified (resumable; Ctrl+C commits and exits 130).
-func Backfill(ctx context.Context) error { return exitcode.Expose(tasks.Backfill(ctx, proc)) }
+// Backfill fetches transactions until the policy horizon is covered and verified (resumable; Ctrl+C commits and exits 130, a second Ctrl+C exits 130 at once).
+func Backfill(ctx context.Context) error {
+	defer tasks.ExitOnSecondInterrupt(os.Stderr)()
+	return exitcode.Expose(tasks.Backfill(ctx, proc))
+}
 
-// Status reports coverage, missing ranges, the last run and any running backfill; exits 3 below coverage.min_percent (-json for JSON).
+// Status reports coverage, missing ranges, the last run and any running backfill; exits 3 below coverage.min_percent.
+// Flag: -json=true prints one JSON object instead of text (default false; STATUS_FORMAT=json does the same).
 func Status(ctx context.Context, json *bool) error {
 	return exitcode.Expose(tasks.Status(ctx, proc, json != nil && *json))
 }
 
-// Prune deletes raw cache files older than retention.raw_days and prints what it freed (-dryrun to only list).
+// Prune deletes raw cache files older than retention.raw_days and prints what it freed.
+// Flag: -dryrun=true only lists what it would delete (default false).
 func Prune(ctx context.Context, dryrun *bool) error {
 	return exitcode.Expose(tasks.Prune(ctx, proc, dryrun != nil && *dryrun))
 }
@@ -43,12 +48,19 @@ func Prune(ctx context.Context, dryrun *bool) error {
 // Env groups targets about the .env file.
 type Env mg.Namespace
 
-// Sync copies .env into every git worktree of the repo; a different .env is left alone unless -force.
+// Sync copies .env into every git worktree of the repo.
+// Flag: -force=true replaces a different .env too (default false: it is left alone).
 func (Env) Sync(ctx context.Context, force *bool) error {
 	return exitcode.Expose(tasks.EnvSync(ctx, proc, force != nil && *force))
 }
 
-// Sim serves the Hiro-compatible simulator on -addr (default 127.0.0.1:3999) with -days of history, optional -rps/-rpm limits and -grow.
+// Sim serves the Hiro-compatible simulator until Ctrl+C (mage -h sim explains its flags). Flags take the form -name=value:
+// -addr=HOST:PORT where it listens (default 127.0.0.1:3999);
+// -seed=N the generated chain's seed, the same seed giving the same chain (default 0);
+// -days=N days of history, 1..3650 (default 30);
+// -rps=N requests per second it allows, with rate-limit headers and 429s (default 0: unlimited);
+// -rpm=N requests per minute it allows, likewise (default 0: unlimited);
+// -grow=true appends a block every 5 s, like the live chain (default false).
 func Sim(ctx context.Context, addr *string, seed *int, days *int, rps *int, rpm *int, grow *bool) error {
 	o := tasks.SimOptions{}
 	if addr != nil {
@@ -71,16 +83,31 @@ func Sim(ctx context.Context, addr *string, seed *int, days *int, rps *int, rpm 
 }
 
 // Dashboards builds the first-seen parquet, panels/*.csv, the price panel and index.html; runs the backfill first when coverage is below policy.
-func Dashboards(ctx context.Context) error { return exitcode.Expose(tasks.Dashboards(ctx, proc)) }
+func Dashboards(ctx context.Context) error {
+	defer tasks.ExitOnSecondInterrupt(os.Stderr)()
+	return exitcode.Expose(tasks.Dashboards(ctx, proc))
+}
 
 // Smoke builds the dashboards, then runs fast checks of every artifact (alias smoke-notebook); a failure names the check and the numbers.
-func Smoke(ctx context.Context) error { return exitcode.Expose(tasks.Smoke(ctx, proc)) }
+func Smoke(ctx context.Context) error {
+	defer tasks.ExitOnSecondInterrupt(os.Stderr)()
+	return exitcode.Expose(tasks.Smoke(ctx, proc))
+}
 
 // Notebook rebuilds every artifact from the database and runs the smoke checks (the older scripts' make notebook).
-func Notebook(ctx context.Context) error { return exitcode.Expose(tasks.Notebook(ctx, proc)) }
+func Notebook(ctx context.Context) error {
+	defer tasks.ExitOnSecondInterrupt(os.Stderr)()
+	return exitcode.Expose(tasks.Notebook(ctx, proc))
+}
 
 // Publish builds and checks the dashboards, then copies page, panels and parquet to paths.publish_dir with a manifest.
-func Publish(ctx context.Context) error { return exitcode.Expose(tasks.Publish(ctx, proc)) }
+func Publish(ctx context.Context) error {
+	defer tasks.ExitOnSecondInterrupt(os.Stderr)()
+	return exitcode.Expose(tasks.Publish(ctx, proc))
+}
 
 // Demo runs the whole chain offline against the built-in simulator in data/demo and prints where the page is.
-func Demo(ctx context.Context) error { return exitcode.Expose(tasks.Demo(ctx, proc)) }
+func Demo(ctx context.Context) error {
+	defer tasks.ExitOnSecondInterrupt(os.Stderr)()
+	return exitcode.Expose(tasks.Demo(ctx, proc))
+}

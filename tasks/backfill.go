@@ -51,6 +51,14 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 	if err != nil {
 		return backfill.Summary{}, exitcode.New(exitcode.BadInput, fmt.Errorf("source: %w", err))
 	}
+	log.Info("backfill starting", "policy", pol.File, "api", policy.RedactURL(pol.Source.BaseURL), "api_key_set", pol.APIKey != "",
+		"target_days", pol.Horizon.TargetDays, "database", pol.Paths.Database)
+	// One answer from the server before anything is created: a wrong
+	// address or no network must not leave an empty database behind.
+	tip, err := probeServer(ctx, client, pol)
+	if err != nil {
+		return backfill.Summary{}, err
+	}
 	seedSrc, closeSeed, err := openSeed(ctx, pol)
 	if err != nil {
 		return backfill.Summary{}, err
@@ -63,10 +71,17 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 		}
 		return backfill.Summary{}, err
 	}
-	defer st.Close()
+	defer func() {
+		// After Ctrl+C the process has Mage's 5 s grace to exit: folding a
+		// large WAL into the file could take longer, and the next open
+		// replays it anyway.
+		if ctx.Err() != nil {
+			_ = st.CloseWithoutCheckpoint()
+			return
+		}
+		_ = st.Close()
+	}()
 
-	log.Info("backfill starting", "policy", pol.File, "api", policy.RedactURL(pol.Source.BaseURL), "api_key_set", pol.APIKey != "",
-		"target_days", pol.Horizon.TargetDays, "database", st.Path())
 	var observer backfill.Observer
 	if p.interactive() {
 		observer = newProgressBar(p.Stderr)
@@ -76,6 +91,7 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 		V1:            backfill.NewV1(client),
 		V3:            backfill.NewV3(client),
 		Seed:          seedSrc,
+		Tip:           &tip,
 		API:           pol.Source.API,
 		Cache:         rawcache.New(pol.Paths.RawDir),
 		TargetDays:    pol.Horizon.TargetDays,
@@ -112,6 +128,23 @@ func openSeed(ctx context.Context, pol *policy.Policy) (backfill.Source, func(),
 		return nil, func() {}, nil
 	}
 	return backfill.NewSeed(r), func() { _ = r.Close() }, nil
+}
+
+// probeServer reads the chain tip once. A server that cannot be reached
+// ends the run with one line that says what to do; any other failure of
+// this first request says that nothing was written.
+func probeServer(ctx context.Context, client *hiro.Client, pol *policy.Policy) (hiro.Tip, error) {
+	tip, err := client.ChainTip(ctx)
+	var ue *hiro.UnreachableError
+	switch {
+	case err == nil:
+		return tip, nil
+	case ctx.Err() != nil:
+		return tip, exitcode.New(exitcode.Interrupted, fmt.Errorf("interrupted before the first answer from %s; nothing was written", policy.RedactURL(pol.Source.BaseURL)))
+	case errors.As(err, &ue):
+		return tip, exitcode.New(exitcode.Failure, fmt.Errorf("%w: check the network or HIRO_API_URL; `mage demo` runs offline", ue))
+	}
+	return tip, exitcode.New(exitcode.Failure, fmt.Errorf("the first request (the chain tip) failed, so nothing was written: %w", err))
 }
 
 // backfillError gives a backfill failure its exit code and a plain reason.
@@ -163,7 +196,9 @@ func printSummary(w io.Writer, pol *policy.Policy, s backfill.Summary) {
 	fmt.Fprintf(w, "  requests   %d (retries %d, throttled 429s %d)\n", s.Requests, s.Retries, s.Throttled)
 	fmt.Fprintf(w, "  rows       %d written, %d deleted (left the canonical chain)\n", s.RowsWritten, s.RowsDeleted)
 	fmt.Fprintf(w, "  windows    %d verified, %d failed verification\n", s.WindowsVerified, s.WindowsFailed)
-	if s.Message != "" {
+	// A failed run's message is the error the command exits with, which
+	// is printed once, after this summary.
+	if s.Message != "" && s.Outcome != progress.OutcomeFailed {
 		fmt.Fprintf(w, "  note       %s\n", s.Message)
 	}
 	switch s.Outcome {

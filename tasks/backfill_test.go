@@ -1,13 +1,20 @@
 package tasks
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stxwallets/walletcache/internal/exitcode"
 	"github.com/stxwallets/walletcache/internal/hirosim"
+	"github.com/stxwallets/walletcache/internal/progress"
 )
 
 // A clean run stores exactly the simulated chain, reaches 100 % coverage,
@@ -71,5 +78,43 @@ func TestBackfillV1Gone(t *testing.T) {
 	_, err := e.backfill()
 	if err == nil || exitcode.Of(err) != exitcode.Failure {
 		t.Fatalf("want a failure naming the sunset, got %v", err)
+	}
+}
+
+// A server that cannot be reached ends the backfill quickly with one line
+// saying what to do, and leaves neither a database nor a progress file.
+func TestBackfillUnreachableServer(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	e := newEnv(t, simConfig(1, 5), "")
+	e.setenv("HIRO_API_URL", dead)
+	var out bytes.Buffer
+	start := time.Now()
+	err = Backfill(context.Background(), e.procTo(&out))
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("took %s to give up", took)
+	}
+	if exitcode.Of(err) != exitcode.Failure {
+		t.Fatalf("exit %d: %v", exitcode.Of(err), err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"cannot reach " + dead, "connection refused", "check the network or HIRO_API_URL; `mage demo` runs offline"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+	if strings.Count(msg, dead) != 1 || strings.Contains(msg, "\n") {
+		t.Errorf("want one line naming the address once: %q", msg)
+	}
+	db := e.pol().Paths.Database
+	for _, p := range []string{db, progress.PathFor(db)} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s exists after no page was fetched (%v)", p, err)
+		}
 	}
 }

@@ -21,8 +21,8 @@ const demoDir = "data/demo"
 func Demo(ctx context.Context, p Process) error { return p.demo(ctx, demoChain, demoDays) }
 
 // demoChain is the demo's simulated chain: five days more history than
-// the demo's horizon of demoDays, with a block every 20 s for a busy page.
-var demoChain = hirosim.Config{Seed: 2026, History: (demoDays + 5) * 24 * time.Hour, BlockInterval: 20 * time.Second, TxPerBlock: 1, PlausibleFees: true}
+// the demo's horizon of demoDays, with a block every 45 s: a busy page that builds in well under a minute.
+var demoChain = hirosim.Config{Seed: 2026, History: (demoDays + 5) * 24 * time.Hour, BlockInterval: 45 * time.Second, TxPerBlock: 1, PlausibleFees: true}
 
 // demoDays is the demo's horizon.target_days and wallet_max_days.
 const demoDays = 30

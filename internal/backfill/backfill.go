@@ -41,6 +41,9 @@ type Config struct {
 	// holds (a PostgreSQL database or archive of the API); the API sources
 	// then fetch only the rest.
 	Seed Source
+	// Tip, when set, is the chain tip the caller just read from the API
+	// sources' server: the run starts from it instead of asking again.
+	Tip *hiro.Tip
 	// API picks the source to start with: "v1", "v3", or "auto" (or "")
 	// to probe v3 once and use it when the server serves it. Whatever it
 	// starts with, a run switches to the other source when v1 answers 410
@@ -329,9 +332,14 @@ func (r *run) preflight(ctx context.Context) error {
 	if err := r.chooseSource(ctx); err != nil {
 		return err
 	}
-	tip, err := r.sources.inUse.Tip(ctx)
-	if err != nil {
-		return fmt.Errorf("read the chain tip: %w", err)
+	var tip hiro.Tip
+	if r.cfg.Tip != nil {
+		tip = *r.cfg.Tip
+	} else {
+		var err error
+		if tip, err = r.sources.inUse.Tip(ctx); err != nil {
+			return fmt.Errorf("read the chain tip: %w", err)
+		}
 	}
 	r.firstTip = &tip // the first iteration plans on it: one request less
 	if err := r.checkChain(ctx, r.sources.inUse, tip); err != nil {

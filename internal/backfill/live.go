@@ -79,13 +79,20 @@ func (w *rateWindow) observe(now time.Time, requests, rows, pages int64) (reqPer
 // publishes for status.
 const committedEvery = 30 * time.Second
 
+// progressLogEvery is how often a run without an observer (off a
+// terminal: CI, tmux logs) logs a progress line; an iteration can last
+// well over an hour, and its end is the only other news.
+const progressLogEvery = time.Minute
+
 // publish writes the live state for `status` every second, feeds the
-// observer, and warns when nothing has been committed for cfg.Stall.
+// observer (or, without one, logs a progress line every minute), and warns
+// when nothing has been committed for cfg.Stall.
 func (r *run) publish(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastWarn := time.Time{}
 	lastCommitted := time.Now()
+	lastLog := time.Now()
 	for {
 		// Refresh the committed snapshot now and then, so status shows
 		// coverage that moves during a long iteration.
@@ -108,6 +115,17 @@ func (r *run) publish(ctx context.Context) {
 		}
 		if r.cfg.Observer != nil {
 			r.cfg.Observer.Update(s)
+		} else if time.Since(lastLog) >= progressLogEvery {
+			lastLog = time.Now()
+			eta := "unknown"
+			if s.ETASeconds > 0 {
+				eta = time.Duration(s.ETASeconds * float64(time.Second)).Round(time.Second).String()
+			}
+			r.log.Info("backfill progress", "iteration", s.Iteration, "phase", s.Phase,
+				"pages", s.IterationPages, "pages_estimate", s.PagesEstimate, "pages_in_run", s.Pages, "rows", s.Rows,
+				"tx_per_second", int64(s.TxPerSecond), "requests_per_minute", int64(s.RequestsPerMin), "throttled", s.Throttled,
+				"units_done", s.UnitsDone, "units_planned", s.UnitsPlanned, "unit_kind", s.UnitKind,
+				"eta", eta, "coverage_percent", s.CoveragePercent)
 		}
 		if quiet := time.Since(s.LastCommitAt); s.Phase == progress.PhaseFetching && quiet > r.cfg.Stall && time.Since(lastWarn) > r.cfg.Stall {
 			lastWarn = time.Now()

@@ -15,12 +15,14 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/policy"
@@ -45,10 +47,80 @@ type StatusError struct {
 	URL    string
 	Status int
 	Body   string
+	// KeySent tells whether the request carried an API key (x-api-key):
+	// a 401 or 403 means something else with and without one.
+	KeySent bool
 }
 
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("GET %s: HTTP %d: %s", e.URL, e.Status, e.Body)
+	msg := fmt.Sprintf("GET %s: HTTP %d: %s", e.URL, e.Status, e.Body)
+	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
+		if e.KeySent {
+			return msg + "; the server refused the API key in HIRO_API_KEY (it was sent as x-api-key): check or replace it"
+		}
+		return msg + "; no API key was sent (HIRO_API_KEY is not set): set HIRO_API_KEY to a key this server accepts"
+	}
+	return msg
+}
+
+// UnreachableError means the server could not be reached at all before it
+// had ever answered: its name does not resolve, nothing listens on its
+// port, or there is no route to it. That is a wrong address or no
+// network, not a passing fault, so it is retried only briefly.
+type UnreachableError struct {
+	Addr     string // the server's origin, redacted
+	Reason   string // what failed, in words ("connection refused")
+	Attempts int
+	Err      error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach %s (%s, %d attempts)", e.Addr, e.Reason, e.Attempts)
+}
+
+// Unwrap exposes the network error.
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// RetriesError is a transient failure that outlasted every retry; it reads
+// as the last failure, then how many attempts were made.
+type RetriesError struct {
+	Attempts int
+	Err      error // the last attempt's failure
+}
+
+func (e *RetriesError) Error() string {
+	return fmt.Sprintf("%v (gave up after %d attempts)", e.Err, e.Attempts)
+}
+
+// Unwrap exposes the last failure.
+func (e *RetriesError) Unwrap() error { return e.Err }
+
+// Limits on retrying an unreachable server (UnreachableError): a couple of
+// quick retries ride out a resolver hiccup, and the whole request gives
+// up well within 20 seconds.
+const (
+	unreachableRetries = 2
+	unreachableBudget  = 10 * time.Second
+)
+
+// unreachable tells whether err says the server cannot be reached at all,
+// and why in words.
+func unreachable(err error) (reason string, ok bool) {
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns):
+		if dns.IsNotFound {
+			return "the name " + dns.Name + " does not resolve", true
+		}
+		return "DNS lookup of " + dns.Name + " failed: " + dns.Err, true
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused: nothing listens there", true
+	case errors.Is(err, syscall.ENETUNREACH):
+		return "network unreachable", true
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		return "no route to host", true
+	}
+	return "", false
 }
 
 // Options configure a Client. Every value comes from the policy (its
@@ -133,6 +205,10 @@ type Client struct {
 	pausedTo time.Time // no request starts before this (429, exhausted window)
 	limits   struct{ second, minute float64 }
 	warned   atomic.Bool // the deprecation warning was logged
+	// answered: some request got an HTTP answer. Before that, a refused
+	// connection or a failed DNS lookup means a wrong address or no
+	// network; after it, a server restart, retried like any blip.
+	answered atomic.Bool
 
 	// versionLogged: the server's X-API-Version was logged (once per client,
 	// so once per run).
@@ -304,7 +380,7 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, decode 
 	start := time.Now()
 
 	var lastErr error
-	failures, throttles := 0, 0
+	failures, throttles, unreached := 0, 0, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -349,8 +425,14 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, decode 
 		default:
 			failures++
 			lastErr = err
+			if reason, ok := unreachable(err); ok && !c.answered.Load() {
+				unreached++
+				if unreached > unreachableRetries || failures > c.opts.MaxRetries || time.Since(start) > unreachableBudget {
+					return nil, &UnreachableError{Addr: policy.RedactURL(c.base.String()), Reason: reason, Attempts: failures, Err: err}
+				}
+			}
 			if failures > c.opts.MaxRetries {
-				return nil, fmt.Errorf("GET %s: gave up after %d attempts: %w", shown, failures, lastErr)
+				return nil, &RetriesError{Attempts: failures, Err: lastErr}
 			}
 			delay := c.backoff(failures)
 			c.log.Debug("retrying", "url", shown, "attempt", failures, "delay", delay, "err", err)
@@ -408,9 +490,15 @@ func (c *Client) attempt(ctx context.Context, target, shown string, start time.T
 			return nil, 0, re
 		}
 		c.Stats.Timeouts.Add(1)
+		// A *url.Error repeats the method and URL this message names.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, 0, fmt.Errorf("GET %s: %w", shown, err)
 	}
 	defer resp.Body.Close()
+	c.answered.Store(true)
 	// The transport has already inflated a gzip body: the cap counts
 	// decoded bytes, so a small bomb cannot grow past it.
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
@@ -433,7 +521,7 @@ func (c *Client) attempt(ctx context.Context, target, shown string, start time.T
 		c.Stats.ServerErrors.Add(1)
 		return nil, 0, fmt.Errorf("GET %s: HTTP %d", shown, resp.StatusCode)
 	case resp.StatusCode != http.StatusOK:
-		return nil, 0, &StatusError{URL: shown, Status: resp.StatusCode, Body: snippet(body)}
+		return nil, 0, &StatusError{URL: shown, Status: resp.StatusCode, Body: snippet(body), KeySent: c.opts.APIKey != ""}
 	}
 	if len(body) > MaxBodyBytes {
 		c.Stats.Malformed.Add(1)

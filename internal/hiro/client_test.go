@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -236,5 +237,101 @@ func TestParseHeaders(t *testing.T) {
 	}
 	if d, ok := parseRetryAfter("1000000000000"); !ok || d != maxHeaderWait {
 		t.Errorf("Retry-After 10^12 s = %v %v, want the cap %v", d, ok, maxHeaderWait)
+	}
+}
+
+// freeAddr is a local address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// A server that cannot be reached before it ever answered (no such host,
+// nothing listening) fails after a couple of quick retries with one line
+// naming the address and the reason, not after every retry of a blip.
+func TestClientUnreachable(t *testing.T) {
+	t.Parallel()
+	noHost := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: "api.example.invalid", IsNotFound: true}}
+	}}}
+	refused := "http://" + freeAddr(t)
+	for _, tc := range []struct {
+		name, url, reason string
+		hc                *http.Client
+	}{
+		{"connection refused", refused, "connection refused", nil},
+		{"name does not resolve", "http://api.example.invalid", "the name api.example.invalid does not resolve", noHost},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newTestClient(t, tc.url, func(o *Options) { o.MaxRetries = 8; o.HTTPClient = tc.hc })
+			_, err := c.ChainTip(context.Background())
+			var ue *UnreachableError
+			if !errors.As(err, &ue) {
+				t.Fatalf("want an UnreachableError, got %v", err)
+			}
+			if got := c.Stats.Requests.Load(); got != unreachableRetries+1 {
+				t.Fatalf("%d requests, want %d", got, unreachableRetries+1)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.url) || !strings.Contains(msg, tc.reason) || strings.Contains(msg, `Get "`) {
+				t.Fatalf("message %q should name %s and %q once", msg, tc.url, tc.reason)
+			}
+		})
+	}
+}
+
+// Once the server has answered, a refused connection is a restart: it is
+// retried like any transient fault, and the message says it gave up.
+func TestClientRefusedAfterAnAnswerIsRetried(t *testing.T) {
+	t.Parallel()
+	srv, _ := scripted(t, status(200))
+	c := newTestClient(t, srv.URL, func(o *Options) { o.MaxRetries = 4 })
+	if _, _, err := c.TxPage(context.Background(), Window{1, 2}, 0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	_, _, err := c.TxPage(context.Background(), Window{1, 2}, 0)
+	var re *RetriesError
+	if !errors.As(err, &re) || re.Attempts != 5 {
+		t.Fatalf("want a RetriesError after 5 attempts, got %v", err)
+	}
+	if msg := err.Error(); strings.Count(msg, srv.URL) != 1 || !strings.HasSuffix(msg, "(gave up after 5 attempts)") {
+		t.Fatalf("message %q should name the URL once and end with the attempts", msg)
+	}
+}
+
+// 401 and 403 name HIRO_API_KEY and say whether a key was sent.
+func TestClientAuthErrorsNameTheKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		code int
+		key  string
+		want string
+	}{
+		{"401 without key", 401, "", "no API key was sent (HIRO_API_KEY is not set)"},
+		{"403 without key", 403, "", "no API key was sent (HIRO_API_KEY is not set)"},
+		{"401 with key", 401, "k-1", "the server refused the API key in HIRO_API_KEY"},
+		{"403 with key", 403, "k-1", "the server refused the API key in HIRO_API_KEY"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, n := scripted(t, status(tc.code))
+			c := newTestClient(t, srv.URL, func(o *Options) { o.APIKey = tc.key })
+			_, err := c.ChainTip(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tc.want) || n.Load() != 1 {
+				t.Fatalf("after %d requests: %v; want it to say %q", n.Load(), err, tc.want)
+			}
+			if tc.key != "" && strings.Contains(err.Error(), tc.key) {
+				t.Fatalf("the key leaked: %v", err)
+			}
+		})
 	}
 }

@@ -99,7 +99,7 @@ func (c *Client) ProbeV3(ctx context.Context) (bool, error) {
 		// 400/403/405…: whatever the reason, this server will not page v3.
 		return false, nil
 	}
-	return false, fmt.Errorf("probe %s: %w", V3TransactionsPath, err)
+	return false, err // the caller names the probe
 }
 
 // classify404 turns a 404 StatusError into ErrCursorNotFound or

@@ -38,10 +38,11 @@ type Config struct {
 	// seen before. Default 0.08.
 	NewWalletRate float64
 
-	// PlausibleFees replaces the rare fee beyond 2^53 µSTX (which tests of
-	// exact arithmetic want) by a high but real-looking one (1–51 STX), for
-	// demos whose fee charts should look like the chain's. Amounts beyond
-	// 2^53 stay.
+	// PlausibleFees replaces the rare fee and transfer amount beyond 2^53
+	// µSTX (which tests of exact arithmetic want, but which exceed the
+	// whole STX supply of about 1.8e15 µSTX) by high but real-looking ones:
+	// fees of 1–51 STX, transfers of 0.1–5.1 M STX, for demos whose value
+	// charts should look like the chain's.
 	PlausibleFees bool
 
 	// MaxAmount, when > 0, caps the amounts and fees beyond 2^53 below it:

@@ -380,6 +380,11 @@ func (g *generator) userTx() txRec {
 		}
 		if g.rng.IntN(300) == 0 {
 			r.amount = g.bigAmount()
+			if g.cfg.PlausibleFees {
+				// Same random draws, so the rest of the chain is unchanged:
+				// a whale's 0.1–5.1 M STX instead of more than the supply.
+				r.amount = 100_000_000_000 + r.amount%5_000_000_000_000
+			}
 		} else {
 			r.amount = g.logUniform(1, 5e12)
 		}

@@ -40,7 +40,7 @@ func TestRedactURL(t *testing.T) {
 func TestURLPasswordNeverShown(t *testing.T) {
 	t.Parallel()
 	const password = "hunter2-url-secret"
-	path := writePolicy(t, "")
+	path := writePolicy(t, "source:\n")
 	p, err := Load(path, env(map[string]string{EnvAPIURL: "https://walletcache:" + password + "@api.example"}))
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func TestDotEnvMustBeRegular(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "backfill.yaml"), nil, 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, "backfill.yaml"), []byte("source:\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			dot := filepath.Join(dir, DotEnvFile)

@@ -238,9 +238,10 @@ func (l *loader) decode(data []byte) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return // empty file or comments only: all defaults
+			l.emptyErr()
+			return
 		}
-		l.yamlErr(err)
+		l.yamlErr(err, data)
 		return
 	}
 	var extra yaml.Node
@@ -248,22 +249,90 @@ func (l *loader) decode(data []byte) {
 		l.fileErr(extra.Line, "", "only one YAML document is allowed (remove the second '---')")
 		return
 	} else if !errors.Is(err, io.EOF) {
-		l.yamlErr(err)
+		l.yamlErr(err, data)
 		return
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode {
 		if len(root.Content) == 0 {
+			l.emptyErr()
 			return
 		}
 		root = root.Content[0]
 	}
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		l.emptyErr()
+		return
+	}
 	l.section(root, "")
 }
 
-func (l *loader) yamlErr(err error) {
+// emptyErr refuses a policy without a single key. Its defaults would start
+// a 365-day crawl of the public API, which is rarely what a file emptied
+// by mistake (or a truncated copy) meant; one key, even an empty section,
+// says the defaults are wanted.
+func (l *loader) emptyErr() {
+	l.fileErr(0, "", fmt.Sprintf("the policy file sets nothing (it is empty or only comments), so every default would apply (a %d-day crawl of %s): "+
+		"copy the commented %s from the repository root, or write at least one key (such as `horizon:`) to accept the defaults",
+		Default().Horizon.TargetDays, Default().Source.BaseURL, DefaultFile))
+}
+
+func (l *loader) yamlErr(err error, data []byte) {
 	line, msg := yamlErrLine(err.Error())
-	l.fileErr(line, "", "invalid YAML: "+msg)
+	if slices.Contains(parserProblems, msg) {
+		// The parser reports where the enclosing block began, not the
+		// token it could not place: find the first line the text stops
+		// being YAML at.
+		if at := firstBadLine(data); at > 0 {
+			line = at
+		}
+	}
+	key := ""
+	if line > 0 {
+		key = keyPathAt(data, line)
+	}
+	l.fileErr(line, key, "invalid YAML: "+msg)
+}
+
+// firstBadLine is the 1-based line at which the text stops parsing: the
+// shortest prefix of whole lines that is not YAML ends there. 0 when
+// every prefix parses.
+func firstBadLine(data []byte) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for k := 1; k <= len(lines); k++ {
+		var n yaml.Node
+		if err := yaml.Unmarshal(bytes.Join(lines[:k], nil), &n); err != nil {
+			return k
+		}
+	}
+	return 0
+}
+
+// keyLine matches a line that sets a mapping key: its indentation, key,
+// and what follows the colon.
+var keyLine = regexp.MustCompile(`^( *)([A-Za-z0-9_]+)\s*:(.*)$`)
+
+// keyPathAt is the dotted key that line (1-based) sets, its parents found
+// by indentation (a key with a value on its own line parents nothing);
+// "" when the line sets no key.
+func keyPathAt(data []byte, line int) string {
+	lines := strings.Split(string(data), "\n")
+	m := keyLine.FindStringSubmatch(lines[line-1])
+	if m == nil {
+		return ""
+	}
+	path, indent := []string{m[2]}, len(m[1])
+	for i := line - 2; i >= 0 && indent > 0; i-- {
+		p := keyLine.FindStringSubmatch(lines[i])
+		if p == nil || len(p[1]) >= indent {
+			continue
+		}
+		if v := strings.TrimSpace(p[3]); v != "" && !strings.HasPrefix(v, "#") {
+			continue
+		}
+		path, indent = append([]string{p[2]}, path...), len(p[1])
+	}
+	return strings.Join(path, ".")
 }
 
 // parserProblems are the messages of yaml's parser (as opposed to its

@@ -134,12 +134,31 @@ func TestShippedPolicyEqualsDefault(t *testing.T) {
 	}
 }
 
-func TestLoadEmptyFilesGiveDefaults(t *testing.T) {
+// A file without a single key is refused (exit 2, with a hint): its
+// defaults would start a year-long crawl of the public API.
+func TestLoadRefusesAPolicyThatSetsNothing(t *testing.T) {
 	for name, text := range map[string]string{
 		"empty":         "",
 		"comments only": "# nothing here\n\n# at all\n",
 		"document mark": "---\n",
-		"empty section": "source:\nhorizon:\n",
+		"null document": "~\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := writePolicy(t, text)
+			_, err := Load(path, nil)
+			mustBadInput(t, err)
+			want := filepath.Clean(path) + ": the policy file sets nothing (it is empty or only comments)"
+			if msg := err.Error(); !strings.HasPrefix(msg, want) || !strings.Contains(msg, "write at least one key") {
+				t.Errorf("message %q does not start with %q and give the hint", msg, want)
+			}
+		})
+	}
+}
+
+func TestLoadEmptySectionsGiveDefaults(t *testing.T) {
+	for name, text := range map[string]string{
+		"empty section":  "source:\nhorizon:\n",
+		"empty sections": "source: {}\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := writePolicy(t, text)
@@ -359,13 +378,17 @@ func TestLoadStructureErrors(t *testing.T) {
 		{"leaf is a mapping", "horizon:\n  target_days:\n    days: 3\n", []string{
 			`:3: horizon.target_days: must be a whole number from 1 to 3650, got a mapping of keys`}},
 		{"invalid YAML", "source:\n  api: [v1\nhorizon:\n  target_days: 3\n", []string{
-			`:2: invalid YAML: did not find expected ',' or ']'`}},
+			`:2: source.api: invalid YAML: did not find expected ',' or ']'`}},
 		{"invalid YAML on line 1", "a: b: c\n", []string{
-			`:1: invalid YAML: mapping values are not allowed in this context`}},
+			`:1: a: invalid YAML: mapping values are not allowed in this context`}},
 		{"invalid YAML scanner error", "source:\n  api: v1\n  bad: @x\n", []string{
-			`:3: invalid YAML: found character that cannot start any token`}},
+			`:3: source.bad: invalid YAML: found character that cannot start any token`}},
 		{"invalid YAML block mapping", "source:\n  api: v1\n bad: 1\n", []string{
-			`:3: invalid YAML: did not find expected key`}},
+			`:3: source.bad: invalid YAML: did not find expected key`}},
+		{"mis-indented key far below the block's start", "source:\n  api: v1\n\nhorizon:\n  # days\n    target_days: 3\n\n  settle_minutes: 60\n", []string{
+			`:8: horizon.settle_minutes: invalid YAML: did not find expected key`}},
+		{"over-indented key after a value", "source:\n  api: v1\n  timeout: 5s\n   max_wait: 1m\n", []string{
+			`:4: source.max_wait: invalid YAML:`}},
 		{"two documents", "source:\n  api: v1\n---\nhorizon: {}\n", []string{
 			`:3: only one YAML document is allowed`}},
 	}
@@ -480,7 +503,7 @@ func TestEnvOverrideErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			path := writePolicy(t, "")
+			path := writePolicy(t, "source:\n")
 			_, err := Load(path, env(map[string]string{tc.env: tc.value}))
 			mustBadInput(t, err)
 			if err.Error() != tc.want && !strings.Contains(err.Error(), tc.want) {
@@ -596,7 +619,7 @@ func TestFromEnvironment(t *testing.T) {
 	t.Run("bad value from dotenv names the file", func(t *testing.T) {
 		d := t.TempDir()
 		pp := filepath.Join(d, "backfill.yaml")
-		os.WriteFile(pp, nil, 0o644)
+		os.WriteFile(pp, []byte("source:\n"), 0o644)
 		os.WriteFile(filepath.Join(d, ".env"), []byte("BACKFILL_MAX_ITERATIONS=lots\n"), 0o600)
 		_, err := fromEnvironment(env(map[string]string{EnvPolicy: pp}), t.TempDir())
 		mustBadInputPlain(t, err)
@@ -608,7 +631,7 @@ func TestFromEnvironment(t *testing.T) {
 	t.Run("broken dotenv", func(t *testing.T) {
 		d := t.TempDir()
 		pp := filepath.Join(d, "backfill.yaml")
-		os.WriteFile(pp, nil, 0o644)
+		os.WriteFile(pp, []byte("source:\n"), 0o644)
 		os.WriteFile(filepath.Join(d, ".env"), []byte("OK=1\nthis line has no equals sign\n"), 0o600)
 		_, err := fromEnvironment(env(map[string]string{EnvPolicy: pp}), t.TempDir())
 		mustBadInputPlain(t, err)

@@ -93,7 +93,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	bad := writePolicy(t, "source:\n  api_key: "+key+"\n  base_url: \"x\"\n")
 	_, errorCases["key in the file"] = Load(bad, env(map[string]string{EnvAPIKey: key}))
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "backfill.yaml"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "backfill.yaml"), []byte("source:\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, ".env"), []byte("HIRO_API_KEY="+key+"\n"+key+"\n"), 0o600)
 	_, errorCases[".env line without ="] = fromEnvironment(env(map[string]string{EnvPolicy: filepath.Join(dir, "backfill.yaml")}), dir)
 	os.WriteFile(filepath.Join(dir, ".env"), []byte("HIRO_API_KEY=\""+key+"\n"), 0o600)

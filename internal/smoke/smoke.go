@@ -168,10 +168,21 @@ func Check(ctx context.Context, in Inputs) (Report, error) {
 			problems = append(problems, t.err.Error())
 		case len(t.has(p.cols...)) > 0:
 			problems = append(problems, fmt.Sprintf("%s.csv lacks columns %s", p.name, strings.Join(t.has(p.cols...), ", ")))
+		case len(t.rows) == 0 && p.name == "cohort_retention":
+			// Judged below, against how long the data is.
 		case len(t.rows) == 0:
 			problems = append(problems, p.name+".csv has no data rows")
 		}
 		counts = append(counts, fmt.Sprintf("%s %d", p.name, len(t.rows)))
+	}
+	if c := tables["cohort_retention"]; c.err == nil && len(c.header) > 0 && len(c.rows) == 0 {
+		first, last := dataDays(tables["daily_wallets"])
+		if week, ok := completeWeek(first, last); ok {
+			problems = append(problems, fmt.Sprintf("cohort_retention.csv has no data rows, though the data holds the complete cohort week of %s", week.Format(time.DateOnly)))
+		} else {
+			add("cohort weeks", true, "cohort_retention.csv is empty because no cohort week is complete yet: the data covers %s .. %s, and a cohort needs a whole Monday–Sunday week inside it",
+				dayOrDash(first), dayOrDash(last))
+		}
 	}
 	if len(problems) > 0 {
 		add("panel files", false, "%s", strings.Join(problems, "; "))
@@ -231,6 +242,45 @@ func Check(ctx context.Context, in Inputs) (Report, error) {
 		return rep, &FailedError{Failed: f}
 	}
 	return rep, nil
+}
+
+// dataDays is the first and last date of the daily panel; zero when it
+// has none.
+func dataDays(daily *table) (first, last time.Time) {
+	if daily == nil || daily.err != nil {
+		return first, last
+	}
+	for _, r := range daily.rows {
+		d, err := time.Parse(time.DateOnly, r["date"])
+		if err != nil {
+			continue
+		}
+		if first.IsZero() || d.Before(first) {
+			first = d
+		}
+		if d.After(last) {
+			last = d
+		}
+	}
+	return first, last
+}
+
+// completeWeek finds a Monday-to-Sunday week that lies inside the data,
+// before its last day (which may be partial): a cohort that must have a
+// row in cohort_retention.csv (docs/metrics.md, section 4).
+func completeWeek(first, last time.Time) (time.Time, bool) {
+	if first.IsZero() {
+		return time.Time{}, false
+	}
+	monday := first.AddDate(0, 0, (8-int(first.Weekday()))%7)
+	return monday, monday.AddDate(0, 0, 6).Before(last)
+}
+
+func dayOrDash(d time.Time) string {
+	if d.IsZero() {
+		return "-"
+	}
+	return d.Format(time.DateOnly)
 }
 
 type addFunc func(name string, ok bool, format string, args ...any)

@@ -216,6 +216,9 @@ func TestCheckCatchesBreakage(t *testing.T) {
 			os.Rename(tmp, b.parquet)
 		}, nil, "first-seen parquet: one row per wallet", "appears more than once"},
 		{"parquet missing", func(t *testing.T, b built) { os.Remove(b.parquet) }, nil, "first-seen parquet", "no such file"},
+		{"cohort panel empty though weeks are complete", func(t *testing.T, b built) {
+			editCSV(t, b.dir, "cohort_retention", func(r [][]string) [][]string { return r[:1] })
+		}, nil, "panel files", "though the data holds the complete cohort week of"},
 		{"panel not on the page", func(t *testing.T, b built) {
 			editFile(t, filepath.Join(b.dir, "index.html"), func(s string) string {
 				return strings.ReplaceAll(s, `data-panel="value_windows"`, `data-panel="other"`)

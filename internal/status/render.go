@@ -59,6 +59,8 @@ func WriteText(w io.Writer, r Report, now time.Time) {
 	switch n := len(r.MissingRanges); {
 	case n == 0:
 		p("missing", "nothing")
+	case n == 1 && r.MissingRanges[0].Start.Equal(r.HorizonStart) && r.MissingRanges[0].End.Equal(r.HorizonEnd):
+		p("missing", "the whole horizon (%s): nothing of it is verified yet", age(r.HorizonEnd.Sub(r.HorizonStart)+time.Second))
 	default:
 		var total time.Duration
 		for _, m := range r.MissingRanges {
@@ -82,7 +84,10 @@ func WriteText(w io.Writer, r Report, now time.Time) {
 	}
 	if lr := r.LastRun; lr != nil {
 		took := "still running or killed"
-		if lr.FinishedAt != nil {
+		switch {
+		case lr.Derived != "" && lr.FinishedAt == nil:
+			took = "stopped after " + age(time.Duration(lr.DurationSec*float64(time.Second)))
+		case lr.FinishedAt != nil:
 			took = "took " + age(time.Duration(lr.DurationSec*float64(time.Second)))
 		}
 		outcome := lr.Outcome
@@ -93,6 +98,9 @@ func WriteText(w io.Writer, r Report, now time.Time) {
 			clock(lr.StartedAt), took, outcome, lr.Pages, lr.CacheHits, lr.Requests, lr.Retries, lr.Throttled, lr.RowsWritten, lr.RowsDeleted)
 		if lr.Message != "" {
 			p("", "%s", lr.Message)
+		}
+		if lr.Derived != "" {
+			p("", "(%s)", lr.Derived)
 		}
 	} else if r.Source == "database" {
 		p("last run", "none recorded")

@@ -64,6 +64,10 @@ type LastRun struct {
 	RowsDeleted int64      `json:"rows_deleted"`
 	CacheHits   int64      `json:"cache_hits"`
 	Message     string     `json:"message,omitempty"`
+	// Derived is set when the run never recorded its end (kill -9, a
+	// crash, a full disk): the figures are what it last published, in its
+	// progress file, of the pages it had committed. Empty otherwise.
+	Derived string `json:"derived,omitempty"`
 }
 
 // Report is everything status says; its JSON form is the machine interface
@@ -146,10 +150,15 @@ func Gather(ctx context.Context, in Inputs) (Report, error) {
 		if err := fromDatabase(ctx, st, in, now, &r); err != nil {
 			return r, err
 		}
+		if haveLive && r.LastRun != nil {
+			deriveUnfinished(r.LastRun, live)
+		}
 	case errors.Is(err, store.ErrNoDatabase):
 		r.Source = "none"
 		r.Warnings = append(r.Warnings, fmt.Sprintf("no database at %s yet: run `mage backfill` to create it", in.Database))
 		horizonFromTip(&r, in, now, 0)
+		// Nothing is stored, so the whole horizon is missing.
+		r.MissingRanges = []Range{{r.HorizonStart, r.HorizonEnd}}
 	case store.IsLocked(err):
 		var le *store.LockError
 		errors.As(err, &le)
@@ -227,6 +236,32 @@ func fromDatabase(ctx context.Context, st *store.Store, in Inputs, now time.Time
 		r.LastRun = lr
 	}
 	return nil
+}
+
+// deriveUnfinished fills in a last run that never recorded its end from
+// the progress file it published, when that file is the same run's: its
+// counters are of committed pages, so they say what the run did. A file
+// that is no longer running holds the outcome the run could not write to
+// the database (a full disk); one still "running" is of a process that
+// was killed or crashed.
+func deriveUnfinished(lr *LastRun, live progress.State) {
+	if lr.FinishedAt != nil || lr.Outcome != "running" {
+		return
+	}
+	if d := live.StartedAt.Sub(lr.StartedAt); d < -time.Second || d > time.Second {
+		return // another run's file
+	}
+	lr.Pages, lr.Requests, lr.Retries, lr.Throttled, lr.RowsWritten = live.Pages, live.Requests, live.Retries, live.Throttled, live.Rows
+	if !live.Running {
+		lr.Outcome, lr.Message = string(live.Phase), live.Message
+		lr.FinishedAt = ptr(live.UpdatedAt.UTC())
+		lr.DurationSec = live.UpdatedAt.Sub(lr.StartedAt).Seconds()
+		lr.Derived = "the run ended but could not record it in the database; figures and outcome are from its progress file"
+		return
+	}
+	lr.Outcome = "killed or crashed"
+	lr.DurationSec = live.UpdatedAt.Sub(lr.StartedAt).Seconds()
+	lr.Derived = fmt.Sprintf("the run stopped without recording its end; figures are what it had committed by %s, from its progress file", live.UpdatedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
 }
 
 // horizonFromTip sets the horizon from the last tip a backfill saw (see

@@ -89,6 +89,76 @@ func TestGatherNoDatabase(t *testing.T) {
 	if err != nil || rep.Source != "none" || rep.MeetsPolicy || !strings.Contains(strings.Join(rep.Warnings, " "), "mage backfill") {
 		t.Fatalf("%+v %v", rep, err)
 	}
+	// Nothing is stored: the whole horizon is missing, in JSON and text.
+	if want := []Range{{rep.HorizonStart, rep.HorizonEnd}}; len(rep.MissingRanges) != 1 || rep.MissingRanges[0] != want[0] {
+		t.Fatalf("missing_ranges %v, want the whole horizon %v", rep.MissingRanges, want)
+	}
+	var buf bytes.Buffer
+	WriteText(&buf, rep, now)
+	checkGolden(t, "status_nodb.golden", bytes.ReplaceAll(buf.Bytes(), []byte(db), []byte("/data/cache/wallet_metrics.duckdb")))
+}
+
+// A run that never recorded its end is described from the progress file
+// it published, when that file is the same run's.
+func TestDeriveUnfinished(t *testing.T) {
+	t.Parallel()
+	started := now.Add(-time.Hour)
+	unfinished := func() *LastRun { return &LastRun{StartedAt: started, Outcome: "running", Source: "v1"} }
+	published := progress.State{PID: deadPID, StartedAt: started, UpdatedAt: started.Add(40 * time.Minute), Running: true,
+		Phase: progress.PhaseFetching, Pages: 460, Requests: 470, Retries: 4, Throttled: 2, Rows: 23000}
+	diskFull := published
+	diskFull.Running, diskFull.Phase, diskFull.Message = false, "failed", "the disk is full; every committed page is safe"
+	otherRun := published
+	otherRun.StartedAt = started.Add(-24 * time.Hour)
+	for _, tc := range []struct {
+		name        string
+		lr          *LastRun
+		live        progress.State
+		wantOutcome string
+		wantPages   int64
+		wantEnded   bool
+	}{
+		{"killed with -9", unfinished(), published, "killed or crashed", 460, false},
+		{"ended on a full disk", unfinished(), diskFull, "failed", 460, true},
+		{"another run's file", unfinished(), otherRun, "running", 0, false},
+		{"a recorded run is left alone", &LastRun{StartedAt: started, Outcome: "complete", Pages: 7, FinishedAt: ptr(now)}, published, "complete", 7, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			deriveUnfinished(tc.lr, tc.live)
+			if tc.lr.Outcome != tc.wantOutcome || tc.lr.Pages != tc.wantPages || (tc.lr.FinishedAt != nil) != tc.wantEnded {
+				t.Fatalf("got %+v", tc.lr)
+			}
+		})
+	}
+	killed, full := unfinished(), unfinished()
+	deriveUnfinished(killed, published)
+	deriveUnfinished(full, diskFull)
+	var buf bytes.Buffer
+	for _, lr := range []*LastRun{killed, full} {
+		rep := sample()
+		rep.Running, rep.Source, rep.LastRun = nil, "database", lr
+		WriteText(&buf, rep, now)
+	}
+	checkGolden(t, "status_unfinished.golden", buf.Bytes())
+}
+
+// checkGolden compares got with testdata/name (go test -update rewrites it).
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("%s changed; run go test -update if intended.\ngot:\n%s\nwant:\n%s", name, got, want)
+	}
 }
 
 // The JSON carries every key docs/design.md#status-output promises.

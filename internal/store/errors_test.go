@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -68,3 +70,36 @@ type fsError struct{ errno syscall.Errno }
 
 func (e *fsError) Error() string { return "write /d/x: " + e.errno.Error() }
 func (e *fsError) Unwrap() error { return e.errno }
+
+// A live holder is named as the user started it, with its folder and PID.
+func TestLockErrorNamesTheCommand(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"/root/.magefile/3f2a9c1e", "backfill"}, "mage backfill"},
+		{[]string{"/home/u/.cache/magefile/ab12", "-v", "dashboards"}, "mage -v dashboards"},
+		{[]string{"/usr/local/bin/walletcache", "status"}, "walletcache status"},
+		{nil, ""},
+	} {
+		if got := commandLine(tc.argv); got != tc.want {
+			t.Errorf("commandLine(%q) = %q, want %q", tc.argv, got, tc.want)
+		}
+	}
+	self := os.Getpid()
+	lock := parseLockError("/x.duckdb", errString(fmt.Sprintf(`IO Error: Could not set lock on file "/x.duckdb": Conflicting lock is held in /root/.magefile/3f2a (PID %d).`, self)))
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := lock.Error()
+	for _, want := range []string{fmt.Sprintf("PID %d", self), "`" + filepath.Base(os.Args[0]), "` in " + wd} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, ".magefile") {
+		t.Errorf("%q names the cache path", msg)
+	}
+}

@@ -121,6 +121,18 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+// CloseWithoutCheckpoint closes the database and leaves the WAL as it is,
+// for a process that must exit promptly (after Ctrl+C): every committed
+// transaction is in the WAL, and the next Open replays it.
+func (s *Store) CloseWithoutCheckpoint() error {
+	if !s.readOnly {
+		// DuckDB checkpoints on close by default, which takes as long as
+		// the CHECKPOINT Close runs.
+		_, _ = s.db.Exec("PRAGMA disable_checkpoint_on_shutdown")
+	}
+	return s.db.Close()
+}
+
 // migrate applies the migrations the file lacks, in one transaction.
 func (s *Store) migrate(ctx context.Context) error {
 	var have int

@@ -192,3 +192,32 @@ func TestTableFactsCache(t *testing.T) {
 		t.Fatalf("stale facts after a commit: %+v %v", f, err)
 	}
 }
+
+// Closing without a checkpoint leaves the WAL for the next open to replay,
+// and loses nothing that was committed.
+func TestCloseWithoutCheckpointKeepsCommits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "w.duckdb")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMeta(ctx, "k", "committed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CloseWithoutCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + ".wal"); err != nil || fi.Size() == 0 {
+		t.Fatalf("want the WAL left for the next open, got %v", err)
+	}
+	s, err = Open(ctx, path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, ok, err := s.Meta(ctx, "k"); err != nil || !ok || v != "committed" {
+		t.Fatalf("after replaying the WAL: %q %v %v", v, ok, err)
+	}
+}
