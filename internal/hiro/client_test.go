@@ -293,11 +293,11 @@ func TestClientRefusedAfterAnAnswerIsRetried(t *testing.T) {
 	t.Parallel()
 	srv, _ := scripted(t, status(200))
 	c := newTestClient(t, srv.URL, func(o *Options) { o.MaxRetries = 4 })
-	if _, _, err := c.TxPage(context.Background(), Window{1, 2}, 0); err != nil {
+	if _, _, err := c.TxPage(context.Background(), Window{Start: 1, End: 2}, 0); err != nil {
 		t.Fatal(err)
 	}
 	srv.Close()
-	_, _, err := c.TxPage(context.Background(), Window{1, 2}, 0)
+	_, _, err := c.TxPage(context.Background(), Window{Start: 1, End: 2}, 0)
 	var re *RetriesError
 	if !errors.As(err, &re) || re.Attempts != 5 {
 		t.Fatalf("want a RetriesError after 5 attempts, got %v", err)

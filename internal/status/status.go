@@ -158,7 +158,7 @@ func Gather(ctx context.Context, in Inputs) (Report, error) {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("no database at %s yet: run `mage backfill` to create it", in.Database))
 		horizonFromTip(&r, in, now, 0)
 		// Nothing is stored, so the whole horizon is missing.
-		r.MissingRanges = []Range{{r.HorizonStart, r.HorizonEnd}}
+		r.MissingRanges = []Range{{Start: r.HorizonStart, End: r.HorizonEnd}}
 	case store.IsLocked(err):
 		var le *store.LockError
 		errors.As(err, &le)

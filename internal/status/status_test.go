@@ -90,7 +90,7 @@ func TestGatherNoDatabase(t *testing.T) {
 		t.Fatalf("%+v %v", rep, err)
 	}
 	// Nothing is stored: the whole horizon is missing, in JSON and text.
-	if want := []Range{{rep.HorizonStart, rep.HorizonEnd}}; len(rep.MissingRanges) != 1 || rep.MissingRanges[0] != want[0] {
+	if want := []Range{{Start: rep.HorizonStart, End: rep.HorizonEnd}}; len(rep.MissingRanges) != 1 || rep.MissingRanges[0] != want[0] {
 		t.Fatalf("missing_ranges %v, want the whole horizon %v", rep.MissingRanges, want)
 	}
 	var buf bytes.Buffer
