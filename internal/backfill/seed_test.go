@@ -3,8 +3,11 @@ package backfill_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"math"
+	"runtime"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -14,7 +17,19 @@ import (
 	"github.com/stxwallets/walletcache/internal/seed/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain shares one PostgreSQL server among the seed tests, and runs
+// more tests at once than there are cores unless -parallel says otherwise:
+// these tests mostly wait on a local HTTP server and on DuckDB's fsyncs,
+// not on the CPU.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(3*runtime.GOMAXPROCS(0)))
+	}
+	pgtest.Main(m)
+}
 
 // seedChain is a simulator whose amounts fit the API database's bigint
 // columns, as the real chain's do.

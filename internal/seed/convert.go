@@ -205,3 +205,40 @@ func hex0x(b []byte) string {
 	hex.Encode(out[2:], b)
 	return string(out)
 }
+
+// columns reads the columns of one txs row in some format (COPY text,
+// the binary protocol); fill is the one place that says which column goes
+// to which field of Row.
+type columns struct {
+	bytea   func(c int) []byte
+	integer func(c int) (v int64, null bool)
+	text    func(c int) (v string, null bool)
+	boolean func(c int) bool
+}
+
+// fill sets every field of r from the row's columns.
+func (cs columns) fill(r *Row) {
+	bytea, integer, text, boolean := cs.bytea, cs.integer, cs.text, cs.boolean
+	r.TxID = bytea(cTxID)
+	r.BlockHash = bytea(cBlockHash)
+	r.TokenTransferMemo = bytea(cTTMemo)
+	r.TxIndex, _ = integer(cTxIndex)
+	r.BlockHeight, _ = integer(cBlockHeight)
+	r.BlockTime, _ = integer(cBlockTime)
+	r.BurnBlockHeight, _ = integer(cBurnBlockHeight)
+	r.BurnBlockTime, _ = integer(cBurnBlockTime)
+	r.TypeID, _ = integer(cTypeID)
+	r.Status, _ = integer(cStatus)
+	r.Nonce, _ = integer(cNonce)
+	r.FeeRate, _ = integer(cFeeRate)
+	r.Sponsored = boolean(cSponsored)
+	r.SponsorAddress, r.SponsorNull = text(cSponsorAddress)
+	r.SenderAddress, _ = text(cSenderAddress)
+	r.Canonical = boolean(cCanonical)
+	r.MicroblockCanonical = boolean(cMicroblockCanonical)
+	r.TokenTransferRecipientAddress, _ = text(cTTRecipient)
+	r.TokenTransferAmount, r.TokenTransferAmountNull = integer(cTTAmount)
+	r.ContractCallContractID, _ = text(cCCContractID)
+	r.ContractCallFunctionName, _ = text(cCCFunctionName)
+	r.SmartContractContractID, _ = text(cSCContractID)
+}

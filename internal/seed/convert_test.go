@@ -1,6 +1,7 @@
 package seed
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -182,19 +183,19 @@ func TestSameAsAPIDecode(t *testing.T) {
 		json string
 		row  func(*Row)
 	}{
-		{"token transfer", `{"tx_id":"0xabcd01","tx_type":"token_transfer","tx_status":"success","nonce":42,"fee_rate":"180",
-			"sender_address":"SP000000000000000000002Q6VF78","sponsored":false,"block_hash":"0x00ff","block_height":3000001,
+		{"token transfer", `{"tx_id":"0xababababababababababababababababababababababababababababababab01","tx_type":"token_transfer","tx_status":"success","nonce":42,"fee_rate":"180",
+			"sender_address":"SP000000000000000000002Q6VF78","sponsored":false,"block_hash":"0x00000000000000000000000000000000000000000000000000000000000000ff","block_height":3000001,
 			"block_time":1700000100,"burn_block_height":900001,"burn_block_time":1700000000,"tx_index":3,"canonical":true,
 			"microblock_canonical":true,"token_transfer":{"recipient_address":"SP3FBR2AGK5H9QBDH3EEN6DF8EK8JY7RX8QJ5SVTE",
 			"amount":"1000000","memo":"0x6869"}}`, func(*Row) {}},
-		{"sponsored contract call, pre-Nakamoto time", `{"tx_id":"0xabcd01","tx_type":"contract_call","tx_status":"abort_by_post_condition","nonce":42,"fee_rate":"9007199254740993",
-			"sender_address":"SP000000000000000000002Q6VF78","sponsored":true,"sponsor_address":"SP2SPONSOR","block_hash":"0x00ff","block_height":3000001,
+		{"sponsored contract call, pre-Nakamoto time", `{"tx_id":"0xababababababababababababababababababababababababababababababab01","tx_type":"contract_call","tx_status":"abort_by_post_condition","nonce":42,"fee_rate":"9007199254740993",
+			"sender_address":"SP000000000000000000002Q6VF78","sponsored":true,"sponsor_address":"SP3FBR2AGK5H9QBDH3EEN6DF8EK8JY7RX8QJ5SVTE","block_hash":"0x00000000000000000000000000000000000000000000000000000000000000ff","block_height":3000001,
 			"block_time":1700000000,"burn_block_height":900001,"burn_block_time":1700000000,"tx_index":3,"canonical":true,
-			"microblock_canonical":true,"contract_call":{"contract_id":"SP1.pool","function_name":"swap","function_signature":""}}`,
+			"microblock_canonical":true,"contract_call":{"contract_id":"SP3FBR2AGK5H9QBDH3EEN6DF8EK8JY7RX8QJ5SVTE.pool","function_name":"swap","function_signature":""}}`,
 			func(r *Row) {
 				r.TypeID, r.Status, r.FeeRate, r.BlockTime = 2, -2, 1<<53+1, 0
-				r.Sponsored, r.SponsorAddress, r.SponsorNull = true, "SP2SPONSOR", false
-				r.ContractCallContractID, r.ContractCallFunctionName = "SP1.pool", "swap"
+				r.Sponsored, r.SponsorAddress, r.SponsorNull = true, "SP3FBR2AGK5H9QBDH3EEN6DF8EK8JY7RX8QJ5SVTE", false
+				r.ContractCallContractID, r.ContractCallFunctionName = "SP3FBR2AGK5H9QBDH3EEN6DF8EK8JY7RX8QJ5SVTE.pool", "swap"
 			}},
 	}
 	for _, tc := range cases {
@@ -203,6 +204,8 @@ func TestSameAsAPIDecode(t *testing.T) {
 			t.Fatalf("%s: decode: %v (canonical %v)", tc.name, err, canonical)
 		}
 		r := baseRow()
+		// The API's decoder checks that ids and hashes are 32 bytes.
+		r.TxID, r.BlockHash = append(bytes.Repeat([]byte{0xab}, 31), 0x01), append(make([]byte, 31), 0xff)
 		tc.row(&r)
 		got, err := r.Tx()
 		if err != nil {

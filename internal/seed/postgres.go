@@ -435,27 +435,7 @@ func decodeBinaryRow(v [][]byte, r *Row) error {
 		}
 		return string(v[c]), false
 	}
-	r.TxID = v[cTxID]
-	r.BlockHash = v[cBlockHash]
-	r.TokenTransferMemo = v[cTTMemo]
-	r.TxIndex, _ = integer(cTxIndex)
-	r.BlockHeight, _ = integer(cBlockHeight)
-	r.BlockTime, _ = integer(cBlockTime)
-	r.BurnBlockHeight, _ = integer(cBurnBlockHeight)
-	r.BurnBlockTime, _ = integer(cBurnBlockTime)
-	r.TypeID, _ = integer(cTypeID)
-	r.Status, _ = integer(cStatus)
-	r.Nonce, _ = integer(cNonce)
-	r.FeeRate, _ = integer(cFeeRate)
-	r.Sponsored = boolean(cSponsored)
-	r.SponsorAddress, r.SponsorNull = text(cSponsorAddress)
-	r.SenderAddress, _ = text(cSenderAddress)
-	r.Canonical = boolean(cCanonical)
-	r.MicroblockCanonical = boolean(cMicroblockCanonical)
-	r.TokenTransferRecipientAddress, _ = text(cTTRecipient)
-	r.TokenTransferAmount, r.TokenTransferAmountNull = integer(cTTAmount)
-	r.ContractCallContractID, _ = text(cCCContractID)
-	r.ContractCallFunctionName, _ = text(cCCFunctionName)
-	r.SmartContractContractID, _ = text(cSCContractID)
+	bytea := func(c int) []byte { return v[c] }
+	columns{bytea: bytea, integer: integer, text: text, boolean: boolean}.fill(r)
 	return err
 }
