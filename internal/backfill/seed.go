@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/stxwallets/walletcache/internal/chain"
 	"github.com/stxwallets/walletcache/internal/hiro"
@@ -11,8 +12,7 @@ import (
 	"github.com/stxwallets/walletcache/internal/store"
 )
 
-// seedBatch is how many rows the seed commits at once: large batches are
-// what makes a bulk load fast, and a kill -9 loses at most one.
+// seedBatch is how many staged rows make one step of live progress.
 const seedBatch = 50_000
 
 // seedSource takes the final history from a stacks-blockchain-api
@@ -94,44 +94,24 @@ type counter interface {
 	Count(ctx context.Context, start, end int64) (int64, error)
 }
 
-// Run scans the seed once over the span of its windows, commits the rows of
-// each window in large batches, and finishes every window against the
-// seed's count. A window whose stored rows do not match is left to the API.
+// Run scans the seed once over the span of its windows and stages every
+// row that falls in one (internal/store's SeedLoad: the Appender, no
+// per-page bookkeeping), then commits all windows in one transaction, each
+// verified against the seed's count. A window that does not match is left
+// to the API.
 func (u *seedUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 	r := it.run
-	st := r.cfg.Store
 	dbctx := context.WithoutCancel(ctx)
-	for _, w := range u.windows {
-		if err := st.BeginAttempt(dbctx, w); err != nil {
-			return false, err
-		}
+	load, err := r.cfg.Store.BeginSeedLoad(dbctx)
+	if err != nil {
+		return false, err
 	}
 	routed := make([]int64, len(u.windows))
-	offsets := make([]int64, len(u.windows))
-	pending := map[int][]chain.Tx{}
-	inPending := 0
-	flush := func() error {
-		if inPending == 0 {
-			return nil
-		}
-		pages := make([]store.Page, 0, len(pending))
-		for i, txs := range pending {
-			w := u.windows[i]
-			pages = append(pages, store.Page{WindowID: w.ID, Attempt: w.Attempt, Offset: offsets[i], APITotal: -1, Txs: txs})
-			offsets[i]++
-		}
-		n, err := st.CommitPages(dbctx, pages)
-		if err != nil {
-			return fmt.Errorf("commit %s rows: %w", u.src.Name(), err)
-		}
-		r.rows.Add(int64(n))
-		r.pages.Add(1)
-		r.progressPages.Add(1)
-		pending, inPending = map[int][]chain.Tx{}, 0
-		return nil
-	}
+	var staged, sinceProgress int64
 	lo, hi := u.windows[0].Start, u.windows[len(u.windows)-1].End
-	_, err := u.src.r.Scan(ctx, lo, hi, func(batch []chain.Tx) error {
+	keep := make([]chain.Tx, 0, seed.BatchSize)
+	_, err = u.src.r.Scan(ctx, lo, hi, func(batch []chain.Tx) error {
+		keep = keep[:0]
 		for _, t := range batch {
 			b := t.BurnBlockTime.Unix()
 			i := sort.Search(len(u.windows), func(k int) bool { return u.windows[k].End >= b })
@@ -139,43 +119,50 @@ func (u *seedUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 				continue // in a window already covered
 			}
 			routed[i]++
-			pending[i] = append(pending[i], t) // the batch is reused: t is a copy
-			inPending++
+			keep = append(keep, t)
 		}
-		if inPending >= seedBatch {
-			return flush()
+		staged += int64(len(keep))
+		if sinceProgress += int64(len(keep)); sinceProgress >= seedBatch {
+			r.pages.Add(1) // live progress: a batch staged
+			r.lastCommit.Store(time.Now().UnixNano())
+			sinceProgress = 0
 		}
-		return nil
+		return load.Append(keep)
 	})
-	if err == nil {
-		err = flush()
-	}
 	if err != nil {
-		return false, err
+		load.Abort()
+		return false, fmt.Errorf("%s seed: %w", u.src.Name(), err)
 	}
 	count, canCount := u.src.r.(counter)
-	all := true
+	ws := make([]store.SeedWindow, len(u.windows))
 	for i, w := range u.windows {
-		want := routed[i]
+		ws[i] = store.SeedWindow{Window: w, SeedCount: routed[i]}
 		if canCount {
-			if want, err = count.Count(ctx, w.Start, w.End); err != nil {
+			if ws[i].SeedCount, err = count.Count(ctx, w.Start, w.End); err != nil {
+				load.Abort()
 				return false, err
 			}
 		}
-		f, err := st.FinishAttempt(dbctx, w, want, true)
-		if err != nil {
-			return false, err
-		}
-		r.deleted.Add(f.Deleted)
-		if !f.Verified {
+	}
+	res, err := load.Finish(dbctx, u.src.Name(), ws)
+	if err != nil {
+		return false, err
+	}
+	r.rows.Add(res.Rows)
+	r.deleted.Add(res.Deleted)
+	r.progressPages.Add(1)
+	all := true
+	for i, w := range ws {
+		if !res.Verified[i] {
 			all = false
 			r.log.Warn("a seed window does not match the seed's own count; leaving it to the API",
-				"window", span(w), "seed_count", want, "stored", f.Stored)
+				"window", span(w.Window), "seed_count", w.SeedCount, "stored", res.Stored[i])
 			continue
 		}
 		r.verified.Add(1)
 		r.seedWindows.Add(1)
 		r.seedSeconds.Add(w.End - w.Start + 1)
 	}
+	r.log.Info("seed loaded", "seed", u.src.Name(), "rows", staged, "windows", len(ws))
 	return all, nil
 }

@@ -76,21 +76,45 @@ type segPlan struct {
 // share a segment), and evenly by height into about in.pieces walks. The
 // topmost new segment of the range that reaches the tip is open.
 func planSegments(in segPlanInput) segPlan {
-	type cluster struct {
-		lo, top int64 // top is MaxInt64 when open
-		segs    []store.Segment
+	clusters, absorbed := clusterRanges(in.ranges, in.existing)
+	// Heights above the tip hold nothing final.
+	in.finalBelow = min(in.finalBelow, in.tipHeight+1)
+	var out segPlan
+	for j, g := range in.existing {
+		if !absorbed[j] {
+			out.drop = append(out.drop, g.ID)
+		}
 	}
+	parts, kept := holes(clusters, in.finalBelow)
+	out.active = kept
+	out.add = cutParts(parts, in, len(kept))
+	out.active = append(out.active, out.add...)
+	sort.SliceStable(out.active, func(a, b int) bool { return out.active[a].Lo > out.active[b].Lo })
+	return out
+}
+
+// cluster is a height range to walk with the existing segments it absorbed.
+type cluster struct {
+	lo, top int64 // top is MaxInt64 when open
+	segs    []store.Segment
+}
+
+// clusterRanges grows the ranges to hold every existing segment that
+// overlaps them (kept whole: a done one is not walked again, a started one
+// resumes at its cursor) and merges ranges that then overlap. absorbed[j]
+// tells whether existing[j] is kept.
+func clusterRanges(ranges []heightRange, existing []store.Segment) ([]cluster, []bool) {
 	var cl []cluster
-	for _, r := range in.ranges {
+	for _, r := range ranges {
 		if r.open || r.hi >= r.lo {
 			cl = append(cl, cluster{lo: r.lo, top: r.top()})
 		}
 	}
-	absorbed := make([]bool, len(in.existing))
+	absorbed := make([]bool, len(existing))
 	for changed := true; changed; {
 		changed = false
 		for i := range cl {
-			for j, g := range in.existing {
+			for j, g := range existing {
 				if absorbed[j] || g.Lo > cl[i].top || segTop(g) < cl[i].lo {
 					continue
 				}
@@ -112,31 +136,28 @@ func planSegments(in segPlanInput) segPlan {
 		}
 		cl = merged
 	}
+	return cl, absorbed
+}
 
-	// Heights above the tip hold nothing final.
-	in.finalBelow = min(in.finalBelow, in.tipHeight+1)
-	var out segPlan
-	for j, g := range in.existing {
-		if !absorbed[j] {
-			out.drop = append(out.drop, g.ID)
-		}
-	}
-	// Holes: the parts of each cluster no kept segment covers.
-	type part struct {
-		lo, hi int64 // hi = MaxInt64: open at the top
-		final  bool
-	}
-	var parts []part
+// part is a hole of a cluster: heights no kept segment covers, all final
+// or all provisional.
+type part struct {
+	lo, hi int64 // hi = MaxInt64: open at the top
+	final  bool
+}
+
+// holes returns the parts of the clusters no kept segment covers, cut at
+// finalBelow, and the kept segments still to walk.
+func holes(clusters []cluster, finalBelow int64) (parts []part, active []store.Segment) {
 	addHole := func(lo, hi int64) {
-		if lo < in.finalBelow {
-			parts = append(parts, part{lo, min(hi, in.finalBelow-1), true})
+		if lo < finalBelow {
+			parts = append(parts, part{lo, min(hi, finalBelow-1), true})
 		}
-		if hi >= in.finalBelow {
-			parts = append(parts, part{max(lo, in.finalBelow), hi, false})
+		if hi >= finalBelow {
+			parts = append(parts, part{max(lo, finalBelow), hi, false})
 		}
 	}
-	activeKept := 0
-	for _, c := range cl {
+	for _, c := range clusters {
 		sort.Slice(c.segs, func(a, b int) bool { return c.segs[a].Lo < c.segs[b].Lo })
 		next := c.lo
 		for _, g := range c.segs {
@@ -144,8 +165,7 @@ func planSegments(in segPlanInput) segPlan {
 				addHole(next, g.Lo-1)
 			}
 			if !g.Done {
-				activeKept++
-				out.active = append(out.active, g)
+				active = append(active, g)
 			}
 			if segTop(g) == math.MaxInt64 {
 				next = math.MaxInt64
@@ -157,8 +177,14 @@ func planSegments(in segPlanInput) segPlan {
 			addHole(next, c.top)
 		}
 	}
-	// Share the pieces among the parts by height span, counted from the
-	// chain's start.
+	return parts, active
+}
+
+// cutParts cuts the parts into new segments: the pieces of parallelism
+// not taken by the activeKept segments are shared among the parts by
+// height span, counted from the chain's start; the topmost new segment of
+// a part open at the top is open.
+func cutParts(parts []part, in segPlanInput, activeKept int) []store.Segment {
 	from := func(p part) int64 {
 		if p.hi != math.MaxInt64 {
 			return min(max(p.lo, in.chainStart), p.hi)
@@ -178,6 +204,7 @@ func planSegments(in segPlanInput) segPlan {
 	}
 	avail := max(in.pieces-activeKept, len(parts), 1)
 	id := in.nextID
+	var add []store.Segment
 	for _, p := range parts {
 		s := span(p)
 		n := int64(math.Round(float64(avail) * float64(s) / float64(max(total, 1))))
@@ -195,12 +222,10 @@ func planSegments(in segPlanInput) segPlan {
 				g.Open, g.Hi, g.Final, g.Reconciled = true, 0, false, store.OpenTop
 			}
 			id++
-			out.add = append(out.add, g)
-			out.active = append(out.active, g)
+			add = append(add, g)
 		}
 	}
-	sort.SliceStable(out.active, func(a, b int) bool { return out.active[a].Lo > out.active[b].Lo })
-	return out
+	return add
 }
 
 // provenSpans returns, for every maximal run of contiguous done segments,

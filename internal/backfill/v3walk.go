@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/stxwallets/walletcache/internal/chain"
 	"github.com/stxwallets/walletcache/internal/hiro"
 	"github.com/stxwallets/walletcache/internal/store"
 )
@@ -90,10 +91,10 @@ func (u *segmentUnit) Label() string { return segmentLabel(u.g) }
 func (u *segmentUnit) Final() bool   { return u.g.Final }
 
 // Run walks the segment down from where it stands until it passes below
-// its lowest height. Every page commits with the segment's new state; the
-// next page is fetched while the previous one commits.
+// its lowest height, in three stages a page: fetch it (resolving the
+// cursor's edge cases), absorb it into the segment's state, and hand it to
+// the committer while the next page is fetched.
 func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
-	r := it.run
 	g := u.g
 	var pending <-chan error
 	wait := func() error {
@@ -111,9 +112,7 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 	if !g.Started && !g.Open {
 		cursor = hiro.BlockTopCursor(g.Hi)
 	}
-	// For the progress estimate: pages this walk needs, extrapolated from
-	// the heights it has covered so far.
-	var walked, estimate, startHeight int64
+	est := walkEstimate{run: it.run}
 	for !g.Done {
 		if err := ctx.Err(); err != nil {
 			return false, errors.Join(err, wait())
@@ -121,110 +120,16 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 		if !it.budget.take() {
 			return false, errors.Join(errBudget, wait())
 		}
-		pg, err := u.page(ctx, it, cursor)
-		atBottom := false
-		h, m, i, perr := hiro.ParseCursor(cursor)
-		rowCursor := perr == nil && (m != 0 || i != 0) // names a transaction, not the top of a block
-		switch {
-		case errors.Is(err, hiro.ErrCursorNotFound) && rowCursor:
-			// Older servers answer 404 when the row under the cursor left
-			// the canonical chain: walk its block again from the top (rows
-			// seen twice are upserts).
-			r.log.Info("cursor not found; walking its block again from the top", "cursor", cursor, "segment", segmentLabel(g))
-			cursor = hiro.BlockTopCursor(h)
-			continue
-		case errors.Is(err, hiro.ErrCursorNotFound):
-			atBottom, err = true, nil // nothing at or below the top of a block: the chain's bottom
-		case err == nil && rowCursor && pg.Current != "" && pg.Current != cursor:
-			// The real API answers 200 and goes on below a row that left
-			// the chain: the page then starts elsewhere, and rows of the
-			// block's new version above it would be missed.
-			r.log.Info("the row under the cursor left the chain; walking its block again from the top",
-				"cursor", cursor, "served_from", pg.Current, "segment", segmentLabel(g))
-			cursor = hiro.BlockTopCursor(h)
-			continue
-		}
-		if errors.Is(err, hiro.ErrMalformed) {
-			// The client retried it: the server keeps sending a bad page
-			// here. Give up on the segment, not on the run.
-			return false, errors.Join(&UnverifiedError{Unit: segmentLabel(g), Start: g.MinBurn, End: g.MaxBurn, Attempts: 1,
-				Detail: fmt.Sprintf("the page at cursor %q: %v", cursor, err)}, wait())
-		}
+		pg, atBottom, retry, err := u.fetch(ctx, it, g, cursor)
 		if err != nil {
 			return false, errors.Join(err, wait())
 		}
-		if perr == nil && m == 0 && i == 0 && pg.Current == cursor {
-			// H:0:0 matched a transaction (a microblock's first, before
-			// Nakamoto) instead of standing for the top of block H: the
-			// page would miss the rest of H. Start at the top of H+1;
-			// rows above the segment are dropped below.
-			r.log.Warn("the server read cursor H:0:0 as a transaction, not as the top of block H; starting one block higher", "cursor", cursor)
-			cursor = hiro.BlockTopCursor(h + 1)
+		if retry != "" {
+			cursor = retry
 			continue
 		}
-		kept := pg.Txs[:0:0]
-		below := false
-		for _, t := range pg.Txs {
-			switch {
-			case t.BlockHeight < g.Lo:
-				below = true
-			case !t.Canonical:
-				r.log.Warn("server returned a non-canonical transaction in a canonical list; not storing it", "tx_id", t.TxID)
-			case g.Contains(t.BlockHeight):
-				kept = append(kept, t)
-			}
-		}
-		if !g.Started {
-			g.Started = true
-			g.TopHeight = g.Hi
-			if g.Open {
-				g.TopHeight = g.Lo
-				if len(pg.Txs) > 0 {
-					g.TopHeight = max(pg.Txs[0].BlockHeight, g.Lo)
-				}
-			}
-		}
-		g.Pages++
-		g.Rows += int64(len(kept))
-		for _, t := range kept {
-			bt := t.BurnBlockTime.Unix()
-			if !g.HasRows {
-				g.MinBurn, g.MaxBurn, g.HasRows = bt, bt, true
-			}
-			g.MinBurn, g.MaxBurn = min(g.MinBurn, bt), max(g.MaxBurn, bt)
-		}
-		nextHeight, _, _, nerr := hiro.ParseCursor(pg.Next)
-		switch {
-		case atBottom || pg.Next == "":
-			g.Done, g.Bottom = true, !below
-		case below, nerr == nil && nextHeight < g.Lo:
-			g.Done = true
-		case nerr == nil:
-			// Every height above the next page's first row is complete.
-			g.Reconciled = min(g.Reconciled, nextHeight)
-		case len(kept) > 0:
-			g.Reconciled = min(g.Reconciled, kept[len(kept)-1].BlockHeight)
-		}
-		if g.Done {
-			g.NextCursor, g.Reconciled = "", g.Lo-1
-		} else {
-			g.NextCursor = pg.Next
-		}
-		walked++
-		if walked == 1 {
-			r.unitsOpened.Add(1)
-			startHeight = g.TopHeight
-			if len(kept) > 0 {
-				startHeight = kept[0].BlockHeight
-			}
-		}
-		e := walked
-		if !g.Done && len(kept) > 0 {
-			cur := kept[len(kept)-1].BlockHeight
-			e += walked * (cur - g.Lo + 1) / max(startHeight-cur+1, 1)
-		}
-		r.pagesKnown.Add(e - estimate)
-		estimate = e
+		kept := absorb(&g, pg, atBottom)
+		est.update(g, kept)
 		if err := wait(); err != nil {
 			return false, err
 		}
@@ -232,6 +137,128 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 		cursor = g.NextCursor
 	}
 	return true, wait()
+}
+
+// fetch gets the page at cursor and resolves the cursor's edge cases:
+// retry is the cursor to ask instead when the page cannot be used as it
+// is, and atBottom says the walk reached the chain's first transaction.
+func (u *segmentUnit) fetch(ctx context.Context, it *Iteration, g store.Segment, cursor string) (pg hiro.V3Page, atBottom bool, retry string, err error) {
+	r := it.run
+	pg, err = u.page(ctx, it, cursor)
+	h, m, i, perr := hiro.ParseCursor(cursor)
+	rowCursor := perr == nil && (m != 0 || i != 0) // names a transaction, not the top of a block
+	switch {
+	case errors.Is(err, hiro.ErrCursorNotFound) && rowCursor:
+		// Older servers answer 404 when the row under the cursor left the
+		// canonical chain: walk its block again from the top (rows seen
+		// twice are upserts).
+		r.log.Info("cursor not found; walking its block again from the top", "cursor", cursor, "segment", segmentLabel(g))
+		return pg, false, hiro.BlockTopCursor(h), nil
+	case errors.Is(err, hiro.ErrCursorNotFound):
+		return pg, true, "", nil // nothing at or below the top of a block: the chain's bottom
+	case errors.Is(err, hiro.ErrMalformed):
+		// The client retried it: the server keeps sending a bad page
+		// here. Give up on the segment, not on the run.
+		return pg, false, "", &UnverifiedError{Unit: segmentLabel(g), Start: g.MinBurn, End: g.MaxBurn, Attempts: 1,
+			Detail: fmt.Sprintf("the page at cursor %q: %v", cursor, err)}
+	case err != nil:
+		return pg, false, "", err
+	case rowCursor && pg.Current != "" && pg.Current != cursor:
+		// The real API answers 200 and goes on below a row that left the
+		// chain: the page then starts elsewhere, and rows of the block's
+		// new version above it would be missed.
+		r.log.Info("the row under the cursor left the chain; walking its block again from the top",
+			"cursor", cursor, "served_from", pg.Current, "segment", segmentLabel(g))
+		return pg, false, hiro.BlockTopCursor(h), nil
+	case perr == nil && m == 0 && i == 0 && pg.Current == cursor:
+		// H:0:0 matched a transaction (a microblock's first, before
+		// Nakamoto) instead of standing for the top of block H: the page
+		// would miss the rest of H. Start at the top of H+1; rows above the
+		// segment are dropped when absorbed.
+		r.log.Warn("the server read cursor H:0:0 as a transaction, not as the top of block H; starting one block higher", "cursor", cursor)
+		return pg, false, hiro.BlockTopCursor(h + 1), nil
+	}
+	return pg, false, "", nil
+}
+
+// absorb keeps the page's rows that belong to the segment (canonical, in
+// its heights) and moves the segment's state past the page: started,
+// counters, the burn-time range of its rows, how far down it is
+// reconciled, its next cursor, and whether it is done.
+func absorb(g *store.Segment, pg hiro.V3Page, atBottom bool) []chain.Tx {
+	kept := pg.Txs[:0:0]
+	below := false
+	for _, t := range pg.Txs {
+		switch {
+		case t.BlockHeight < g.Lo:
+			below = true
+		case !t.Canonical: // a canonical list never serves these; never stored
+		case g.Contains(t.BlockHeight):
+			kept = append(kept, t)
+		}
+	}
+	if !g.Started {
+		g.Started = true
+		g.TopHeight = g.Hi
+		if g.Open {
+			g.TopHeight = g.Lo
+			if len(pg.Txs) > 0 {
+				g.TopHeight = max(pg.Txs[0].BlockHeight, g.Lo)
+			}
+		}
+	}
+	g.Pages++
+	g.Rows += int64(len(kept))
+	for _, t := range kept {
+		bt := t.BurnBlockTime.Unix()
+		if !g.HasRows {
+			g.MinBurn, g.MaxBurn, g.HasRows = bt, bt, true
+		}
+		g.MinBurn, g.MaxBurn = min(g.MinBurn, bt), max(g.MaxBurn, bt)
+	}
+	nextHeight, _, _, nerr := hiro.ParseCursor(pg.Next)
+	switch {
+	case atBottom || pg.Next == "":
+		g.Done, g.Bottom = true, !below
+	case below, nerr == nil && nextHeight < g.Lo:
+		g.Done = true
+	case nerr == nil:
+		// Every height above the next page's first row is complete.
+		g.Reconciled = min(g.Reconciled, nextHeight)
+	case len(kept) > 0:
+		g.Reconciled = min(g.Reconciled, kept[len(kept)-1].BlockHeight)
+	}
+	if g.Done {
+		g.NextCursor, g.Reconciled = "", g.Lo-1
+	} else {
+		g.NextCursor = pg.Next
+	}
+	return kept
+}
+
+// walkEstimate extrapolates, for the progress estimate, the pages a walk
+// needs from the heights it has covered so far.
+type walkEstimate struct {
+	run                           *run
+	walked, estimate, startHeight int64
+}
+
+func (e *walkEstimate) update(g store.Segment, kept []chain.Tx) {
+	e.walked++
+	if e.walked == 1 {
+		e.run.unitsOpened.Add(1)
+		e.startHeight = g.TopHeight
+		if len(kept) > 0 {
+			e.startHeight = kept[0].BlockHeight
+		}
+	}
+	n := e.walked
+	if !g.Done && len(kept) > 0 {
+		cur := kept[len(kept)-1].BlockHeight
+		n += e.walked * (cur - g.Lo + 1) / max(e.startHeight-cur+1, 1)
+	}
+	e.run.pagesKnown.Add(n - e.estimate)
+	e.estimate = n
 }
 
 // page gets one page: from the raw cache when the segment is final, else
