@@ -364,16 +364,47 @@ func (c *chart) yAxis(f frame, top, step float64, title string) {
 
 func (c *chart) dateAxis(f frame, dates []time.Time, x func(int) float64) {
 	c.Lines = append(c.Lines, svgLine{X1: f.L, Y1: f.bottom(), X2: f.right(), Y2: f.bottom(), Class: "axis"})
+	// Labels that would overlap the one before are left out (the tick mark
+	// stays); a label that names the year wins over the one before it.
+	var labels []svgText
+	var spans [][2]float64 // left and right edge of each kept label
 	for _, t := range dateTicks(dates[0], dates[len(dates)-1]) {
 		i := int(t.Date.Sub(dates[0]).Hours() / 24)
 		c.Lines = append(c.Lines, svgLine{X1: x(i), Y1: f.bottom(), X2: x(i), Y2: f.bottom() + 4, Class: "axis"})
-		anchor := "middle"
+		anchor, w := "middle", tickLabelWidth(t.Label)
+		left, right := x(i)-w/2, x(i)+w/2
 		if x(i) > f.right()-24 { // keep the last label inside the drawing
-			anchor = "end"
+			anchor, left, right = "end", x(i)-w, x(i)
 		}
-		c.Texts = append(c.Texts, svgText{X: x(i), Y: f.bottom() + 17, Anchor: anchor, Class: "tick", Text: t.Label})
+		label := svgText{X: x(i), Y: f.bottom() + 17, Anchor: anchor, Class: "tick", Text: t.Label}
+		if n := len(spans); n > 0 && left < spans[n-1][1]+labelGap {
+			if !hasYear(t.Label) || hasYear(labels[n-1].Text) || (n > 1 && left < spans[n-2][1]+labelGap) {
+				continue
+			}
+			labels, spans = labels[:n-1], spans[:n-1]
+		}
+		labels, spans = append(labels, label), append(spans, [2]float64{left, right})
 	}
+	c.Texts = append(c.Texts, labels...)
 	c.Texts = append(c.Texts, svgText{X: f.L + f.W/2, Y: f.bottom() + 38, Anchor: "middle", Class: "axis-title", Text: "UTC date"})
+}
+
+// labelGap is the least room between two tick labels, in pixels.
+const labelGap = 6
+
+// tickLabelWidth estimates a tick label's width in pixels: the page sets
+// tick text at 11 px in a system sans-serif, about 6.2 px a character
+// (digits and capitals run wider than the average).
+func tickLabelWidth(s string) float64 { return 6.2 * float64(len([]rune(s))) }
+
+// hasYear reports whether a date label names the year ("Jan 2026").
+func hasYear(s string) bool {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return false
+	}
+	y := f[len(f)-1]
+	return len(y) == 4 && strings.Trim(y, "0123456789") == ""
 }
 
 // barGroup is one colour of a grouped (or stacked) bar chart; NaN = no value.
