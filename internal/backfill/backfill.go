@@ -144,10 +144,11 @@ func (e *GaveUpError) Error() string {
 type Summary struct {
 	RunID           int64
 	Outcome         progress.Outcome
-	Seed            string // the seed's kind (postgres, archive); "" without one
-	SeedWindows     int    // final windows the seed filled and verified
-	SeedSeconds     int64  // the burn-time seconds they span
-	Source          string // the sources used, in order: v1, v3, v1->v3
+	Seed            string        // the seed's kind (postgres, archive); "" without one
+	SeedWindows     int           // final windows the seed filled and verified
+	SeedSeconds     int64         // the burn-time seconds they span
+	SeedElapsed     time.Duration // how long the seed took, before the API
+	Source          string        // the sources used, in order: v1, v3, v1->v3
 	Iterations      int
 	Pages           int64
 	CacheHits       int64
@@ -251,7 +252,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			sum.Seed = cfg.Seed.Name()
 			sum.Iterations = 1
 			r.log.Info("filling final history from the seed", "seed", cfg.Seed.Name())
-			if _, _, err := r.iteration(ctx, 1, cfg.Seed); err != nil {
+			seedStart := time.Now()
+			_, _, err := r.iteration(ctx, 1, cfg.Seed)
+			sum.SeedElapsed = time.Since(seedStart)
+			if err != nil {
 				return fmt.Errorf("seed: %w", err)
 			}
 			r.log.Info("seed done; the API fetches the rest", "seed", cfg.Seed.Name(), "windows", r.seedWindows.Load())

@@ -316,6 +316,33 @@ func (p *Postgres) Count(ctx context.Context, start, end int64) (int64, error) {
 	return n, nil
 }
 
+// CountsByBurnTime returns, for every burn_block_time in [start, end] that
+// has final rows, how many it has, ascending by time, in the snapshot Scan
+// reads: one query verifies any number of windows (a tenure's rows share
+// one burn time, so the answer has one entry per Bitcoin block).
+func (p *Postgres) CountsByBurnTime(ctx context.Context, start, end int64) (times, counts []int64, err error) {
+	if p.broken != nil {
+		return nil, nil, p.broken
+	}
+	lo, hi := clampTime(start, end)
+	rows, err := p.tx.Query(ctx, "SELECT burn_block_time::bigint, count(*) FROM "+ident(p.tip.Schema)+".txs"+finalWhere+" GROUP BY 1 ORDER BY 1", lo, hi, p.tip.Height)
+	if err != nil {
+		return nil, nil, p.scanError(ctx, "count rows", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t, n int64
+		if err := rows.Scan(&t, &n); err != nil {
+			return nil, nil, p.scanError(ctx, "count rows", err)
+		}
+		times, counts = append(times, t), append(counts, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, p.scanError(ctx, "count rows", err)
+	}
+	return times, counts, nil
+}
+
 // Scan streams the final rows with burn_block_time in [start, end] ordered by
 // (burn_block_time, block_height, microblock_sequence, tx_index): the index
 // gives the first key, so the server sorts only rows of equal time. Rows

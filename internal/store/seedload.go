@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -23,13 +24,23 @@ type SeedLoad struct {
 	conn *sql.Conn
 	app  *duckdb.Appender
 	rows int64
+	// direct: the span held no rows, so rows are appended straight into
+	// transactions inside one open transaction instead of being staged.
+	direct bool
 }
+
+// ErrSeedConflict is a direct seed load that met a tx_id already stored
+// (outside its span): nothing was written; load again with staging.
+var ErrSeedConflict = errors.New("a seed row's tx_id is already stored outside the seeded span")
 
 // seedStage is the staging table of a seed load.
 const seedStage = "seed_stage"
 
-// BeginSeedLoad starts a seed load. The caller must Finish or Abort it.
-func (s *Store) BeginSeedLoad(ctx context.Context) (l *SeedLoad, err error) {
+// BeginSeedLoad starts a seed load of the burn-time span sp. When nothing
+// is stored in sp (a first load) and stage is false, rows are appended
+// straight into the transactions table inside one transaction, the fastest
+// path; otherwise they are staged. The caller must Finish or Abort it.
+func (s *Store) BeginSeedLoad(ctx context.Context, sp Span, stage bool) (l *SeedLoad, err error) {
 	defer diskFull(&err)
 	s.writeMu.Lock()
 	conn, err := s.db.Conn(ctx)
@@ -38,16 +49,35 @@ func (s *Store) BeginSeedLoad(ctx context.Context) (l *SeedLoad, err error) {
 		return nil, fmt.Errorf("seed load: %w", err)
 	}
 	l = &SeedLoad{s: s, conn: conn}
-	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TABLE `+seedStage+` AS SELECT * FROM transactions LIMIT 0`); err != nil {
+	table := seedStage
+	if !stage {
+		var n int64
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM transactions WHERE burn_block_time BETWEEN to_timestamp(?) AND to_timestamp(?)`,
+			sp.Start, sp.End).Scan(&n); err != nil {
+			l.release()
+			return nil, fmt.Errorf("seed load: %w", err)
+		}
+		l.direct = n == 0
+	}
+	if l.direct {
+		if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+			l.release()
+			return nil, fmt.Errorf("seed load: %w", err)
+		}
+		table = "transactions"
+	} else if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TABLE `+seedStage+` AS SELECT * FROM transactions LIMIT 0`); err != nil {
 		l.release()
 		return nil, fmt.Errorf("seed load: staging table: %w", err)
 	}
 	err = conn.Raw(func(dc any) error {
 		var err error
-		l.app, err = duckdb.NewAppender(dc.(driver.Conn), "", "", seedStage)
+		l.app, err = duckdb.NewAppender(dc.(driver.Conn), "", "", table)
 		return err
 	})
 	if err != nil {
+		if l.direct {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		}
 		l.release()
 		return nil, fmt.Errorf("seed load: %w", err)
 	}
@@ -77,6 +107,9 @@ func (l *SeedLoad) Abort() {
 	if l.app != nil {
 		_ = l.app.Close()
 	}
+	if l.direct {
+		_, _ = l.conn.ExecContext(context.Background(), "ROLLBACK")
+	}
 	_, _ = l.conn.ExecContext(context.Background(), `DROP TABLE IF EXISTS `+seedStage)
 	l.release()
 }
@@ -104,13 +137,22 @@ type SeedResult struct {
 func (l *SeedLoad) Finish(ctx context.Context, source string, windows []SeedWindow) (res SeedResult, err error) {
 	defer diskFull(&err)
 	defer l.release()
+	c := l.conn
 	if err := l.app.Close(); err != nil {
+		l.app = nil
+		if l.direct {
+			_, _ = c.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			if strings.Contains(err.Error(), "onstraint") || strings.Contains(err.Error(), "uplicate key") {
+				return res, fmt.Errorf("seed load: %w: %v", ErrSeedConflict, err)
+			}
+		}
 		return res, fmt.Errorf("seed load: stage rows: %w", err)
 	}
 	l.app = nil
-	c := l.conn
-	if _, err := c.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
-		return res, fmt.Errorf("seed load: %w", err)
+	if !l.direct {
+		if _, err := c.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+			return res, fmt.Errorf("seed load: %w", err)
+		}
 	}
 	committed := false
 	defer func() {
@@ -149,25 +191,22 @@ DELETE FROM transactions WHERE tx_id IN (
   SELECT t.tx_id FROM transactions t JOIN seed_windows w
     ON t.burn_block_time BETWEEN to_timestamp(w.start_time) AND to_timestamp(w.end_time)
   WHERE t.tx_id NOT IN (SELECT tx_id FROM ` + seedStage + `))`, &res.Deleted},
-		{"write rows", `INSERT OR REPLACE INTO transactions SELECT DISTINCT ON (tx_id) * FROM ` + seedStage, &res.Rows},
+		// An upsert is slow in DuckDB: only the rows already stored take
+		// that path; the rest are plain inserts.
+		{"replace rows already stored", `INSERT OR REPLACE INTO transactions
+SELECT DISTINCT ON (tx_id) * FROM ` + seedStage + ` WHERE tx_id IN (SELECT tx_id FROM transactions)`, nil},
+		{"write new rows", `INSERT INTO transactions
+SELECT DISTINCT ON (tx_id) * FROM ` + seedStage + ` WHERE tx_id NOT IN (SELECT tx_id FROM transactions)`, &res.Rows},
 		{"forget page bookkeeping", `DELETE FROM window_pages WHERE window_id IN (SELECT window_id FROM seed_windows)`, nil},
 		{"forget seen rows", `DELETE FROM window_seen WHERE window_id IN (SELECT window_id FROM seed_windows)`, nil},
-		{"record windows", `
-INSERT OR REPLACE INTO windows (window_id, start_time, end_time, source, attempt, api_total, stored_rows, verified, final, verified_at, updated_at)
-SELECT window_id, start_time, end_time, ?, attempt, seed_count, n, n = seed_count, n = seed_count,
-       CASE WHEN n = seed_count THEN now() END, now()
-FROM (SELECT w.window_id, w.attempt, w.start_time, w.end_time, w.seed_count, count(t.tx_id) AS n
-      FROM seed_windows w LEFT JOIN transactions t
-        ON t.burn_block_time BETWEEN to_timestamp(w.start_time) AND to_timestamp(w.end_time)
-      GROUP BY w.window_id, w.attempt, w.start_time, w.end_time, w.seed_count)`, nil},
 		{"count the version", bumpVersion, nil},
 	}
+	if l.direct { // nothing was stored in the span: only the bookkeeping remains
+		res.Rows = l.rows
+		steps = steps[3:]
+	}
 	for _, st := range steps {
-		var args []any
-		if st.what == "record windows" {
-			args = []any{source}
-		}
-		r, err := c.ExecContext(ctx, st.q, args...)
+		r, err := c.ExecContext(ctx, st.q)
 		if err != nil {
 			return res, fmt.Errorf("seed load: %s: %w", st.what, err)
 		}
@@ -175,26 +214,35 @@ FROM (SELECT w.window_id, w.attempt, w.start_time, w.end_time, w.seed_count, cou
 			*st.n, _ = r.RowsAffected()
 		}
 	}
-	rows, err := c.QueryContext(ctx, `SELECT w.window_id, coalesce(stored_rows, 0), verified FROM seed_windows w JOIN windows USING (window_id)`)
-	if err != nil {
-		return res, fmt.Errorf("seed load: read windows: %w", err)
-	}
-	byID := map[int64]int{}
+	spans := make([]Span, len(windows))
 	for i, w := range windows {
-		byID[w.ID] = i
+		spans[i] = Span{Start: w.Start, End: w.End}
 	}
-	res.Stored, res.Verified = make([]int64, len(windows)), make([]bool, len(windows))
-	for rows.Next() {
-		var id, stored int64
-		var ok bool
-		if err := rows.Scan(&id, &stored, &ok); err != nil {
-			rows.Close()
-			return res, fmt.Errorf("seed load: read windows: %w", err)
+	if res.Stored, err = countByBurnTime(ctx, c, spans); err != nil {
+		return res, fmt.Errorf("seed load: %w", err)
+	}
+	res.Verified = make([]bool, len(windows))
+	for i := 0; i < len(windows); i += 500 {
+		part := windows[i:min(i+500, len(windows))]
+		var sb strings.Builder
+		args := make([]any, 0, len(part)*9)
+		sb.WriteString(`INSERT OR REPLACE INTO windows (window_id, start_time, end_time, source, attempt, api_total, stored_rows, verified, final, verified_at, updated_at) VALUES `)
+		for k, w := range part {
+			ok := res.Stored[i+k] == w.SeedCount
+			res.Verified[i+k] = ok
+			var at any
+			if ok {
+				at = time.Now().UTC()
+			}
+			if k > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())")
+			args = append(args, w.ID, w.Start, w.End, source, w.Attempt, w.SeedCount, res.Stored[i+k], ok, ok, at)
 		}
-		res.Stored[byID[id]], res.Verified[byID[id]] = stored, ok
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return res, fmt.Errorf("seed load: read windows: %w", err)
+		if _, err := c.ExecContext(ctx, sb.String(), args...); err != nil {
+			return res, fmt.Errorf("seed load: record windows: %w", err)
+		}
 	}
 	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
 		return res, fmt.Errorf("seed load: commit: %w", err)
