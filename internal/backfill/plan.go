@@ -1,6 +1,7 @@
 package backfill
 
 import (
+	"context"
 	"sort"
 
 	"github.com/stxwallets/walletcache/internal/store"
@@ -90,4 +91,15 @@ func Plan(b Bounds, windows []store.Window, grid int64, nextID int64) (plan []Pl
 		return plan[i].Start < plan[j].Start
 	})
 	return plan, drop
+}
+
+// planWindows runs Plan for an iteration, numbering new windows after the
+// stored ones.
+func planWindows(ctx context.Context, it *Iteration) ([]Planned, []store.Window, error) {
+	nextID, err := it.run.cfg.Store.NextWindowID(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, drop := Plan(it.Bounds, it.Windows, int64(it.run.cfg.Window.Seconds()), nextID)
+	return plan, drop, nil
 }

@@ -53,13 +53,10 @@ func (s *seedSource) anchor(ctx context.Context) (seed.Block, error) {
 // fill: the gaps of coverage on the planning grid, up to the seed's final
 // edge.
 func (s *seedSource) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
-	st := it.run.cfg.Store
-	dbctx := context.WithoutCancel(ctx)
-	nextID, err := st.NextWindowID(dbctx)
+	plan, _, err := planWindows(context.WithoutCancel(ctx), it)
 	if err != nil {
 		return nil, err
 	}
-	plan, _ := Plan(it.Bounds, it.Windows, int64(it.run.cfg.Window.Seconds()), nextID)
 	var ws []store.Window
 	for _, p := range plan {
 		if p.Final && p.End <= it.Bounds.FinalEdge {

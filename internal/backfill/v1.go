@@ -61,11 +61,10 @@ func clientCounters(c *hiro.Client) Counters {
 func (s *v1Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
 	st := it.run.cfg.Store
 	dbctx := context.WithoutCancel(ctx)
-	nextID, err := st.NextWindowID(dbctx)
+	plan, drop, err := planWindows(dbctx, it)
 	if err != nil {
 		return nil, err
 	}
-	plan, drop := Plan(it.Bounds, it.Windows, int64(it.run.cfg.Window.Seconds()), nextID)
 	if err := st.DropWindows(dbctx, drop); err != nil {
 		return nil, err
 	}
