@@ -98,6 +98,7 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 		Settle:        pol.Settle(),
 		Recheck:       pol.Recheck(),
 		Window:        pol.Window(),
+		SegmentCell:   int64(pol.Backfill.SegmentHeights),
 		MaxPages:      int64(pol.Backfill.MaxPages),
 		MaxIterations: pol.Backfill.MaxIterations,
 		ForceRefresh:  pol.Backfill.ForceRefresh,

@@ -54,8 +54,11 @@ type Config struct {
 	Settle     time.Duration
 	// Recheck is how far back from the final edge each run re-checks the
 	// totals of final windows (0: never); it needs a V1 source.
-	Recheck       time.Duration
-	Window        time.Duration
+	Recheck time.Duration
+	Window  time.Duration
+	// SegmentCell aligns v3 work on a grid of this many block heights, so
+	// that pages cached by one run serve any later plan (0: no grid).
+	SegmentCell   int64
 	MaxPages      int64 // per iteration
 	MaxIterations int   // 0: until the target is reached
 	ForceRefresh  bool  // never read pages from the cache

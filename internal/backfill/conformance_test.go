@@ -91,7 +91,7 @@ func newHarnessOf(t *testing.T, source string, cfg hirosim.Config) *harness {
 	}
 	h.cfg = backfill.Config{
 		Store: h.st, V1: v1, V3: v3, API: source, Cache: h.cache,
-		TargetDays: chainDays + 1, Settle: 2 * time.Hour, Recheck: 6 * time.Hour, Window: time.Hour,
+		TargetDays: chainDays + 1, Settle: 2 * time.Hour, Recheck: 6 * time.Hour, Window: time.Hour, SegmentCell: 200,
 		MaxPages: 5000, Concurrency: 4, Stall: time.Minute, Logger: testLogger(t),
 	}
 	return h
@@ -249,6 +249,22 @@ var scenarios = []struct {
 		// page per iteration that bounds the tip.
 		if second.CacheHits == 0 || fetched > second.Pages-second.CacheHits+int64(second.Iterations)+1 || fetched > first.Pages/2 {
 			h.t.Fatalf("rebuild: %d cache hits, %d list requests for %d pages", second.CacheHits, fetched, second.Pages)
+		}
+	}},
+	{"a rebuild under another plan still reads the raw cache", func(h *harness) {
+		h.mustRun()
+		u, err := h.cache.Usage()
+		if err != nil || u.Files == 0 {
+			h.t.Fatalf("raw cache after the first run: %+v %v", u, err)
+		}
+		// Other workers cut the work differently; the grid keeps the pages.
+		h.open("rebuilt.duckdb")
+		h.cfg.Concurrency = 3
+		second := h.mustRun()
+		h.exact()
+		h.t.Logf("rebuild with another plan: %d of %d cached pages served", second.CacheHits, u.Files)
+		if second.CacheHits < int64(u.Files)*9/10 {
+			h.t.Fatalf("the rebuild served %d of the %d cached pages: the plan's pages did not repeat", second.CacheHits, u.Files)
 		}
 	}},
 	{"the horizon grows backwards: a gap below covered history", func(h *harness) {

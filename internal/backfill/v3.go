@@ -117,7 +117,7 @@ func (s *v3Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
 	}
 	plan := planSegments(segPlanInput{
 		ranges: ranges, existing: kept, finalBelow: finalBelow, tipHeight: tip.Height, chainStart: chainStart,
-		pieces: r.cfg.Concurrency * 4, minHeights: minSegmentHeights, nextID: nextID, runID: r.runID,
+		pieces: r.cfg.Concurrency * 4, minHeights: minSegmentHeights, nextID: nextID, runID: r.runID, cell: r.cfg.SegmentCell,
 	})
 	if err := st.SaveSegments(dbctx, plan.add, plan.drop); err != nil {
 		return nil, err
@@ -146,7 +146,7 @@ func (s *v3Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
 	})
 	units := make([]Unit, len(plan.active))
 	for i, g := range plan.active {
-		units[i] = &segmentUnit{api: s.api, g: g, commits: commits}
+		units[i] = &segmentUnit{api: s.api, g: g, commits: commits, cell: r.cfg.SegmentCell}
 	}
 	return units, nil
 }

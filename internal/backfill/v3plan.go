@@ -57,8 +57,13 @@ type segPlanInput struct {
 	chainStart int64
 	pieces     int   // how many segments to have walking in parallel, about
 	minHeights int64 // smallest segment worth its own walk, in heights
-	nextID     int64
-	runID      int64
+	// cell, when > 0, aligns final work on a fixed height grid: ranges grow
+	// to whole cells, the final/provisional cut and the cuts between final
+	// segments fall on multiples of cell, so a later plan's walks start
+	// where an earlier plan's did and their raw-cache pages repeat.
+	cell   int64
+	nextID int64
+	runID  int64
 }
 
 // segPlan is the segment plan of one iteration.
@@ -76,6 +81,16 @@ type segPlan struct {
 // share a segment), and evenly by height into about in.pieces walks. The
 // topmost new segment of the range that reaches the tip is open.
 func planSegments(in segPlanInput) segPlan {
+	if in.cell > 0 {
+		in.ranges = append([]heightRange(nil), in.ranges...)
+		for i, r := range in.ranges {
+			in.ranges[i].lo = floorTo(r.lo, in.cell)
+			if !r.open {
+				in.ranges[i].hi = floorTo(r.hi, in.cell) + in.cell - 1
+			}
+		}
+		in.finalBelow = floorTo(in.finalBelow, in.cell)
+	}
 	clusters, absorbed := clusterRanges(in.ranges, in.existing)
 	// Heights above the tip hold nothing final.
 	in.finalBelow = min(in.finalBelow, in.tipHeight+1)
@@ -211,14 +226,27 @@ func cutParts(parts []part, in segPlanInput, activeKept int) []store.Segment {
 		n = max(1, min(n, s/max(in.minHeights, 1)))
 		open := p.hi == math.MaxInt64
 		base := from(p)
+		cuts := make([]int64, 0, n+1) // the lo of each piece, then the part's end + 1
 		for k := int64(0); k < n; k++ {
-			lo := base + s*k/n
+			c := base + s*k/n
 			if k == 0 {
-				lo = p.lo
+				c = p.lo
+			} else if in.cell > 0 && p.final {
+				c = floorTo(c+in.cell/2, in.cell) // the nearest cell boundary
 			}
-			top := base + s*(k+1)/n - 1
+			if len(cuts) == 0 || c > cuts[len(cuts)-1] {
+				cuts = append(cuts, c)
+			}
+		}
+		end := base + s
+		if len(cuts) > 1 && cuts[len(cuts)-1] >= end {
+			cuts = cuts[:len(cuts)-1]
+		}
+		cuts = append(cuts, end)
+		for k := 0; k+1 < len(cuts); k++ {
+			lo, top := cuts[k], cuts[k+1]-1
 			g := store.Segment{ID: id, RunID: in.runID, Lo: lo, Hi: top, Final: p.final, Attempt: 1, Reconciled: top}
-			if open && k == n-1 {
+			if open && k == len(cuts)-2 {
 				g.Open, g.Hi, g.Final, g.Reconciled = true, 0, false, store.OpenTop
 			}
 			id++
@@ -331,4 +359,12 @@ func newWindows(proven []store.ProvenSpan, windows []store.Window, horizon store
 		}
 	}
 	return spans, drop
+}
+
+// floorTo rounds h down to a multiple of step.
+func floorTo(h, step int64) int64 {
+	if h < 0 {
+		return -((-h + step - 1) / step) * step
+	}
+	return h / step * step
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 
 	"github.com/stxwallets/walletcache/internal/chain"
@@ -85,6 +86,7 @@ type segmentUnit struct {
 	api     CursorAPI
 	g       store.Segment
 	commits *committer[segCommit]
+	cell    int64 // walks of final segments restart at multiples of it (0: never)
 }
 
 func (u *segmentUnit) Label() string { return segmentLabel(u.g) }
@@ -128,7 +130,11 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 			cursor = retry
 			continue
 		}
-		kept := absorb(&g, pg, atBottom)
+		cellLo := int64(math.MinInt64) // where this walk's cell ends below: no restart
+		if h, _, _, err := hiro.ParseCursor(cursor); err == nil && u.cell > 0 && g.Final {
+			cellLo = floorTo(h, u.cell)
+		}
+		kept := absorb(&g, pg, atBottom, cellLo)
 		est.update(g, kept)
 		if err := wait(); err != nil {
 			return false, err
@@ -184,14 +190,19 @@ func (u *segmentUnit) fetch(ctx context.Context, it *Iteration, g store.Segment,
 // absorb keeps the page's rows that belong to the segment (canonical, in
 // its heights) and moves the segment's state past the page: started,
 // counters, the burn-time range of its rows, how far down it is
-// reconciled, its next cursor, and whether it is done.
-func absorb(g *store.Segment, pg hiro.V3Page, atBottom bool) []chain.Tx {
+// reconciled, its next cursor, and whether it is done. When cellLo is above
+// the segment's bottom, the walk restarts at the top of the cell below it:
+// rows under cellLo are left for that walk, whose pages then start where
+// every plan's do, so the raw cache serves them again.
+func absorb(g *store.Segment, pg hiro.V3Page, atBottom bool, cellLo int64) []chain.Tx {
 	kept := pg.Txs[:0:0]
-	below := false
+	below, restart := false, false
 	for _, t := range pg.Txs {
 		switch {
 		case t.BlockHeight < g.Lo:
 			below = true
+		case t.BlockHeight < cellLo:
+			restart = true
 		case !t.Canonical: // a canonical list never serves these; never stored
 		case g.Contains(t.BlockHeight):
 			kept = append(kept, t)
@@ -217,6 +228,13 @@ func absorb(g *store.Segment, pg hiro.V3Page, atBottom bool) []chain.Tx {
 		g.MinBurn, g.MaxBurn = min(g.MinBurn, bt), max(g.MaxBurn, bt)
 	}
 	nextHeight, _, _, nerr := hiro.ParseCursor(pg.Next)
+	if cellLo > g.Lo && !atBottom && (restart || (nerr == nil && nextHeight < cellLo)) {
+		// Every height from cellLo up is complete; the cell below starts
+		// at its own top.
+		g.Reconciled = min(g.Reconciled, cellLo-1)
+		g.NextCursor = hiro.BlockTopCursor(cellLo - 1)
+		return kept
+	}
 	switch {
 	case atBottom || pg.Next == "":
 		g.Done, g.Bottom = true, !below

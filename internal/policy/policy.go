@@ -105,6 +105,10 @@ type Backfill struct {
 	// StallMinutes is how long without a committed page before status and
 	// the progress output warn of a stall.
 	StallMinutes int `yaml:"stall_minutes" json:"stall_minutes"`
+	// SegmentHeights is the height grid v3 work is aligned on: walks of
+	// final segments restart at its multiples, so pages cached by one run
+	// serve any later plan. 0 turns the grid off.
+	SegmentHeights int `yaml:"segment_heights" json:"segment_heights"`
 }
 
 // Coverage is the bar `status` holds the database to.
@@ -182,7 +186,7 @@ func Default() Policy {
 			MaxWait:           15 * time.Minute,
 		},
 		Horizon:   Horizon{TargetDays: 365, SettleMinutes: 120, RecheckHours: 6},
-		Backfill:  Backfill{MaxPages: 5000, MaxIterations: 0, ForceRefresh: false, WindowMinutes: 60, StallMinutes: 10},
+		Backfill:  Backfill{MaxPages: 5000, MaxIterations: 0, ForceRefresh: false, WindowMinutes: 60, StallMinutes: 10, SegmentHeights: 2000},
 		Coverage:  Coverage{MinPercent: 100},
 		Retention: Retention{RawDays: 45},
 		Paths:     DefaultPaths("data"),
@@ -298,6 +302,7 @@ func (p Policy) LogValue() slog.Value {
 		slog.Bool("force_refresh", p.Backfill.ForceRefresh),
 		slog.Int("window_minutes", p.Backfill.WindowMinutes),
 		slog.Int("stall_minutes", p.Backfill.StallMinutes),
+		slog.Int("segment_heights", p.Backfill.SegmentHeights),
 		slog.Float64("min_percent", p.Coverage.MinPercent),
 		slog.Int("raw_days", p.Retention.RawDays),
 		slog.String("database", p.Paths.Database),
