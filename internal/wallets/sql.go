@@ -6,7 +6,13 @@ import (
 	"strings"
 )
 
-type statement struct{ name, sql string }
+// statement is one step of Compute. A check is a query returning one
+// boolean: false means the integer wallet keys are not exact on this data,
+// and Compute starts again with string keys.
+type statement struct {
+	name, sql string
+	check     bool
+}
 
 // userTxWhere selects the activity events (docs/metrics.md, "wallets and
 // first-seen"): user transactions signed by a standard principal, any
@@ -29,12 +35,30 @@ const (
 	dayNumber = `(epoch_us(block_time) // 86400000000)::INTEGER`
 	// chainOrder orders txs by time, ties broken in chain order (block
 	// height, then position in the block): one HUGEINT, so arg_min keeps a
-	// small numeric state that DuckDB can spill, unlike a struct key.
-	chainOrder = `((epoch_us(block_time)::HUGEINT << 64) | (block_height::HUGEINT << 32) | tx_index::HUGEINT)`
+	// small numeric state that DuckDB can spill, unlike a struct key. The
+	// low 64 bits are assembled in BIGINT arithmetic (heights stay far
+	// below 2^31) and widened once: HUGEINT shifts per row cost more than
+	// the aggregation they feed.
+	chainOrder = `((epoch_us(block_time)::HUGEINT << 64) | ((block_height << 32) | tx_index))`
 )
 
+// keyHash is the SQL of a principal's integer key, a format with the column
+// as its one argument. Tests replace it with a colliding one to exercise the
+// string-key fallback.
+var keyHash = "hash(%s)"
+
+func keyOf(col string) string { return fmt.Sprintf(keyHash, col) }
+
 // statements returns the DDL that builds every metric table, in order.
-func statements(p Period, priceTable string) []statement {
+//
+// With hashKeys, wallets are joined and grouped by hash(wallet), a UBIGINT,
+// instead of by their 41-character string: the per-wallet-day GROUP BY then
+// reads transactions once with integer keys and never probes a string hash
+// table with 10 M rows. That is exact only while no two principals share a
+// hash, so the check statements prove it on the data (distinct hashes per
+// table, and equal strings wherever two tables are joined on the hash);
+// Compute falls back to string keys when one fails.
+func statements(p Period, priceTable string, hashKeys bool) []statement {
 	start, end := sqlDate(p.HistoryStart), sqlDate(p.DataEndDate)
 	lastFullWeek := sqlDate(p.LastFullWeek)
 	ws := make([]string, len(p.Windows))
@@ -42,6 +66,10 @@ func statements(p Period, priceTable string) []statement {
 		ws[i] = strconv.Itoa(w)
 	}
 	windows := "[" + strings.Join(ws, ", ") + "]"
+	joinKey := "r.wallet = f.wallet"
+	if hashKeys {
+		joinKey = "r.h = f.h"
+	}
 
 	// Prices: a LEFT JOIN on the panel, or a typed NULL when there is none, so
 	// every USD expression below degrades to NULL instead of 0.
@@ -55,9 +83,9 @@ func statements(p Period, priceTable string) []statement {
 		// first success, last tx. wid is an integer id for the joins and
 		// groupings that follow; no output depends on its values. dn0 is the
 		// first-seen UTC day as days since 1970-01-01.
-		{"wallet_first", fmt.Sprintf(`
+		{name: "wallet_first", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE wallet_first AS
-SELECT wallet, (row_number() OVER ())::INTEGER AS wid,
+SELECT wallet, %[3]s AS h, (row_number() OVER ())::INTEGER AS wid,
        (epoch_us(first_seen_at) // 86400000000)::INTEGER AS dn0,
        * EXCLUDE (wallet)
 FROM (
@@ -70,34 +98,22 @@ FROM (
     FROM transactions
     WHERE %[1]s
     GROUP BY sender_address
-)`, userTxWhere(p), chainOrder)},
+)`, userTxWhere(p), chainOrder, keyOf("wallet"))},
+
+		{name: "wallet keys unique", sql: `SELECT count(DISTINCT h) = count(*) FROM wallet_first`, check: true},
 
 		// One row per (wallet, active UTC day). day_idx is the day index of
 		// the value windows: 0 on the first-seen date. Every metric below
-		// reads this table. The transactions are joined to their integer wid
-		// first, so the GROUP BY with millions of groups has integer keys and
-		// a small numeric state (it spills to disk under a memory limit).
-		{"wallet_days", fmt.Sprintf(`
-CREATE OR REPLACE TEMP TABLE wallet_days AS
-SELECT f.wid,
-       DATE '1970-01-01' + %[2]s                                   AS tx_date,
-       %[2]s - f.dn0                                               AS day_idx,
-       count(*)                                                    AS txs,
-       count(*) FILTER (WHERE t.tx_status = 'success')             AS ok_txs,
-       sum(t.fee_rate)::HUGEINT                                    AS fee_micro,
-       coalesce(sum(t.token_transfer_amount)
-                FILTER (WHERE t.tx_type = 'token_transfer' AND t.tx_status = 'success'), 0)::HUGEINT AS sent_micro
-FROM transactions t
-JOIN wallet_first f ON f.wallet = t.sender_address
-WHERE %[1]s
-GROUP BY ALL`, userTxWhere(p), dayNumber)},
+		// reads this table.
+		walletDaysSQL(p, hashKeys),
 
 		// First successful STX transfer to each standard principal ("first
 		// funded", docs/metrics.md, "wallets and first-seen"); the funder is
 		// fetched by rowid below.
-		{"recv_first", fmt.Sprintf(`
+		{name: "recv_first", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE recv_first AS
 SELECT token_transfer_recipient_address                            AS wallet,
+       %[3]s AS h,
        min(block_time)                                             AS first_received_at,
        arg_min(rowid, %[2]s)                                       AS funder_row
 FROM transactions
@@ -105,11 +121,17 @@ WHERE %[1]s
   AND tx_type = 'token_transfer' AND tx_status = 'success'
   AND token_transfer_recipient_address IS NOT NULL
   AND position('.' IN token_transfer_recipient_address) = 0
-GROUP BY token_transfer_recipient_address`, userTxWhere(p), chainOrder)},
+GROUP BY token_transfer_recipient_address`, userTxWhere(p), chainOrder, keyOf("token_transfer_recipient_address"))},
+
+		{name: "recipient keys unique", sql: `SELECT count(DISTINCT h) = count(*) FROM recv_first`, check: true},
+		// Equal hashes on both sides must be the same principal, or the full
+		// join below would pair two different wallets.
+		{name: "joined keys equal", sql: `
+SELECT count(*) = 0 FROM wallet_first f JOIN recv_first r ON r.h = f.h WHERE r.wallet <> f.wallet`, check: true},
 
 		// The few rows whose details the first-seen table shows, fetched by
 		// rowid instead of carrying wide strings through the aggregates.
-		{"picked_txs", `
+		{name: "picked_txs", sql: `
 CREATE OR REPLACE TEMP TABLE picked_txs AS
 SELECT rowid                                                       AS rid,
        tx_id, tx_type, tx_status, block_time,
@@ -122,7 +144,7 @@ WHERE rowid IN (SELECT first_row FROM wallet_first UNION ALL SELECT funder_row F
 		// first_seen_wallets (docs/metrics.md, "wallets and first-seen"): one
 		// row per standard principal seen as sender or as a successful STX
 		// recipient.
-		{"first_seen_wallets", fmt.Sprintf(`
+		{name: "first_seen_wallets", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE first_seen_wallets AS
 WITH days AS (SELECT wid, count(*) AS active_days FROM wallet_days GROUP BY wid)
 SELECT coalesce(f.wallet, r.wallet)                                AS wallet,
@@ -152,12 +174,12 @@ SELECT coalesce(f.wallet, r.wallet)                                AS wallet,
        f.wallet IS NOT NULL AND (a.sender_address IS DISTINCT FROM f.wallet
            OR a.block_time IS DISTINCT FROM f.first_seen_at)       AS _bad_pick
 FROM wallet_first f
-FULL OUTER JOIN recv_first r ON r.wallet = f.wallet
+FULL OUTER JOIN recv_first r ON %[2]s
 LEFT JOIN picked_txs a ON a.rid = f.first_row
 LEFT JOIN picked_txs b ON b.rid = r.funder_row
-LEFT JOIN days d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400)},
-		{"drop picked_txs", `DROP TABLE picked_txs`},
-		{"drop recv_first", `DROP TABLE recv_first`},
+LEFT JOIN days d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400, joinKey)},
+		{name: "drop picked_txs", sql: `DROP TABLE picked_txs`},
+		{name: "drop recv_first", sql: `DROP TABLE recv_first`},
 
 		// Daily new / returning / active plus trailing 7- and 30-day distinct
 		// active wallets. The rolling counts use disjoint coverage intervals:
@@ -166,7 +188,7 @@ LEFT JOIN days d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400)},
 		// [max(t, p+W), t+W−1]. Summing +1/−1 events over a date spine counts
 		// each wallet once per window in O(rows), instead of joining every
 		// day with its 30-day neighbourhood.
-		{"daily_wallets", fmt.Sprintf(`
+		{name: "daily_wallets", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE daily_wallets AS
 WITH spine AS (
     SELECT range::DATE AS d FROM range(%[1]s, %[2]s + 1, INTERVAL 1 DAY)
@@ -217,7 +239,7 @@ WINDOW w AS (ORDER BY s.d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)`, st
 		// when week c+k ended on or before data_end_date; otherwise it is
 		// NULL, never 0. Cohorts whose own week is incomplete (at either end
 		// of the data) are dropped.
-		{"cohort_retention", fmt.Sprintf(`
+		{name: "cohort_retention", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE cohort_retention AS
 WITH ww AS (
     SELECT DISTINCT wid,
@@ -262,7 +284,7 @@ LEFT JOIN hits h USING (cohort_week, week_index)`, lastFullWeek, p.MaxWeekIndex,
 		// C = activity in the brackets [1–14], [15–29], [30–59], [60–89]
 		// (eligible when the 90-day window is observed), as a strict funnel
 		// and, separately, as bracket retention, which is not a funnel.
-		{"funnel", fmt.Sprintf(`
+		{name: "funnel", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE funnel AS
 WITH fw AS (
     SELECT wid,
@@ -317,13 +339,13 @@ FROM steps`, end)},
 		// day at its own price before summing (docs/metrics.md, "value
 		// windows"). Amounts stay exact integers: µSTX, and 1e-14 USD for
 		// the USD sums.
-		{"wallet_value_windows", valueWindowsSQL(p.Windows, priceJoin, end, priceTable != "")},
+		{name: "wallet_value_windows", sql: valueWindowsSQL(p.Windows, priceJoin, end, priceTable != "")},
 
 		// Aggregates over eligible (complete-window) wallets only; right-
 		// censored wallets are counted, never zero-filled. Means include zeros.
 		// STX means divide an exact integer sum once, so they are exact and
 		// independent of summation order.
-		{"value_windows", fmt.Sprintf(`
+		{name: "value_windows", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE value_windows AS
 WITH w AS (SELECT unnest(%[1]s::INT[]) AS window_days),
 agg AS (
@@ -363,7 +385,7 @@ FROM w LEFT JOIN agg a USING (window_days)`, windows)},
 		// Acquisition entry points: which tx first brought wallets in (the
 		// "first function" segmentation, docs/metrics.md, "acquisition").
 		// Contract ids and function names are chain data, i.e. untrusted text.
-		{"acquisition", `
+		{name: "acquisition", sql: `
 CREATE OR REPLACE TEMP TABLE acquisition AS
 SELECT first_tx_type, first_contract_id, first_function_name,
        count(*) AS wallets,
@@ -372,6 +394,45 @@ FROM first_seen_wallets
 WHERE NOT receive_only
 GROUP BY ALL`},
 	}
+}
+
+// walletDaysSQL builds wallet_days. With hashKeys the transactions are
+// grouped by (hash(sender), day) first and the 8 M groups joined to their
+// wallet afterwards; otherwise every transaction is joined to its wallet by
+// string before the GROUP BY, which still gives the GROUP BY integer keys and
+// a small numeric state (it spills to disk under a memory limit).
+func walletDaysSQL(p Period, hashKeys bool) statement {
+	aggs := `count(*)                                                    AS txs,
+       count(*) FILTER (WHERE t.tx_status = 'success')             AS ok_txs,
+       sum(t.fee_rate)::HUGEINT                                    AS fee_micro,
+       coalesce(sum(t.token_transfer_amount)
+                FILTER (WHERE t.tx_type = 'token_transfer' AND t.tx_status = 'success'), 0)::HUGEINT AS sent_micro`
+	if hashKeys {
+		return statement{name: "wallet_days", sql: fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE wallet_days AS
+SELECT f.wid,
+       DATE '1970-01-01' + d.dn                                    AS tx_date,
+       d.dn - f.dn0                                                AS day_idx,
+       d.* EXCLUDE (h, dn)
+FROM (
+    SELECT %[4]s AS h, %[2]s AS dn,
+       %[3]s
+    FROM transactions t
+    WHERE %[1]s
+    GROUP BY ALL
+) d
+JOIN wallet_first f ON f.h = d.h`, userTxWhere(p), dayNumber, aggs, keyOf("t.sender_address"))}
+	}
+	return statement{name: "wallet_days", sql: fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE wallet_days AS
+SELECT f.wid,
+       DATE '1970-01-01' + %[2]s                                   AS tx_date,
+       %[2]s - f.dn0                                               AS day_idx,
+       %[3]s
+FROM transactions t
+JOIN wallet_first f ON f.wallet = t.sender_address
+WHERE %[1]s
+GROUP BY ALL`, userTxWhere(p), dayNumber, aggs)}
 }
 
 // valueWindowsSQL builds wallet_value_windows: one row per (wallet, window)
