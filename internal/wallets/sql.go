@@ -107,6 +107,11 @@ FROM (
 		// reads this table.
 		walletDaysSQL(p, hashKeys),
 
+		// Per wallet, everything the per-wallet panels need from its days,
+		// in one GROUP BY: active days (first-seen table), the funnel
+		// inputs and the value-window sums.
+		{name: "wallet_stats", sql: walletStatsSQL(p.Windows, priceJoin, priceTable != "")},
+
 		// First successful STX transfer to each standard principal ("first
 		// funded", docs/metrics.md, "wallets and first-seen"); the funder is
 		// fetched by rowid below.
@@ -146,7 +151,6 @@ WHERE rowid IN (SELECT first_row FROM wallet_first UNION ALL SELECT funder_row F
 		// recipient.
 		{name: "first_seen_wallets", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE first_seen_wallets AS
-WITH days AS (SELECT wid, count(*) AS active_days FROM wallet_days GROUP BY wid)
 SELECT coalesce(f.wallet, r.wallet)                                AS wallet,
        f.first_seen_at,
        DATE '1970-01-01' + f.dn0                                   AS first_seen_date,
@@ -177,7 +181,7 @@ FROM wallet_first f
 FULL OUTER JOIN recv_first r ON %[2]s
 LEFT JOIN picked_txs a ON a.rid = f.first_row
 LEFT JOIN picked_txs b ON b.rid = r.funder_row
-LEFT JOIN days d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400, joinKey)},
+LEFT JOIN wallet_stats d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400, joinKey)},
 		{name: "drop picked_txs", sql: `DROP TABLE picked_txs`},
 		{name: "drop recv_first", sql: `DROP TABLE recv_first`},
 
@@ -286,17 +290,7 @@ LEFT JOIN hits h USING (cohort_week, week_index)`, lastFullWeek, p.MaxWeekIndex,
 		// and, separately, as bracket retention, which is not a funnel.
 		{name: "funnel", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE funnel AS
-WITH fw AS (
-    SELECT wid,
-           min(tx_date)                                 AS first_seen_date,
-           coalesce(sum(txs) FILTER (WHERE day_idx < 30), 0) AS txs_30d,
-           bool_or(day_idx BETWEEN  1 AND 14)           AS b1,
-           bool_or(day_idx BETWEEN 15 AND 29)           AS b2,
-           bool_or(day_idx BETWEEN 30 AND 59)           AS b3,
-           bool_or(day_idx BETWEEN 60 AND 89)           AS b4
-    FROM wallet_days
-    GROUP BY wid
-),
+WITH fw AS (SELECT * FROM wallet_stats),
 a AS (SELECT * FROM fw WHERE first_seen_date + 29 <= %[1]s),
 c AS (SELECT * FROM fw WHERE first_seen_date + 89 <= %[1]s),
 steps AS (
@@ -339,7 +333,7 @@ FROM steps`, end)},
 		// day at its own price before summing (docs/metrics.md, "value
 		// windows"). Amounts stay exact integers: µSTX, and 1e-14 USD for
 		// the USD sums.
-		{name: "wallet_value_windows", sql: valueWindowsSQL(p.Windows, priceJoin, end, priceTable != "")},
+		{name: "wallet_value_windows", sql: valueWindowsSQL(p.Windows, end, priceTable != "")},
 
 		// Aggregates over eligible (complete-window) wallets only; right-
 		// censored wallets are counted, never zero-filled. Means include zeros.
@@ -435,10 +429,11 @@ WHERE %[1]s
 GROUP BY ALL`, userTxWhere(p), dayNumber, aggs)}
 }
 
-// valueWindowsSQL builds wallet_value_windows: one row per (wallet, window)
-// with sums over day index 0 … N−1. It reads wallet_days once, grouped by
-// wallet, with one filtered aggregate per window and measure (instead of
-// joining every wallet-day to every window), then unrolls the windows.
+// walletStatsSQL builds wallet_stats: one row per wallet with its active
+// days, the funnel inputs and, per value window N, sums over day index
+// 0 … N−1. It reads wallet_days once, grouped by wallet, with one filtered
+// aggregate per window and measure (instead of joining every wallet-day to
+// every window).
 //
 // USD values each day at its own price before summing (docs/metrics.md,
 // "value windows"), in exact integer arithmetic: the price is taken in
@@ -449,42 +444,57 @@ GROUP BY ALL`, userTxWhere(p), dayNumber, aggs)}
 // With prices, a day without one contributes 0 USD and is counted in
 // txs_missing_price (the USD sum is understated, and says by how much);
 // without prices every USD value is NULL.
-func valueWindowsSQL(windows []int, priceJoin, end string, withPrices bool) string {
-	var aggs, unions []string
+func walletStatsSQL(windows []int, priceJoin string, withPrices bool) string {
+	var aggs []string
 	for _, w := range windows {
 		in := fmt.Sprintf("day_idx < %d", w)
 		aggs = append(aggs,
 			fmt.Sprintf("coalesce(sum(txs) FILTER (WHERE %s), 0) AS txs_%d", in, w),
 			fmt.Sprintf("coalesce(sum(fee_micro) FILTER (WHERE %s), 0)::HUGEINT AS fee_%d", in, w),
 			fmt.Sprintf("coalesce(sum(sent_micro) FILTER (WHERE %s), 0)::HUGEINT AS sent_%d", in, w))
-		feesUSD, sentUSD, missing := "NULL::HUGEINT", "NULL::HUGEINT", "NULL::BIGINT"
 		if withPrices {
 			aggs = append(aggs,
 				fmt.Sprintf("coalesce(sum(fee_micro * price_e8) FILTER (WHERE %s), 0)::HUGEINT AS fee_usd_%d", in, w),
 				fmt.Sprintf("coalesce(sum(sent_micro * price_e8) FILTER (WHERE %s), 0)::HUGEINT AS sent_usd_%d", in, w),
 				fmt.Sprintf("coalesce(sum(txs) FILTER (WHERE %s AND price_e8 IS NULL), 0) AS missing_%d", in, w))
+		}
+	}
+	return fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE wallet_stats AS
+WITH wd AS (
+    SELECT wd.wid, wd.tx_date, wd.day_idx, wd.txs, wd.fee_micro, wd.sent_micro,
+           round(p.price_usd * 1e8)::HUGEINT AS price_e8
+    FROM wallet_days wd
+    %s
+)
+SELECT wid,
+       count(*)                                          AS active_days,
+       min(tx_date - day_idx)                            AS first_seen_date,
+       -- funnels (docs/metrics.md, "funnels")
+       coalesce(sum(txs) FILTER (WHERE day_idx < 30), 0) AS txs_30d,
+       bool_or(day_idx BETWEEN  1 AND 14)                AS b1,
+       bool_or(day_idx BETWEEN 15 AND 29)                AS b2,
+       bool_or(day_idx BETWEEN 30 AND 59)                AS b3,
+       bool_or(day_idx BETWEEN 60 AND 89)                AS b4,
+       %s
+FROM wd
+GROUP BY wid`, priceJoin, strings.Join(aggs, ",\n       "))
+}
+
+// valueWindowsSQL builds wallet_value_windows: wallet_stats unrolled to one
+// row per (wallet, window).
+func valueWindowsSQL(windows []int, end string, withPrices bool) string {
+	var unions []string
+	for _, w := range windows {
+		feesUSD, sentUSD, missing := "NULL::HUGEINT", "NULL::HUGEINT", "NULL::BIGINT"
+		if withPrices {
 			feesUSD, sentUSD, missing = fmt.Sprintf("fee_usd_%d", w), fmt.Sprintf("sent_usd_%d", w), fmt.Sprintf("missing_%d", w)
 		}
 		unions = append(unions, fmt.Sprintf(`SELECT wid, %[1]d AS window_days, first_seen_date,
        first_seen_date + %[2]d <= %[3]s AS is_complete,
        txs_%[1]d AS txs, fee_%[1]d AS fee_micro, sent_%[1]d AS sent_micro,
        %[4]s AS fees_usd_e14, %[5]s AS stx_sent_usd_e14, %[6]s AS txs_missing_price
-FROM per`, w, w-1, end, feesUSD, sentUSD, missing))
+FROM wallet_stats`, w, w-1, end, feesUSD, sentUSD, missing))
 	}
-	return fmt.Sprintf(`
-CREATE OR REPLACE TEMP TABLE wallet_value_windows AS
-WITH wd AS (
-    SELECT wd.wid, wd.tx_date, wd.day_idx, wd.txs, wd.fee_micro, wd.sent_micro,
-           round(p.price_usd * 1e8)::HUGEINT AS price_e8
-    FROM wallet_days wd
-    %s
-),
-per AS (
-    SELECT wid,
-           min(tx_date - day_idx) AS first_seen_date,
-           %s
-    FROM wd
-    GROUP BY wid
-)
-%s`, priceJoin, strings.Join(aggs, ",\n           "), strings.Join(unions, "\nUNION ALL\n"))
+	return "\nCREATE OR REPLACE TEMP TABLE wallet_value_windows AS\n" + strings.Join(unions, "\nUNION ALL\n")
 }

@@ -201,6 +201,7 @@ var stringKeysOnly bool
 var Tables = []string{
 	"wallet_first",
 	"wallet_days",
+	"wallet_stats",
 	"recv_first",
 	"picked_txs",
 	"first_seen_wallets",
