@@ -112,79 +112,6 @@ FROM (
 		// inputs and the value-window sums.
 		{name: "wallet_stats", sql: walletStatsSQL(p.Windows, priceJoin, priceTable != "")},
 
-		// First successful STX transfer to each standard principal ("first
-		// funded", docs/metrics.md, "wallets and first-seen"); the funder is
-		// fetched by rowid below.
-		{name: "recv_first", sql: fmt.Sprintf(`
-CREATE OR REPLACE TEMP TABLE recv_first AS
-SELECT token_transfer_recipient_address                            AS wallet,
-       %[3]s AS h,
-       min(block_time)                                             AS first_received_at,
-       arg_min(rowid, %[2]s)                                       AS funder_row
-FROM transactions
-WHERE %[1]s
-  AND tx_type = 'token_transfer' AND tx_status = 'success'
-  AND token_transfer_recipient_address IS NOT NULL
-  AND position('.' IN token_transfer_recipient_address) = 0
-GROUP BY token_transfer_recipient_address`, userTxWhere(p), chainOrder, keyOf("token_transfer_recipient_address"))},
-
-		{name: "recipient keys unique", sql: `SELECT count(DISTINCT h) = count(*) FROM recv_first`, check: true},
-		// Equal hashes on both sides must be the same principal, or the full
-		// join below would pair two different wallets.
-		{name: "joined keys equal", sql: `
-SELECT count(*) = 0 FROM wallet_first f JOIN recv_first r ON r.h = f.h WHERE r.wallet <> f.wallet`, check: true},
-
-		// The few rows whose details the first-seen table shows, fetched by
-		// rowid instead of carrying wide strings through the aggregates.
-		{name: "picked_txs", sql: `
-CREATE OR REPLACE TEMP TABLE picked_txs AS
-SELECT rowid                                                       AS rid,
-       tx_id, tx_type, tx_status, block_time,
-       coalesce(contract_call_contract_id, smart_contract_contract_id) AS contract_id,
-       contract_call_function_name                                 AS function_name,
-       nonce, sponsored, sender_address
-FROM transactions
-WHERE rowid IN (SELECT first_row FROM wallet_first UNION ALL SELECT funder_row FROM recv_first)`},
-
-		// first_seen_wallets (docs/metrics.md, "wallets and first-seen"): one
-		// row per standard principal seen as sender or as a successful STX
-		// recipient.
-		{name: "first_seen_wallets", sql: fmt.Sprintf(`
-CREATE OR REPLACE TEMP TABLE first_seen_wallets AS
-SELECT coalesce(f.wallet, r.wallet)                                AS wallet,
-       f.first_seen_at,
-       DATE '1970-01-01' + f.dn0                                   AS first_seen_date,
-       date_trunc('week',  DATE '1970-01-01' + f.dn0)::DATE        AS cohort_week,
-       date_trunc('month', DATE '1970-01-01' + f.dn0)::DATE        AS cohort_month,
-       a.tx_id                                                     AS first_tx_id,
-       a.tx_type                                                   AS first_tx_type,
-       a.tx_status                                                 AS first_tx_status,
-       a.contract_id                                               AS first_contract_id,
-       a.function_name                                             AS first_function_name,
-       a.nonce                                                     AS first_nonce,
-       a.sponsored                                                 AS first_sponsored,
-       f.first_success_at,
-       f.last_sent_at,
-       coalesce(f.lifetime_txs, 0)                                 AS lifetime_txs,
-       coalesce(d.active_days, 0)                                  AS lifetime_active_days,
-       r.first_received_at,
-       b.sender_address                                            AS first_funder,
-       least(f.first_seen_at, r.first_received_at)                 AS first_any_at,
-       f.wallet IS NULL                                            AS receive_only,
-       coalesce(f.dn0, (epoch_us(r.first_received_at) // 86400000000)::INTEGER)
-           < %[1]d + 30                                            AS near_history_start,
-       f.wid,
-       -- consistency guard: the fetched rows must be the ones aggregated
-       f.wallet IS NOT NULL AND (a.sender_address IS DISTINCT FROM f.wallet
-           OR a.block_time IS DISTINCT FROM f.first_seen_at)       AS _bad_pick
-FROM wallet_first f
-FULL OUTER JOIN recv_first r ON %[2]s
-LEFT JOIN picked_txs a ON a.rid = f.first_row
-LEFT JOIN picked_txs b ON b.rid = r.funder_row
-LEFT JOIN wallet_stats d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400, joinKey)},
-		{name: "drop picked_txs", sql: `DROP TABLE picked_txs`},
-		{name: "drop recv_first", sql: `DROP TABLE recv_first`},
-
 		// Daily new / returning / active plus trailing 7- and 30-day distinct
 		// active wallets. The rolling counts use disjoint coverage intervals:
 		// a wallet active on day t covers the windows ending t … t+W−1; the
@@ -259,19 +186,21 @@ hits AS (
     GROUP BY ALL
 ),
 sizes AS (
-    SELECT cohort_week, count(*) AS cohort_size
-    FROM first_seen_wallets
-    -- a cohort week must lie wholly inside [history start, data end]: the
-    -- first week is partial when the data does not start on a Monday
-    WHERE NOT receive_only AND cohort_week <= %[1]s AND cohort_week >= %[3]s
+    SELECT date_trunc('week', DATE '1970-01-01' + dn0)::DATE AS cohort_week, count(*) AS cohort_size
+    FROM wallet_first
     GROUP BY cohort_week
 ),
+sized AS (
+    -- a cohort week must lie wholly inside [history start, data end]: the
+    -- first week is partial when the data does not start on a Monday
+    SELECT * FROM sizes WHERE cohort_week <= %[1]s AND cohort_week >= %[3]s
+),
 kmax AS (
-    SELECT least(%[2]d, coalesce((%[1]s - min(cohort_week)) // 7, 0))::INT AS k FROM sizes
+    SELECT least(%[2]d, coalesce((%[1]s - min(cohort_week)) // 7, 0))::INT AS k FROM sized
 ),
 grid AS (
     SELECT s.cohort_week, s.cohort_size, r.range::INT AS week_index
-    FROM sizes s, kmax, range(0, kmax.k + 1) r
+    FROM sized s, kmax, range(0, kmax.k + 1) r
 )
 SELECT g.cohort_week,
        g.cohort_size,
@@ -282,6 +211,86 @@ SELECT g.cohort_week,
             THEN coalesce(h.active_wallets, 0)::DOUBLE / g.cohort_size END  AS retention
 FROM grid g
 LEFT JOIN hits h USING (cohort_week, week_index)`, lastFullWeek, p.MaxWeekIndex, start)},
+
+		// Every later statement reads the per-wallet tables; dropping the 8 M
+		// wallet-days here leaves their memory to the first-seen joins.
+		{name: "drop wallet_days", sql: `DROP TABLE wallet_days`},
+
+
+		// First successful STX transfer to each standard principal ("first
+		// funded", docs/metrics.md, "wallets and first-seen") and its sender.
+		// The sender is kept in the aggregate: it is read for the filter
+		// anyway, and its state only changes when an earlier transfer turns
+		// up, while fetching 2 M funder rows by rowid would scan the table
+		// again.
+		{name: "recv_first", sql: fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE recv_first AS
+SELECT token_transfer_recipient_address                            AS wallet,
+       %[3]s AS h,
+       min(block_time)                                             AS first_received_at,
+       arg_min(sender_address, %[2]s)                              AS first_funder
+FROM transactions
+WHERE %[1]s
+  AND tx_type = 'token_transfer' AND tx_status = 'success'
+  AND token_transfer_recipient_address IS NOT NULL
+  AND position('.' IN token_transfer_recipient_address) = 0
+GROUP BY token_transfer_recipient_address`, userTxWhere(p), chainOrder, keyOf("token_transfer_recipient_address"))},
+
+		{name: "recipient keys unique", sql: `SELECT count(DISTINCT h) = count(*) FROM recv_first`, check: true},
+		// Equal hashes on both sides must be the same principal, or the full
+		// join below would pair two different wallets.
+		{name: "joined keys equal", sql: `
+SELECT count(*) = 0 FROM wallet_first f JOIN recv_first r ON r.h = f.h WHERE r.wallet <> f.wallet`, check: true},
+
+		// The few rows whose details the first-seen table shows, fetched by
+		// rowid instead of carrying wide strings through the aggregates.
+		{name: "picked_txs", sql: `
+CREATE OR REPLACE TEMP TABLE picked_txs AS
+SELECT rowid                                                       AS rid,
+       tx_id, tx_type, tx_status, block_time,
+       coalesce(contract_call_contract_id, smart_contract_contract_id) AS contract_id,
+       contract_call_function_name                                 AS function_name,
+       nonce, sponsored, sender_address
+FROM transactions
+WHERE rowid IN (SELECT first_row FROM wallet_first)`},
+
+		// first_seen_wallets (docs/metrics.md, "wallets and first-seen"): one
+		// row per standard principal seen as sender or as a successful STX
+		// recipient.
+		{name: "first_seen_wallets", sql: fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE first_seen_wallets AS
+SELECT coalesce(f.wallet, r.wallet)                                AS wallet,
+       f.first_seen_at,
+       DATE '1970-01-01' + f.dn0                                   AS first_seen_date,
+       date_trunc('week',  DATE '1970-01-01' + f.dn0)::DATE        AS cohort_week,
+       date_trunc('month', DATE '1970-01-01' + f.dn0)::DATE        AS cohort_month,
+       a.tx_id                                                     AS first_tx_id,
+       a.tx_type                                                   AS first_tx_type,
+       a.tx_status                                                 AS first_tx_status,
+       a.contract_id                                               AS first_contract_id,
+       a.function_name                                             AS first_function_name,
+       a.nonce                                                     AS first_nonce,
+       a.sponsored                                                 AS first_sponsored,
+       f.first_success_at,
+       f.last_sent_at,
+       coalesce(f.lifetime_txs, 0)                                 AS lifetime_txs,
+       coalesce(d.active_days, 0)                                  AS lifetime_active_days,
+       r.first_received_at,
+       r.first_funder,
+       least(f.first_seen_at, r.first_received_at)                 AS first_any_at,
+       f.wallet IS NULL                                            AS receive_only,
+       coalesce(f.dn0, (epoch_us(r.first_received_at) // 86400000000)::INTEGER)
+           < %[1]d + 30                                            AS near_history_start,
+       f.wid,
+       -- consistency guard: the fetched rows must be the ones aggregated
+       f.wallet IS NOT NULL AND (a.sender_address IS DISTINCT FROM f.wallet
+           OR a.block_time IS DISTINCT FROM f.first_seen_at)       AS _bad_pick
+FROM wallet_first f
+FULL OUTER JOIN recv_first r ON %[2]s
+LEFT JOIN picked_txs a ON a.rid = f.first_row
+LEFT JOIN wallet_stats d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400, joinKey)},
+		{name: "drop picked_txs", sql: `DROP TABLE picked_txs`},
+		{name: "drop recv_first", sql: `DROP TABLE recv_first`},
 
 		// Funnels (docs/metrics.md, "funnels"): A = activation depth within
 		// day index 0…29 (eligible when the 30-day window is observed);
