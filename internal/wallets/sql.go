@@ -119,6 +119,13 @@ FROM (
 		// [max(t, p+W), t+W−1]. Summing +1/−1 events over a date spine counts
 		// each wallet once per window in O(rows), instead of joining every
 		// day with its 30-day neighbourhood.
+		// Each wallet-day with the wallet's previous active day: the one
+		// sort both the trailing windows and the weekly retention need.
+		{name: "wallet_day_prev", sql: `
+CREATE OR REPLACE TEMP TABLE wallet_day_prev AS
+SELECT tx_date, day_idx, lag(tx_date) OVER (PARTITION BY wid ORDER BY tx_date) AS prev
+FROM wallet_days`},
+
 		{name: "daily_wallets", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE daily_wallets AS
 WITH spine AS (
@@ -135,10 +142,7 @@ agg AS (
     FROM wallet_days
     GROUP BY tx_date
 ),
-lagged AS (
-    SELECT tx_date, lag(tx_date) OVER (PARTITION BY wid ORDER BY tx_date) AS prev
-    FROM wallet_days
-),
+lagged AS (SELECT tx_date, prev FROM wallet_day_prev),
 ev AS (
     SELECT greatest(tx_date, coalesce(prev + 7, tx_date))  AS d,  1 AS e7,  0 AS e30 FROM lagged
     UNION ALL
@@ -169,20 +173,26 @@ WINDOW w AS (ORDER BY s.d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)`, st
 		// Weekly cohort retention, long form. A cell (c, k) is observed only
 		// when week c+k ended on or before data_end_date; otherwise it is
 		// NULL, never 0. Cohorts whose own week is incomplete (at either end
-		// of the data) are dropped.
+		// of the data) are dropped. A wallet counts once in week c+k: on its
+		// first active day of that week, the one whose previous active day
+		// lies in an earlier week (or that has none). Weeks are numbered
+		// (days since 1970-01-01 + 3) // 7, which starts them on Mondays
+		// (1970-01-01 was a Thursday), so no DISTINCT over wallet-weeks and
+		// no date_trunc per row is needed.
 		{name: "cohort_retention", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE cohort_retention AS
 WITH ww AS (
-    SELECT DISTINCT wid,
-           date_trunc('week', tx_date - day_idx)::DATE AS cohort_week,
-           date_trunc('week', tx_date)::DATE           AS activity_week
-    FROM wallet_days
+    SELECT (tx_date - DATE '1970-01-01' - day_idx + 3) // 7 AS cw,
+           (tx_date - DATE '1970-01-01' + 3) // 7           AS aw,
+           (prev - DATE '1970-01-01' + 3) // 7              AS pw
+    FROM wallet_day_prev
 ),
 hits AS (
-    SELECT cohort_week,
-           ((activity_week - cohort_week) // 7)::INT AS week_index,
-           count(*)                                   AS active_wallets
+    SELECT DATE '1970-01-01' + (cw * 7 - 3)::INT AS cohort_week,
+           (aw - cw)::INT                        AS week_index,
+           count(*)                              AS active_wallets
     FROM ww
+    WHERE pw IS NULL OR pw < aw
     GROUP BY ALL
 ),
 sizes AS (
@@ -215,6 +225,7 @@ LEFT JOIN hits h USING (cohort_week, week_index)`, lastFullWeek, p.MaxWeekIndex,
 		// Every later statement reads the per-wallet tables; dropping the 8 M
 		// wallet-days here leaves their memory to the first-seen joins.
 		{name: "drop wallet_days", sql: `DROP TABLE wallet_days`},
+		{name: "drop wallet_day_prev", sql: `DROP TABLE wallet_day_prev`},
 
 
 		// First successful STX transfer to each standard principal ("first

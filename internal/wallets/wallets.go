@@ -202,6 +202,7 @@ var Tables = []string{
 	"wallet_first",
 	"wallet_days",
 	"wallet_stats",
+	"wallet_day_prev",
 	"daily_wallets",
 	"cohort_retention",
 	"recv_first",
