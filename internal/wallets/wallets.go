@@ -192,12 +192,15 @@ FROM transactions WHERE canonical`).Scan(&first, &last)
 	return p, nil
 }
 
+// firstSeenView is the one entry of Tables that is a view.
+const firstSeenView = "first_seen_wallets"
+
 // stringKeysOnly makes Compute use string wallet keys from the start, so
 // tests can prove both paths equal to the reference.
 var stringKeysOnly bool
 
 // Tables are the TEMP tables Compute creates (some only while it runs), in
-// creation order.
+// creation order; first_seen_wallets is a TEMP view over the ones before it.
 var Tables = []string{
 	"wallet_first",
 	"wallet_days",
@@ -307,7 +310,11 @@ FROM first_seen_wallets`).Scan(&s.Wallets, &s.ActiveWallets, &s.UserTxs, &s.Near
 // the same; Drop is for callers that keep the connection.
 func Drop(ctx context.Context, conn *sql.Conn) error {
 	for i := len(Tables) - 1; i >= 0; i-- {
-		if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS temp."+Tables[i]); err != nil {
+		kind := "TABLE"
+		if Tables[i] == firstSeenView {
+			kind = "VIEW"
+		}
+		if _, err := conn.ExecContext(ctx, "DROP "+kind+" IF EXISTS temp."+Tables[i]); err != nil {
 			return fmt.Errorf("drop %s: %w", Tables[i], err)
 		}
 	}
