@@ -227,85 +227,6 @@ LEFT JOIN hits h USING (cohort_week, week_index)`, lastFullWeek, p.MaxWeekIndex,
 		{name: "drop wallet_days", sql: `DROP TABLE wallet_days`},
 		{name: "drop wallet_day_prev", sql: `DROP TABLE wallet_day_prev`},
 
-
-		// First successful STX transfer to each standard principal ("first
-		// funded", docs/metrics.md, "wallets and first-seen") and its sender.
-		// The sender is kept in the aggregate: it is read for the filter
-		// anyway, and its state only changes when an earlier transfer turns
-		// up, while fetching 2 M funder rows by rowid would scan the table
-		// again.
-		{name: "recv_first", sql: fmt.Sprintf(`
-CREATE OR REPLACE TEMP TABLE recv_first AS
-SELECT token_transfer_recipient_address                            AS wallet,
-       %[3]s AS h,
-       min(block_time)                                             AS first_received_at,
-       arg_min(sender_address, %[2]s)                              AS first_funder
-FROM transactions
-WHERE %[1]s
-  AND tx_type = 'token_transfer' AND tx_status = 'success'
-  AND token_transfer_recipient_address IS NOT NULL
-  AND position('.' IN token_transfer_recipient_address) = 0
-GROUP BY token_transfer_recipient_address`, userTxWhere(p), chainOrder, keyOf("token_transfer_recipient_address"))},
-
-		{name: "recipient keys unique", sql: `SELECT count(DISTINCT h) = count(*) FROM recv_first`, check: true},
-		// Equal hashes on both sides must be the same principal, or the full
-		// join below would pair two different wallets.
-		{name: "joined keys equal", sql: `
-SELECT count(*) = 0 FROM wallet_first f JOIN recv_first r ON r.h = f.h WHERE r.wallet <> f.wallet`, check: true},
-
-		// The few rows whose details the first-seen table shows, fetched by
-		// rowid instead of carrying wide strings through the aggregates.
-		{name: "picked_txs", sql: `
-CREATE OR REPLACE TEMP TABLE picked_txs AS
-SELECT rowid                                                       AS rid,
-       tx_id, tx_type, tx_status, block_time,
-       coalesce(contract_call_contract_id, smart_contract_contract_id) AS contract_id,
-       contract_call_function_name                                 AS function_name,
-       nonce, sponsored, sender_address
-FROM transactions
-WHERE rowid IN (SELECT first_row FROM wallet_first)`},
-
-		// first_seen_wallets (docs/metrics.md, "wallets and first-seen"): one
-		// row per standard principal seen as sender or as a successful STX
-		// recipient. It is a view: its wide rows (tx ids, contract ids,
-		// addresses) are only needed by the parquet file, whose COPY sorts
-		// them straight from these joins; materialising 2.5 M of them first
-		// would cost as much as the sort and push the other tables to disk.
-		// The counts Compute and the acquisition panel read from it touch
-		// only the narrow columns, so DuckDB computes only those.
-		{name: "first_seen_wallets", sql: fmt.Sprintf(`
-CREATE OR REPLACE TEMP VIEW first_seen_wallets AS
-SELECT coalesce(f.wallet, r.wallet)                                AS wallet,
-       f.first_seen_at,
-       DATE '1970-01-01' + f.dn0                                   AS first_seen_date,
-       date_trunc('week',  DATE '1970-01-01' + f.dn0)::DATE        AS cohort_week,
-       date_trunc('month', DATE '1970-01-01' + f.dn0)::DATE        AS cohort_month,
-       a.tx_id                                                     AS first_tx_id,
-       a.tx_type                                                   AS first_tx_type,
-       a.tx_status                                                 AS first_tx_status,
-       a.contract_id                                               AS first_contract_id,
-       a.function_name                                             AS first_function_name,
-       a.nonce                                                     AS first_nonce,
-       a.sponsored                                                 AS first_sponsored,
-       f.first_success_at,
-       f.last_sent_at,
-       coalesce(f.lifetime_txs, 0)                                 AS lifetime_txs,
-       coalesce(d.active_days, 0)                                  AS lifetime_active_days,
-       r.first_received_at,
-       r.first_funder,
-       least(f.first_seen_at, r.first_received_at)                 AS first_any_at,
-       f.wallet IS NULL                                            AS receive_only,
-       coalesce(f.dn0, (epoch_us(r.first_received_at) // 86400000000)::INTEGER)
-           < %[1]d + 30                                            AS near_history_start,
-       f.wid,
-       -- consistency guard: the fetched rows must be the ones aggregated
-       f.wallet IS NOT NULL AND (a.sender_address IS DISTINCT FROM f.wallet
-           OR a.block_time IS DISTINCT FROM f.first_seen_at)       AS _bad_pick
-FROM wallet_first f
-FULL OUTER JOIN recv_first r ON %[2]s
-LEFT JOIN picked_txs a ON a.rid = f.first_row
-LEFT JOIN wallet_stats d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400, joinKey)},
-
 		// Funnels (docs/metrics.md, "funnels"): A = activation depth within
 		// day index 0…29 (eligible when the 30-day window is observed);
 		// C = activity in the brackets [1–14], [15–29], [30–59], [60–89]
@@ -398,6 +319,94 @@ SELECT w.window_days,
        CASE WHEN a.eligible_wallets > 0 THEN a.txs_missing_price END      AS txs_missing_price,
        a.repeat_rate
 FROM w LEFT JOIN agg a USING (window_days)`, windows)},
+
+		// The first-seen view needs only the active days of the wide per-
+		// wallet table; keeping the rest (and the unrolled windows) would
+		// take memory from the parquet file's sort.
+		{name: "drop wallet_value_windows", sql: `DROP TABLE wallet_value_windows`},
+		{name: "wallet_active_days", sql: `
+CREATE OR REPLACE TEMP TABLE wallet_active_days AS SELECT wid, active_days FROM wallet_stats`},
+		{name: "drop wallet_stats", sql: `DROP TABLE wallet_stats`},
+
+
+
+		// First successful STX transfer to each standard principal ("first
+		// funded", docs/metrics.md, "wallets and first-seen") and its sender.
+		// The sender is kept in the aggregate: it is read for the filter
+		// anyway, and its state only changes when an earlier transfer turns
+		// up, while fetching 2 M funder rows by rowid would scan the table
+		// again.
+		{name: "recv_first", sql: fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE recv_first AS
+SELECT token_transfer_recipient_address                            AS wallet,
+       %[3]s AS h,
+       min(block_time)                                             AS first_received_at,
+       arg_min(sender_address, %[2]s)                              AS first_funder
+FROM transactions
+WHERE %[1]s
+  AND tx_type = 'token_transfer' AND tx_status = 'success'
+  AND token_transfer_recipient_address IS NOT NULL
+  AND position('.' IN token_transfer_recipient_address) = 0
+GROUP BY token_transfer_recipient_address`, userTxWhere(p), chainOrder, keyOf("token_transfer_recipient_address"))},
+
+		{name: "recipient keys unique", sql: `SELECT count(DISTINCT h) = count(*) FROM recv_first`, check: true},
+		// Equal hashes on both sides must be the same principal, or the full
+		// join below would pair two different wallets.
+		{name: "joined keys equal", sql: `
+SELECT count(*) = 0 FROM wallet_first f JOIN recv_first r ON r.h = f.h WHERE r.wallet <> f.wallet`, check: true},
+
+		// The few rows whose details the first-seen table shows, fetched by
+		// rowid instead of carrying wide strings through the aggregates.
+		{name: "picked_txs", sql: `
+CREATE OR REPLACE TEMP TABLE picked_txs AS
+SELECT rowid                                                       AS rid,
+       tx_id, tx_type, tx_status, block_time,
+       coalesce(contract_call_contract_id, smart_contract_contract_id) AS contract_id,
+       contract_call_function_name                                 AS function_name,
+       nonce, sponsored, sender_address
+FROM transactions
+WHERE rowid IN (SELECT first_row FROM wallet_first)`},
+
+		// first_seen_wallets (docs/metrics.md, "wallets and first-seen"): one
+		// row per standard principal seen as sender or as a successful STX
+		// recipient. It is a view: its wide rows (tx ids, contract ids,
+		// addresses) are only needed by the parquet file, whose COPY sorts
+		// them straight from these joins; materialising 2.5 M of them first
+		// would cost as much as the sort and push the other tables to disk.
+		// The counts Compute and the acquisition panel read from it touch
+		// only the narrow columns, so DuckDB computes only those.
+		{name: "first_seen_wallets", sql: fmt.Sprintf(`
+CREATE OR REPLACE TEMP VIEW first_seen_wallets AS
+SELECT coalesce(f.wallet, r.wallet)                                AS wallet,
+       f.first_seen_at,
+       DATE '1970-01-01' + f.dn0                                   AS first_seen_date,
+       date_trunc('week',  DATE '1970-01-01' + f.dn0)::DATE        AS cohort_week,
+       date_trunc('month', DATE '1970-01-01' + f.dn0)::DATE        AS cohort_month,
+       a.tx_id                                                     AS first_tx_id,
+       a.tx_type                                                   AS first_tx_type,
+       a.tx_status                                                 AS first_tx_status,
+       a.contract_id                                               AS first_contract_id,
+       a.function_name                                             AS first_function_name,
+       a.nonce                                                     AS first_nonce,
+       a.sponsored                                                 AS first_sponsored,
+       f.first_success_at,
+       f.last_sent_at,
+       coalesce(f.lifetime_txs, 0)                                 AS lifetime_txs,
+       coalesce(d.active_days, 0)                                  AS lifetime_active_days,
+       r.first_received_at,
+       r.first_funder,
+       least(f.first_seen_at, r.first_received_at)                 AS first_any_at,
+       f.wallet IS NULL                                            AS receive_only,
+       coalesce(f.dn0, (epoch_us(r.first_received_at) // 86400000000)::INTEGER)
+           < %[1]d + 30                                            AS near_history_start,
+       f.wid,
+       -- consistency guard: the fetched rows must be the ones aggregated
+       f.wallet IS NOT NULL AND (a.sender_address IS DISTINCT FROM f.wallet
+           OR a.block_time IS DISTINCT FROM f.first_seen_at)       AS _bad_pick
+FROM wallet_first f
+FULL OUTER JOIN recv_first r ON %[2]s
+LEFT JOIN picked_txs a ON a.rid = f.first_row
+LEFT JOIN wallet_active_days d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400, joinKey)},
 
 		// Acquisition entry points: which tx first brought wallets in (the
 		// "first function" segmentation, docs/metrics.md, "acquisition").

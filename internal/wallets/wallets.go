@@ -208,12 +208,13 @@ var Tables = []string{
 	"wallet_day_prev",
 	"daily_wallets",
 	"cohort_retention",
-	"recv_first",
-	"picked_txs",
-	"first_seen_wallets",
 	"funnel",
 	"wallet_value_windows",
 	"value_windows",
+	"wallet_active_days",
+	"recv_first",
+	"picked_txs",
+	"first_seen_wallets",
 	"acquisition",
 }
 
