@@ -328,8 +328,6 @@ FROM w LEFT JOIN agg a USING (window_days)`, windows)},
 CREATE OR REPLACE TEMP TABLE wallet_active_days AS SELECT wid, active_days FROM wallet_stats`},
 		{name: "drop wallet_stats", sql: `DROP TABLE wallet_stats`},
 
-
-
 		// First successful STX transfer to each standard principal ("first
 		// funded", docs/metrics.md, "wallets and first-seen") and its sender.
 		// The sender is kept in the aggregate: it is read for the filter

@@ -3,10 +3,17 @@
 //
 // Every metric is a SQL statement over the whole `transactions` table; Go
 // only receives the small, already-aggregated panel rows. The intermediate
-// relations (first_seen_wallets, wallet_days, daily_wallets, ...) are TEMP
-// tables, so they live only as long as the connection that built them and
-// never change the database file: compute on one *sql.Conn, read the panels
-// from the same connection, then Drop (or close the connection).
+// relations (wallet_days, daily_wallets, ..., and the first_seen_wallets
+// view over them) are TEMP, so they live only as long as the connection
+// that built them and never change the database file: compute on one
+// *sql.Conn, read the panels from the same connection, then Drop (or close
+// the connection).
+//
+// The transactions are read three times: grouped per wallet (by string,
+// which also proves the wallets' hashes distinct), per (wallet hash, UTC
+// day), and per recipient; one more scan fetches the 1 M acquisition rows.
+// Every panel is then computed from the per-wallet-day table or from the
+// per-wallet tables built from it.
 //
 // The definitions, and every decision taken on them, are written down in
 // docs/metrics.md.
