@@ -6,7 +6,13 @@ import (
 	"strings"
 )
 
-type statement struct{ name, sql string }
+// statement is one step of Compute. A check is a query returning one
+// boolean: false means the integer wallet keys are not exact on this data,
+// and Compute starts again with string keys.
+type statement struct {
+	name, sql string
+	check     bool
+}
 
 // userTxWhere selects the activity events (docs/metrics.md, "wallets and
 // first-seen"): user transactions signed by a standard principal, any
@@ -29,12 +35,30 @@ const (
 	dayNumber = `(epoch_us(block_time) // 86400000000)::INTEGER`
 	// chainOrder orders txs by time, ties broken in chain order (block
 	// height, then position in the block): one HUGEINT, so arg_min keeps a
-	// small numeric state that DuckDB can spill, unlike a struct key.
-	chainOrder = `((epoch_us(block_time)::HUGEINT << 64) | (block_height::HUGEINT << 32) | tx_index::HUGEINT)`
+	// small numeric state that DuckDB can spill, unlike a struct key. The
+	// low 64 bits are assembled in BIGINT arithmetic (heights stay far
+	// below 2^31) and widened once: HUGEINT shifts per row cost more than
+	// the aggregation they feed.
+	chainOrder = `((epoch_us(block_time)::HUGEINT << 64) | ((block_height << 32) | tx_index))`
 )
 
+// keyHash is the SQL of a principal's integer key, a format with the column
+// as its one argument. Tests replace it with a colliding one to exercise the
+// string-key fallback.
+var keyHash = "hash(%s)"
+
+func keyOf(col string) string { return fmt.Sprintf(keyHash, col) }
+
 // statements returns the DDL that builds every metric table, in order.
-func statements(p Period, priceTable string) []statement {
+//
+// With hashKeys, wallets are joined and grouped by hash(wallet), a UBIGINT,
+// instead of by their 41-character string: the per-wallet-day GROUP BY then
+// reads transactions once with integer keys and never probes a string hash
+// table with 10 M rows. That is exact only while no two principals share a
+// hash, so the check statements prove it on the data (distinct hashes per
+// table, and equal strings wherever two tables are joined on the hash);
+// Compute falls back to string keys when one fails.
+func statements(p Period, priceTable string, hashKeys bool) []statement {
 	start, end := sqlDate(p.HistoryStart), sqlDate(p.DataEndDate)
 	lastFullWeek := sqlDate(p.LastFullWeek)
 	ws := make([]string, len(p.Windows))
@@ -42,6 +66,10 @@ func statements(p Period, priceTable string) []statement {
 		ws[i] = strconv.Itoa(w)
 	}
 	windows := "[" + strings.Join(ws, ", ") + "]"
+	joinKey := "r.wallet = f.wallet"
+	if hashKeys {
+		joinKey = "r.h = f.h"
+	}
 
 	// Prices: a LEFT JOIN on the panel, or a typed NULL when there is none, so
 	// every USD expression below degrades to NULL instead of 0.
@@ -55,9 +83,9 @@ func statements(p Period, priceTable string) []statement {
 		// first success, last tx. wid is an integer id for the joins and
 		// groupings that follow; no output depends on its values. dn0 is the
 		// first-seen UTC day as days since 1970-01-01.
-		{"wallet_first", fmt.Sprintf(`
+		{name: "wallet_first", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE wallet_first AS
-SELECT wallet, (row_number() OVER ())::INTEGER AS wid,
+SELECT wallet, %[3]s AS h, (row_number() OVER ())::INTEGER AS wid,
        (epoch_us(first_seen_at) // 86400000000)::INTEGER AS dn0,
        * EXCLUDE (wallet)
 FROM (
@@ -70,94 +98,19 @@ FROM (
     FROM transactions
     WHERE %[1]s
     GROUP BY sender_address
-)`, userTxWhere(p), chainOrder)},
+)`, userTxWhere(p), chainOrder, keyOf("wallet"))},
+
+		{name: "wallet keys unique", sql: `SELECT count(DISTINCT h) = count(*) FROM wallet_first`, check: true},
 
 		// One row per (wallet, active UTC day). day_idx is the day index of
 		// the value windows: 0 on the first-seen date. Every metric below
-		// reads this table. The transactions are joined to their integer wid
-		// first, so the GROUP BY with millions of groups has integer keys and
-		// a small numeric state (it spills to disk under a memory limit).
-		{"wallet_days", fmt.Sprintf(`
-CREATE OR REPLACE TEMP TABLE wallet_days AS
-SELECT f.wid,
-       DATE '1970-01-01' + %[2]s                                   AS tx_date,
-       %[2]s - f.dn0                                               AS day_idx,
-       count(*)                                                    AS txs,
-       count(*) FILTER (WHERE t.tx_status = 'success')             AS ok_txs,
-       sum(t.fee_rate)::HUGEINT                                    AS fee_micro,
-       coalesce(sum(t.token_transfer_amount)
-                FILTER (WHERE t.tx_type = 'token_transfer' AND t.tx_status = 'success'), 0)::HUGEINT AS sent_micro
-FROM transactions t
-JOIN wallet_first f ON f.wallet = t.sender_address
-WHERE %[1]s
-GROUP BY ALL`, userTxWhere(p), dayNumber)},
+		// reads this table.
+		walletDaysSQL(p, hashKeys),
 
-		// First successful STX transfer to each standard principal ("first
-		// funded", docs/metrics.md, "wallets and first-seen"); the funder is
-		// fetched by rowid below.
-		{"recv_first", fmt.Sprintf(`
-CREATE OR REPLACE TEMP TABLE recv_first AS
-SELECT token_transfer_recipient_address                            AS wallet,
-       min(block_time)                                             AS first_received_at,
-       arg_min(rowid, %[2]s)                                       AS funder_row
-FROM transactions
-WHERE %[1]s
-  AND tx_type = 'token_transfer' AND tx_status = 'success'
-  AND token_transfer_recipient_address IS NOT NULL
-  AND position('.' IN token_transfer_recipient_address) = 0
-GROUP BY token_transfer_recipient_address`, userTxWhere(p), chainOrder)},
-
-		// The few rows whose details the first-seen table shows, fetched by
-		// rowid instead of carrying wide strings through the aggregates.
-		{"picked_txs", `
-CREATE OR REPLACE TEMP TABLE picked_txs AS
-SELECT rowid                                                       AS rid,
-       tx_id, tx_type, tx_status, block_time,
-       coalesce(contract_call_contract_id, smart_contract_contract_id) AS contract_id,
-       contract_call_function_name                                 AS function_name,
-       nonce, sponsored, sender_address
-FROM transactions
-WHERE rowid IN (SELECT first_row FROM wallet_first UNION ALL SELECT funder_row FROM recv_first)`},
-
-		// first_seen_wallets (docs/metrics.md, "wallets and first-seen"): one
-		// row per standard principal seen as sender or as a successful STX
-		// recipient.
-		{"first_seen_wallets", fmt.Sprintf(`
-CREATE OR REPLACE TEMP TABLE first_seen_wallets AS
-WITH days AS (SELECT wid, count(*) AS active_days FROM wallet_days GROUP BY wid)
-SELECT coalesce(f.wallet, r.wallet)                                AS wallet,
-       f.first_seen_at,
-       DATE '1970-01-01' + f.dn0                                   AS first_seen_date,
-       date_trunc('week',  DATE '1970-01-01' + f.dn0)::DATE        AS cohort_week,
-       date_trunc('month', DATE '1970-01-01' + f.dn0)::DATE        AS cohort_month,
-       a.tx_id                                                     AS first_tx_id,
-       a.tx_type                                                   AS first_tx_type,
-       a.tx_status                                                 AS first_tx_status,
-       a.contract_id                                               AS first_contract_id,
-       a.function_name                                             AS first_function_name,
-       a.nonce                                                     AS first_nonce,
-       a.sponsored                                                 AS first_sponsored,
-       f.first_success_at,
-       f.last_sent_at,
-       coalesce(f.lifetime_txs, 0)                                 AS lifetime_txs,
-       coalesce(d.active_days, 0)                                  AS lifetime_active_days,
-       r.first_received_at,
-       b.sender_address                                            AS first_funder,
-       least(f.first_seen_at, r.first_received_at)                 AS first_any_at,
-       f.wallet IS NULL                                            AS receive_only,
-       coalesce(f.dn0, (epoch_us(r.first_received_at) // 86400000000)::INTEGER)
-           < %[1]d + 30                                            AS near_history_start,
-       f.wid,
-       -- consistency guard: the fetched rows must be the ones aggregated
-       f.wallet IS NOT NULL AND (a.sender_address IS DISTINCT FROM f.wallet
-           OR a.block_time IS DISTINCT FROM f.first_seen_at)       AS _bad_pick
-FROM wallet_first f
-FULL OUTER JOIN recv_first r ON r.wallet = f.wallet
-LEFT JOIN picked_txs a ON a.rid = f.first_row
-LEFT JOIN picked_txs b ON b.rid = r.funder_row
-LEFT JOIN days d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400)},
-		{"drop picked_txs", `DROP TABLE picked_txs`},
-		{"drop recv_first", `DROP TABLE recv_first`},
+		// Per wallet, everything the per-wallet panels need from its days,
+		// in one GROUP BY: active days (first-seen table), the funnel
+		// inputs and the value-window sums.
+		{name: "wallet_stats", sql: walletStatsSQL(p.Windows, priceJoin, priceTable != "")},
 
 		// Daily new / returning / active plus trailing 7- and 30-day distinct
 		// active wallets. The rolling counts use disjoint coverage intervals:
@@ -166,7 +119,14 @@ LEFT JOIN days d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400)},
 		// [max(t, p+W), t+W−1]. Summing +1/−1 events over a date spine counts
 		// each wallet once per window in O(rows), instead of joining every
 		// day with its 30-day neighbourhood.
-		{"daily_wallets", fmt.Sprintf(`
+		// Each wallet-day with the wallet's previous active day: the one
+		// sort both the trailing windows and the weekly retention need.
+		{name: "wallet_day_prev", sql: `
+CREATE OR REPLACE TEMP TABLE wallet_day_prev AS
+SELECT tx_date, day_idx, lag(tx_date) OVER (PARTITION BY wid ORDER BY tx_date) AS prev
+FROM wallet_days`},
+
+		{name: "daily_wallets", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE daily_wallets AS
 WITH spine AS (
     SELECT range::DATE AS d FROM range(%[1]s, %[2]s + 1, INTERVAL 1 DAY)
@@ -182,10 +142,7 @@ agg AS (
     FROM wallet_days
     GROUP BY tx_date
 ),
-lagged AS (
-    SELECT tx_date, lag(tx_date) OVER (PARTITION BY wid ORDER BY tx_date) AS prev
-    FROM wallet_days
-),
+lagged AS (SELECT tx_date, prev FROM wallet_day_prev),
 ev AS (
     SELECT greatest(tx_date, coalesce(prev + 7, tx_date))  AS d,  1 AS e7,  0 AS e30 FROM lagged
     UNION ALL
@@ -216,36 +173,44 @@ WINDOW w AS (ORDER BY s.d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)`, st
 		// Weekly cohort retention, long form. A cell (c, k) is observed only
 		// when week c+k ended on or before data_end_date; otherwise it is
 		// NULL, never 0. Cohorts whose own week is incomplete (at either end
-		// of the data) are dropped.
-		{"cohort_retention", fmt.Sprintf(`
+		// of the data) are dropped. A wallet counts once in week c+k: on its
+		// first active day of that week, the one whose previous active day
+		// lies in an earlier week (or that has none). Weeks are numbered
+		// (days since 1970-01-01 + 3) // 7, which starts them on Mondays
+		// (1970-01-01 was a Thursday), so no DISTINCT over wallet-weeks and
+		// no date_trunc per row is needed.
+		{name: "cohort_retention", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE cohort_retention AS
 WITH ww AS (
-    SELECT DISTINCT wid,
-           date_trunc('week', tx_date - day_idx)::DATE AS cohort_week,
-           date_trunc('week', tx_date)::DATE           AS activity_week
-    FROM wallet_days
+    SELECT (tx_date - DATE '1970-01-01' - day_idx + 3) // 7 AS cw,
+           (tx_date - DATE '1970-01-01' + 3) // 7           AS aw,
+           (prev - DATE '1970-01-01' + 3) // 7              AS pw
+    FROM wallet_day_prev
 ),
 hits AS (
-    SELECT cohort_week,
-           ((activity_week - cohort_week) // 7)::INT AS week_index,
-           count(*)                                   AS active_wallets
+    SELECT DATE '1970-01-01' + (cw * 7 - 3)::INT AS cohort_week,
+           (aw - cw)::INT                        AS week_index,
+           count(*)                              AS active_wallets
     FROM ww
+    WHERE pw IS NULL OR pw < aw
     GROUP BY ALL
 ),
 sizes AS (
-    SELECT cohort_week, count(*) AS cohort_size
-    FROM first_seen_wallets
-    -- a cohort week must lie wholly inside [history start, data end]: the
-    -- first week is partial when the data does not start on a Monday
-    WHERE NOT receive_only AND cohort_week <= %[1]s AND cohort_week >= %[3]s
+    SELECT date_trunc('week', DATE '1970-01-01' + dn0)::DATE AS cohort_week, count(*) AS cohort_size
+    FROM wallet_first
     GROUP BY cohort_week
 ),
+sized AS (
+    -- a cohort week must lie wholly inside [history start, data end]: the
+    -- first week is partial when the data does not start on a Monday
+    SELECT * FROM sizes WHERE cohort_week <= %[1]s AND cohort_week >= %[3]s
+),
 kmax AS (
-    SELECT least(%[2]d, coalesce((%[1]s - min(cohort_week)) // 7, 0))::INT AS k FROM sizes
+    SELECT least(%[2]d, coalesce((%[1]s - min(cohort_week)) // 7, 0))::INT AS k FROM sized
 ),
 grid AS (
     SELECT s.cohort_week, s.cohort_size, r.range::INT AS week_index
-    FROM sizes s, kmax, range(0, kmax.k + 1) r
+    FROM sized s, kmax, range(0, kmax.k + 1) r
 )
 SELECT g.cohort_week,
        g.cohort_size,
@@ -257,24 +222,19 @@ SELECT g.cohort_week,
 FROM grid g
 LEFT JOIN hits h USING (cohort_week, week_index)`, lastFullWeek, p.MaxWeekIndex, start)},
 
+		// Every later statement reads the per-wallet tables; dropping the 8 M
+		// wallet-days here leaves their memory to the first-seen joins.
+		{name: "drop wallet_days", sql: `DROP TABLE wallet_days`},
+		{name: "drop wallet_day_prev", sql: `DROP TABLE wallet_day_prev`},
+
 		// Funnels (docs/metrics.md, "funnels"): A = activation depth within
 		// day index 0…29 (eligible when the 30-day window is observed);
 		// C = activity in the brackets [1–14], [15–29], [30–59], [60–89]
 		// (eligible when the 90-day window is observed), as a strict funnel
 		// and, separately, as bracket retention, which is not a funnel.
-		{"funnel", fmt.Sprintf(`
+		{name: "funnel", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE funnel AS
-WITH fw AS (
-    SELECT wid,
-           min(tx_date)                                 AS first_seen_date,
-           coalesce(sum(txs) FILTER (WHERE day_idx < 30), 0) AS txs_30d,
-           bool_or(day_idx BETWEEN  1 AND 14)           AS b1,
-           bool_or(day_idx BETWEEN 15 AND 29)           AS b2,
-           bool_or(day_idx BETWEEN 30 AND 59)           AS b3,
-           bool_or(day_idx BETWEEN 60 AND 89)           AS b4
-    FROM wallet_days
-    GROUP BY wid
-),
+WITH fw AS (SELECT * FROM wallet_stats),
 a AS (SELECT * FROM fw WHERE first_seen_date + 29 <= %[1]s),
 c AS (SELECT * FROM fw WHERE first_seen_date + 89 <= %[1]s),
 steps AS (
@@ -317,13 +277,13 @@ FROM steps`, end)},
 		// day at its own price before summing (docs/metrics.md, "value
 		// windows"). Amounts stay exact integers: µSTX, and 1e-14 USD for
 		// the USD sums.
-		{"wallet_value_windows", valueWindowsSQL(p.Windows, priceJoin, end, priceTable != "")},
+		{name: "wallet_value_windows", sql: valueWindowsSQL(p.Windows, end, priceTable != "")},
 
 		// Aggregates over eligible (complete-window) wallets only; right-
 		// censored wallets are counted, never zero-filled. Means include zeros.
 		// STX means divide an exact integer sum once, so they are exact and
 		// independent of summation order.
-		{"value_windows", fmt.Sprintf(`
+		{name: "value_windows", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE value_windows AS
 WITH w AS (SELECT unnest(%[1]s::INT[]) AS window_days),
 agg AS (
@@ -360,10 +320,96 @@ SELECT w.window_days,
        a.repeat_rate
 FROM w LEFT JOIN agg a USING (window_days)`, windows)},
 
+		// The first-seen view needs only the active days of the wide per-
+		// wallet table; keeping the rest (and the unrolled windows) would
+		// take memory from the parquet file's sort.
+		{name: "drop wallet_value_windows", sql: `DROP TABLE wallet_value_windows`},
+		{name: "wallet_active_days", sql: `
+CREATE OR REPLACE TEMP TABLE wallet_active_days AS SELECT wid, active_days FROM wallet_stats`},
+		{name: "drop wallet_stats", sql: `DROP TABLE wallet_stats`},
+
+		// First successful STX transfer to each standard principal ("first
+		// funded", docs/metrics.md, "wallets and first-seen") and its sender.
+		// The sender is kept in the aggregate: it is read for the filter
+		// anyway, and its state only changes when an earlier transfer turns
+		// up, while fetching 2 M funder rows by rowid would scan the table
+		// again.
+		{name: "recv_first", sql: fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE recv_first AS
+SELECT token_transfer_recipient_address                            AS wallet,
+       %[3]s AS h,
+       min(block_time)                                             AS first_received_at,
+       arg_min(sender_address, %[2]s)                              AS first_funder
+FROM transactions
+WHERE %[1]s
+  AND tx_type = 'token_transfer' AND tx_status = 'success'
+  AND token_transfer_recipient_address IS NOT NULL
+  AND position('.' IN token_transfer_recipient_address) = 0
+GROUP BY token_transfer_recipient_address`, userTxWhere(p), chainOrder, keyOf("token_transfer_recipient_address"))},
+
+		{name: "recipient keys unique", sql: `SELECT count(DISTINCT h) = count(*) FROM recv_first`, check: true},
+		// Equal hashes on both sides must be the same principal, or the full
+		// join below would pair two different wallets.
+		{name: "joined keys equal", sql: `
+SELECT count(*) = 0 FROM wallet_first f JOIN recv_first r ON r.h = f.h WHERE r.wallet <> f.wallet`, check: true},
+
+		// The few rows whose details the first-seen table shows, fetched by
+		// rowid instead of carrying wide strings through the aggregates.
+		{name: "picked_txs", sql: `
+CREATE OR REPLACE TEMP TABLE picked_txs AS
+SELECT rowid                                                       AS rid,
+       tx_id, tx_type, tx_status, block_time,
+       coalesce(contract_call_contract_id, smart_contract_contract_id) AS contract_id,
+       contract_call_function_name                                 AS function_name,
+       nonce, sponsored, sender_address
+FROM transactions
+WHERE rowid IN (SELECT first_row FROM wallet_first)`},
+
+		// first_seen_wallets (docs/metrics.md, "wallets and first-seen"): one
+		// row per standard principal seen as sender or as a successful STX
+		// recipient. It is a view: its wide rows (tx ids, contract ids,
+		// addresses) are only needed by the parquet file, whose COPY sorts
+		// them straight from these joins; materialising 2.5 M of them first
+		// would cost as much as the sort and push the other tables to disk.
+		// The counts Compute and the acquisition panel read from it touch
+		// only the narrow columns, so DuckDB computes only those.
+		{name: "first_seen_wallets", sql: fmt.Sprintf(`
+CREATE OR REPLACE TEMP VIEW first_seen_wallets AS
+SELECT coalesce(f.wallet, r.wallet)                                AS wallet,
+       f.first_seen_at,
+       DATE '1970-01-01' + f.dn0                                   AS first_seen_date,
+       date_trunc('week',  DATE '1970-01-01' + f.dn0)::DATE        AS cohort_week,
+       date_trunc('month', DATE '1970-01-01' + f.dn0)::DATE        AS cohort_month,
+       a.tx_id                                                     AS first_tx_id,
+       a.tx_type                                                   AS first_tx_type,
+       a.tx_status                                                 AS first_tx_status,
+       a.contract_id                                               AS first_contract_id,
+       a.function_name                                             AS first_function_name,
+       a.nonce                                                     AS first_nonce,
+       a.sponsored                                                 AS first_sponsored,
+       f.first_success_at,
+       f.last_sent_at,
+       coalesce(f.lifetime_txs, 0)                                 AS lifetime_txs,
+       coalesce(d.active_days, 0)                                  AS lifetime_active_days,
+       r.first_received_at,
+       r.first_funder,
+       least(f.first_seen_at, r.first_received_at)                 AS first_any_at,
+       f.wallet IS NULL                                            AS receive_only,
+       coalesce(f.dn0, (epoch_us(r.first_received_at) // 86400000000)::INTEGER)
+           < %[1]d + 30                                            AS near_history_start,
+       f.wid,
+       -- consistency guard: the fetched rows must be the ones aggregated
+       f.wallet IS NOT NULL AND (a.sender_address IS DISTINCT FROM f.wallet
+           OR a.block_time IS DISTINCT FROM f.first_seen_at)       AS _bad_pick
+FROM wallet_first f
+FULL OUTER JOIN recv_first r ON %[2]s
+LEFT JOIN picked_txs a ON a.rid = f.first_row
+LEFT JOIN wallet_active_days d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400, joinKey)},
+
 		// Acquisition entry points: which tx first brought wallets in (the
 		// "first function" segmentation, docs/metrics.md, "acquisition").
 		// Contract ids and function names are chain data, i.e. untrusted text.
-		{"acquisition", `
+		{name: "acquisition", sql: `
 CREATE OR REPLACE TEMP TABLE acquisition AS
 SELECT first_tx_type, first_contract_id, first_function_name,
        count(*) AS wallets,
@@ -374,10 +420,50 @@ GROUP BY ALL`},
 	}
 }
 
-// valueWindowsSQL builds wallet_value_windows: one row per (wallet, window)
-// with sums over day index 0 … N−1. It reads wallet_days once, grouped by
-// wallet, with one filtered aggregate per window and measure (instead of
-// joining every wallet-day to every window), then unrolls the windows.
+// walletDaysSQL builds wallet_days. With hashKeys the transactions are
+// grouped by (hash(sender), day) first and the 8 M groups joined to their
+// wallet afterwards; otherwise every transaction is joined to its wallet by
+// string before the GROUP BY, which still gives the GROUP BY integer keys and
+// a small numeric state (it spills to disk under a memory limit).
+func walletDaysSQL(p Period, hashKeys bool) statement {
+	aggs := `count(*)                                                    AS txs,
+       count(*) FILTER (WHERE t.tx_status = 'success')             AS ok_txs,
+       sum(t.fee_rate)::HUGEINT                                    AS fee_micro,
+       coalesce(sum(t.token_transfer_amount)
+                FILTER (WHERE t.tx_type = 'token_transfer' AND t.tx_status = 'success'), 0)::HUGEINT AS sent_micro`
+	if hashKeys {
+		return statement{name: "wallet_days", sql: fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE wallet_days AS
+SELECT f.wid,
+       DATE '1970-01-01' + d.dn                                    AS tx_date,
+       d.dn - f.dn0                                                AS day_idx,
+       d.* EXCLUDE (h, dn)
+FROM (
+    SELECT %[4]s AS h, %[2]s AS dn,
+       %[3]s
+    FROM transactions t
+    WHERE %[1]s
+    GROUP BY ALL
+) d
+JOIN wallet_first f ON f.h = d.h`, userTxWhere(p), dayNumber, aggs, keyOf("t.sender_address"))}
+	}
+	return statement{name: "wallet_days", sql: fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE wallet_days AS
+SELECT f.wid,
+       DATE '1970-01-01' + %[2]s                                   AS tx_date,
+       %[2]s - f.dn0                                               AS day_idx,
+       %[3]s
+FROM transactions t
+JOIN wallet_first f ON f.wallet = t.sender_address
+WHERE %[1]s
+GROUP BY ALL`, userTxWhere(p), dayNumber, aggs)}
+}
+
+// walletStatsSQL builds wallet_stats: one row per wallet with its active
+// days, the funnel inputs and, per value window N, sums over day index
+// 0 … N−1. It reads wallet_days once, grouped by wallet, with one filtered
+// aggregate per window and measure (instead of joining every wallet-day to
+// every window).
 //
 // USD values each day at its own price before summing (docs/metrics.md,
 // "value windows"), in exact integer arithmetic: the price is taken in
@@ -388,42 +474,57 @@ GROUP BY ALL`},
 // With prices, a day without one contributes 0 USD and is counted in
 // txs_missing_price (the USD sum is understated, and says by how much);
 // without prices every USD value is NULL.
-func valueWindowsSQL(windows []int, priceJoin, end string, withPrices bool) string {
-	var aggs, unions []string
+func walletStatsSQL(windows []int, priceJoin string, withPrices bool) string {
+	var aggs []string
 	for _, w := range windows {
 		in := fmt.Sprintf("day_idx < %d", w)
 		aggs = append(aggs,
 			fmt.Sprintf("coalesce(sum(txs) FILTER (WHERE %s), 0) AS txs_%d", in, w),
 			fmt.Sprintf("coalesce(sum(fee_micro) FILTER (WHERE %s), 0)::HUGEINT AS fee_%d", in, w),
 			fmt.Sprintf("coalesce(sum(sent_micro) FILTER (WHERE %s), 0)::HUGEINT AS sent_%d", in, w))
-		feesUSD, sentUSD, missing := "NULL::HUGEINT", "NULL::HUGEINT", "NULL::BIGINT"
 		if withPrices {
 			aggs = append(aggs,
 				fmt.Sprintf("coalesce(sum(fee_micro * price_e8) FILTER (WHERE %s), 0)::HUGEINT AS fee_usd_%d", in, w),
 				fmt.Sprintf("coalesce(sum(sent_micro * price_e8) FILTER (WHERE %s), 0)::HUGEINT AS sent_usd_%d", in, w),
 				fmt.Sprintf("coalesce(sum(txs) FILTER (WHERE %s AND price_e8 IS NULL), 0) AS missing_%d", in, w))
+		}
+	}
+	return fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE wallet_stats AS
+WITH wd AS (
+    SELECT wd.wid, wd.tx_date, wd.day_idx, wd.txs, wd.fee_micro, wd.sent_micro,
+           round(p.price_usd * 1e8)::HUGEINT AS price_e8
+    FROM wallet_days wd
+    %s
+)
+SELECT wid,
+       count(*)                                          AS active_days,
+       min(tx_date - day_idx)                            AS first_seen_date,
+       -- funnels (docs/metrics.md, "funnels")
+       coalesce(sum(txs) FILTER (WHERE day_idx < 30), 0) AS txs_30d,
+       bool_or(day_idx BETWEEN  1 AND 14)                AS b1,
+       bool_or(day_idx BETWEEN 15 AND 29)                AS b2,
+       bool_or(day_idx BETWEEN 30 AND 59)                AS b3,
+       bool_or(day_idx BETWEEN 60 AND 89)                AS b4,
+       %s
+FROM wd
+GROUP BY wid`, priceJoin, strings.Join(aggs, ",\n       "))
+}
+
+// valueWindowsSQL builds wallet_value_windows: wallet_stats unrolled to one
+// row per (wallet, window).
+func valueWindowsSQL(windows []int, end string, withPrices bool) string {
+	var unions []string
+	for _, w := range windows {
+		feesUSD, sentUSD, missing := "NULL::HUGEINT", "NULL::HUGEINT", "NULL::BIGINT"
+		if withPrices {
 			feesUSD, sentUSD, missing = fmt.Sprintf("fee_usd_%d", w), fmt.Sprintf("sent_usd_%d", w), fmt.Sprintf("missing_%d", w)
 		}
 		unions = append(unions, fmt.Sprintf(`SELECT wid, %[1]d AS window_days, first_seen_date,
        first_seen_date + %[2]d <= %[3]s AS is_complete,
        txs_%[1]d AS txs, fee_%[1]d AS fee_micro, sent_%[1]d AS sent_micro,
        %[4]s AS fees_usd_e14, %[5]s AS stx_sent_usd_e14, %[6]s AS txs_missing_price
-FROM per`, w, w-1, end, feesUSD, sentUSD, missing))
+FROM wallet_stats`, w, w-1, end, feesUSD, sentUSD, missing))
 	}
-	return fmt.Sprintf(`
-CREATE OR REPLACE TEMP TABLE wallet_value_windows AS
-WITH wd AS (
-    SELECT wd.wid, wd.tx_date, wd.day_idx, wd.txs, wd.fee_micro, wd.sent_micro,
-           round(p.price_usd * 1e8)::HUGEINT AS price_e8
-    FROM wallet_days wd
-    %s
-),
-per AS (
-    SELECT wid,
-           min(tx_date - day_idx) AS first_seen_date,
-           %s
-    FROM wd
-    GROUP BY wid
-)
-%s`, priceJoin, strings.Join(aggs, ",\n           "), strings.Join(unions, "\nUNION ALL\n"))
+	return "\nCREATE OR REPLACE TEMP TABLE wallet_value_windows AS\n" + strings.Join(unions, "\nUNION ALL\n")
 }

@@ -435,3 +435,45 @@ func TestComputeTwiceReplacesTables(t *testing.T) {
 		t.Fatal("panels still readable after Drop")
 	}
 }
+
+// TestStringKeysMatchHashKeys proves the fallback path (string wallet keys,
+// taken when two principals share a hash) builds the same tables as the
+// hash-key path every build normally takes: the panels and every
+// first-seen column.
+func TestStringKeysMatchHashKeys(t *testing.T) {
+	f := newFixture(t, walletstest.Small(11), false)
+	ctx := context.Background()
+	firstSeen := func() string {
+		var s string
+		err := f.conn.QueryRowContext(ctx, `
+SELECT md5(string_agg(x::VARCHAR, '|' ORDER BY x.wallet))
+FROM (SELECT * EXCLUDE (wid, _bad_pick) FROM first_seen_wallets) x`).Scan(&s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	cfg := wallets.Config{Windows: testWindows, MaxDays: 60}
+	_, hashPanels := f.compute(t, cfg)
+	hashFirst := firstSeen()
+	for _, tc := range []struct {
+		name  string
+		setup func(testing.TB)
+	}{
+		{"string keys", wallets.UseStringKeys},
+		// Shared hashes must be detected, whichever check sees them first.
+		{"10-bit keys", func(t testing.TB) { wallets.CollideKeys(t, 10) }},
+		{"1-bit keys", func(t testing.TB) { wallets.CollideKeys(t, 1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.setup(t)
+			_, panels := f.compute(t, cfg)
+			if got := firstSeen(); got != hashFirst {
+				t.Errorf("first_seen_wallets differ from the hash-key build")
+			}
+			if fmt.Sprint(panels) != fmt.Sprint(hashPanels) {
+				t.Errorf("panels differ from the hash-key build:\n%v\n%v", panels, hashPanels)
+			}
+		})
+	}
+}
