@@ -112,25 +112,9 @@ type Result struct {
 // TEMP tables on one connection and are dropped before it returns.
 // wallets.ErrNoData is returned (wrapped) when there is nothing to chart.
 func Build(ctx context.Context, db *sql.DB, opts Options) (res Result, err error) {
-	if opts.Dir == "" {
-		return res, errors.New("build dashboards: no output directory (paths.dashboards_dir)")
-	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	if opts.BuiltAt.IsZero() {
-		opts.BuiltAt = now().UTC().Truncate(time.Second)
-	}
-	if opts.FirstSeenParquet == "" {
-		return res, errors.New("build dashboards: no first-seen parquet path (paths.first_seen_parquet)")
-	}
-	if opts.Prices.Now == nil {
-		opts.Prices.Now = now
-	}
-	top := opts.TopAcquisition
-	if top <= 0 {
-		top = DefaultTopAcquisition
+	now, top, err := opts.normalise()
+	if err != nil {
+		return res, err
 	}
 	res.Dir, res.Index, res.FirstSeenParquet = opts.Dir, filepath.Join(opts.Dir, IndexFile), opts.FirstSeenParquet
 	defer func() {
@@ -148,37 +132,17 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (res Result, err error
 		stageStart = time.Now()
 	}
 
-	conn, err := db.Conn(ctx)
+	conn, closeSession, err := openSession(ctx, db, opts)
 	if err != nil {
-		return res, fmt.Errorf("build dashboards: get a connection: %w", err)
+		return res, fmt.Errorf("build dashboards: %w", err)
 	}
-	defer conn.Close()
-	// The connection goes back to the pool: drop the TEMP tables (they hold
-	// memory) and restore the session time zone whatever happens.
 	defer func() {
-		cleanup := context.WithoutCancel(ctx)
-		derr := wallets.Drop(cleanup, conn)
-		if _, e := conn.ExecContext(cleanup, "DROP TABLE IF EXISTS temp."+prices.PanelTable); e != nil && derr == nil {
-			derr = fmt.Errorf("drop price panel: %w", e)
-		}
-		if _, e := conn.ExecContext(cleanup, "RESET TimeZone"); e != nil && derr == nil {
-			derr = fmt.Errorf("reset time zone: %w", e)
-		}
-		if err == nil && derr != nil {
-			err = fmt.Errorf("build dashboards: clean up: %w", derr)
+		if cerr := closeSession(); err == nil && cerr != nil {
+			err = fmt.Errorf("build dashboards: clean up: %w", cerr)
 		}
 	}()
-	if _, err := conn.ExecContext(ctx, "SET TimeZone = 'UTC'"); err != nil {
-		return res, fmt.Errorf("build dashboards: set time zone: %w", err)
-	}
-	if opts.MemoryLimit != "" {
-		restore, err := setMemoryLimit(ctx, conn, opts.MemoryLimit)
-		if err != nil {
-			return res, fmt.Errorf("build dashboards: %w", err)
-		}
-		defer restore()
-	}
 
+	// Stage 1: the period and the prices the metrics are computed over.
 	wcfg := wallets.Config{Windows: opts.Windows, MaxDays: opts.MaxDays, Now: now, Logf: opts.Logf}
 	period, err := wallets.ResolvePeriod(ctx, conn, wcfg)
 	if err != nil {
@@ -195,6 +159,7 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (res Result, err error
 	if pstatus.Available {
 		wcfg.PriceTable = prices.PanelTable
 	}
+	// Stage 2: the metric tables, and the panels read from them.
 	summary, err := wallets.Compute(ctx, conn, period, wcfg)
 	if err != nil {
 		return res, fmt.Errorf("build dashboards: %w", err)
@@ -209,32 +174,17 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (res Result, err error
 	if err != nil {
 		return res, fmt.Errorf("build dashboards: %w", err)
 	}
-
 	stage("read panels")
-	if err := os.MkdirAll(filepath.Join(opts.Dir, "panels"), 0o755); err != nil {
+	// Stage 3: the files.
+	if res.Panels, err = writePanels(opts.Dir, panels, priceDays); err != nil {
 		return res, fmt.Errorf("build dashboards: %w", err)
 	}
-	for _, t := range panelTables(panels, priceDays) {
-		path := filepath.Join(opts.Dir, "panels", t.name+".csv")
-		if err := writeCSV(path, t.header, t.rows); err != nil {
-			return res, fmt.Errorf("build dashboards: %w", err)
-		}
-		res.Panels = append(res.Panels, PanelFile{Name: t.name, Path: path, Rows: len(t.rows)})
-	}
-
 	stage("panel csv")
-	if err := os.MkdirAll(filepath.Dir(opts.FirstSeenParquet), 0o755); err != nil {
-		return res, fmt.Errorf("build dashboards: %w", err)
-	}
-	err = atomicfile.WriteNamed(opts.FirstSeenParquet, 0o644, func(tmp string) error {
-		return wallets.CopyFirstSeenParquet(ctx, conn, tmp)
-	})
-	if err != nil {
+	if err := writeFirstSeen(ctx, conn, opts.FirstSeenParquet); err != nil {
 		return res, fmt.Errorf("build dashboards: %w", err)
 	}
 	res.ParquetRows = summary.Wallets
 	stage("first-seen parquet")
-
 	html, err := renderPage(pageInput{opts: opts, summary: summary, panels: panels, prices: priceDays, pstatus: pstatus})
 	if err != nil {
 		return res, fmt.Errorf("build dashboards: %w", err)
@@ -244,6 +194,94 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (res Result, err error
 	}
 	stage("index.html")
 	return res, nil
+}
+
+// normalise checks the options a build needs and fills the ones with a
+// natural default (the clock, the build time, the acquisition cut-off).
+func (o *Options) normalise() (now func() time.Time, top int, err error) {
+	if o.Dir == "" {
+		return nil, 0, errors.New("build dashboards: no output directory (paths.dashboards_dir)")
+	}
+	if o.FirstSeenParquet == "" {
+		return nil, 0, errors.New("build dashboards: no first-seen parquet path (paths.first_seen_parquet)")
+	}
+	now = o.Now
+	if now == nil {
+		now = time.Now
+	}
+	if o.BuiltAt.IsZero() {
+		o.BuiltAt = now().UTC().Truncate(time.Second)
+	}
+	if o.Prices.Now == nil {
+		o.Prices.Now = now
+	}
+	top = o.TopAcquisition
+	if top <= 0 {
+		top = DefaultTopAcquisition
+	}
+	return now, top, nil
+}
+
+// openSession takes one connection for the whole build, in UTC and within
+// the memory limit. closeSession drops the TEMP tables (they hold memory)
+// and restores the session before the connection goes back to the pool.
+func openSession(ctx context.Context, db *sql.DB, opts Options) (conn *sql.Conn, closeSession func() error, err error) {
+	conn, err = db.Conn(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("get a connection: %w", err)
+	}
+	var restore func()
+	closeSession = func() error {
+		cleanup := context.WithoutCancel(ctx)
+		derr := wallets.Drop(cleanup, conn)
+		if _, e := conn.ExecContext(cleanup, "DROP TABLE IF EXISTS temp."+prices.PanelTable); e != nil && derr == nil {
+			derr = fmt.Errorf("drop price panel: %w", e)
+		}
+		if _, e := conn.ExecContext(cleanup, "RESET TimeZone"); e != nil && derr == nil {
+			derr = fmt.Errorf("reset time zone: %w", e)
+		}
+		if restore != nil {
+			restore()
+		}
+		return errors.Join(derr, conn.Close())
+	}
+	if _, err := conn.ExecContext(ctx, "SET TimeZone = 'UTC'"); err != nil {
+		_ = closeSession()
+		return nil, nil, fmt.Errorf("set time zone: %w", err)
+	}
+	if opts.MemoryLimit != "" {
+		if restore, err = setMemoryLimit(ctx, conn, opts.MemoryLimit); err != nil {
+			_ = closeSession()
+			return nil, nil, err
+		}
+	}
+	return conn, closeSession, nil
+}
+
+// writePanels writes panels/*.csv, one file a panel.
+func writePanels(dir string, panels wallets.Panels, priceDays []prices.Day) ([]PanelFile, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "panels"), 0o755); err != nil {
+		return nil, err
+	}
+	var out []PanelFile
+	for _, t := range panelTables(panels, priceDays) {
+		path := filepath.Join(dir, "panels", t.name+".csv")
+		if err := writeCSV(path, t.header, t.rows); err != nil {
+			return nil, err
+		}
+		out = append(out, PanelFile{Name: t.name, Path: path, Rows: len(t.rows)})
+	}
+	return out, nil
+}
+
+// writeFirstSeen writes the first-seen wallets parquet, atomically.
+func writeFirstSeen(ctx context.Context, conn *sql.Conn, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.WriteNamed(path, 0o644, func(tmp string) error {
+		return wallets.CopyFirstSeenParquet(ctx, conn, tmp)
+	})
 }
 
 type csvTable struct {
