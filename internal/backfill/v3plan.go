@@ -58,9 +58,10 @@ type segPlanInput struct {
 	pieces     int   // how many segments to have walking in parallel, about
 	minHeights int64 // smallest segment worth its own walk, in heights
 	// cell, when > 0, aligns final work on a fixed height grid: ranges grow
-	// to whole cells, the final/provisional cut and the cuts between final
-	// segments fall on multiples of cell, so a later plan's walks start
-	// where an earlier plan's did and their raw-cache pages repeat.
+	// to whole cells and the cuts between final segments fall on multiples
+	// of cell, so a later plan's walks start where an earlier plan's did and
+	// their raw-cache pages repeat. Only the cell that holds the final edge
+	// is cut at the edge itself (it is final, and resumes across runs).
 	cell   int64
 	nextID int64
 	runID  int64
@@ -89,7 +90,6 @@ func planSegments(in segPlanInput) segPlan {
 				in.ranges[i].hi = floorTo(r.hi, in.cell) + in.cell - 1
 			}
 		}
-		in.finalBelow = floorTo(in.finalBelow, in.cell)
 	}
 	clusters, absorbed := clusterRanges(in.ranges, in.existing)
 	// Heights above the tip hold nothing final.

@@ -285,3 +285,28 @@ func TestNewWindows(t *testing.T) {
 		t.Fatalf("spans %+v drop %+v", spans, drop)
 	}
 }
+
+// With a cell, final segments start and end on cell boundaries (only the
+// one ending at the final edge is cut there), whatever the parallelism, so
+// different plans' walks start at the same heights.
+func TestPlanSegmentsOnTheCellGrid(t *testing.T) {
+	t.Parallel()
+	const cell = 500
+	for _, pieces := range []int{2, 3, 4, 7, 16} {
+		plan := planSegments(segPlanInput{
+			ranges:     []heightRange{{lo: 1050, hi: 1300}, {lo: 1730, open: true}},
+			finalBelow: 4321, tipHeight: 5000, pieces: pieces, minHeights: 10, nextID: 1, cell: cell,
+		})
+		for _, g := range plan.add {
+			if !g.Final {
+				continue
+			}
+			if g.Lo%cell != 0 {
+				t.Errorf("pieces %d: final segment %d..%d starts off the grid", pieces, g.Lo, g.Hi)
+			}
+			if (g.Hi+1)%cell != 0 && g.Hi != 4320 {
+				t.Errorf("pieces %d: final segment %d..%d ends off the grid", pieces, g.Lo, g.Hi)
+			}
+		}
+	}
+}
