@@ -104,6 +104,7 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 		ForceRefresh:  pol.Backfill.ForceRefresh,
 		Concurrency:   pol.Source.Concurrency,
 		Stall:         pol.Stall(),
+		LogEvery:      pol.Backfill.LogEvery,
 		Logger:        log,
 		Observer:      observer,
 		ProgressPath:  progress.PathFor(st.Path()),

@@ -64,8 +64,11 @@ type Config struct {
 	ForceRefresh  bool  // never read pages from the cache
 	Concurrency   int
 	Stall         time.Duration // warn when nothing committed for this long
-	Now           func() time.Time
-	Logger        *slog.Logger // nil: discard
+	// LogEvery is how often a run without an Observer (off a terminal)
+	// logs a progress line.
+	LogEvery time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger // nil: discard
 	// Observer, when set, is told about progress (the terminal bar).
 	Observer Observer
 	// ProgressPath is where live state is published for `status` ("": nowhere).
@@ -79,9 +82,9 @@ func (c Config) validate() error {
 		return errors.New("backfill: no store configured")
 	case c.V1 == nil && c.V3 == nil:
 		return errors.New("backfill: no source configured")
-	case c.Concurrency <= 0, c.MaxPages <= 0, c.Window <= 0, c.Stall <= 0, c.Settle < 0, c.TargetDays <= 0:
-		return fmt.Errorf("backfill: concurrency %d, max_pages %d, window %s, stall %s, settle %s and target_days %d must all be positive",
-			c.Concurrency, c.MaxPages, c.Window, c.Stall, c.Settle, c.TargetDays)
+	case c.Concurrency <= 0, c.MaxPages <= 0, c.Window <= 0, c.Stall <= 0, c.Settle < 0, c.TargetDays <= 0, c.LogEvery <= 0 && c.Observer == nil:
+		return fmt.Errorf("backfill: concurrency %d, max_pages %d, window %s, stall %s, settle %s, target_days %d and log_every %s must all be positive",
+			c.Concurrency, c.MaxPages, c.Window, c.Stall, c.Settle, c.TargetDays, c.LogEvery)
 	}
 	return nil
 }

@@ -1,11 +1,14 @@
 package backfill_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,7 +95,7 @@ func newHarnessOf(t *testing.T, source string, cfg hirosim.Config) *harness {
 	h.cfg = backfill.Config{
 		Store: h.st, V1: v1, V3: v3, API: source, Cache: h.cache,
 		TargetDays: chainDays + 1, Settle: 2 * time.Hour, Recheck: 6 * time.Hour, Window: time.Hour, SegmentCell: 200,
-		MaxPages: 5000, Concurrency: 4, Stall: time.Minute, Logger: testLogger(t),
+		MaxPages: 5000, Concurrency: 4, Stall: time.Minute, LogEvery: time.Minute, Logger: testLogger(t),
 	}
 	return h
 }
@@ -352,4 +355,47 @@ func TestSourcesAgree(t *testing.T) {
 		t.Logf("%s vs %s: %d rows in the common horizon", sources[0].name, sources[i+1].name, len(want))
 		storetest.AssertExact(t, g.rows, want, from, to)
 	}
+}
+
+// Off a terminal (no Observer) a run logs a progress line every LogEvery,
+// with pages, rows, rate, ETA and coverage, so a CI log is never silent
+// for long.
+func TestProgressLineOffATerminal(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, backfill.SourceV1, 601)
+	h.sim.SetFaults(hirosim.Faults{Latency: 20 * time.Millisecond}) // a run of a few seconds
+	var logs syncBuffer
+	h.cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	h.cfg.LogEvery = time.Nanosecond // every publish tick (1 s)
+	sum := h.mustRun()
+	if sum.Elapsed < 2*time.Second {
+		t.Skipf("the run took %s, too short for a publish tick to fall inside it", sum.Elapsed)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `msg="backfill progress"`) {
+		t.Fatalf("no progress line in a %s run:\n%s", sum.Elapsed, out)
+	}
+	for _, key := range []string{"pages=", "rows=", "tx_per_second=", "eta=", "coverage_percent="} {
+		if !strings.Contains(out, key) {
+			t.Errorf("the progress line lacks %s", key)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the run's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -79,11 +79,6 @@ func (w *rateWindow) observe(now time.Time, requests, rows, pages int64) (reqPer
 // publishes for status.
 const committedEvery = 30 * time.Second
 
-// progressLogEvery is how often a run without an observer (off a
-// terminal: CI, tmux logs) logs a progress line; an iteration can last
-// well over an hour, and its end is the only other news.
-const progressLogEvery = time.Minute
-
 // publish writes the live state for `status` every second, feeds the
 // observer (or, without one, logs a progress line every minute), and warns
 // when nothing has been committed for cfg.Stall.
@@ -115,7 +110,7 @@ func (r *run) publish(ctx context.Context) {
 		}
 		if r.cfg.Observer != nil {
 			r.cfg.Observer.Update(s)
-		} else if time.Since(lastLog) >= progressLogEvery {
+		} else if time.Since(lastLog) >= r.cfg.LogEvery {
 			lastLog = time.Now()
 			eta := "unknown"
 			if s.ETASeconds > 0 {

@@ -63,7 +63,7 @@ func BenchmarkSeedLoad(b *testing.B) {
 			b.Fatal(err)
 		}
 		cfg := backfill.Config{Store: st, V3: backfill.NewV3(client), API: backfill.SourceV3, Seed: backfill.NewSeed(r),
-			TargetDays: days + 1, Settle: 2 * time.Hour, Window: time.Hour, MaxPages: 100_000, Concurrency: 4, Stall: time.Minute,
+			TargetDays: days + 1, Settle: 2 * time.Hour, Window: time.Hour, MaxPages: 100_000, Concurrency: 4, Stall: time.Minute, LogEvery: time.Minute,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 		b.StartTimer()
 		start := time.Now()

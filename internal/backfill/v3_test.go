@@ -200,7 +200,7 @@ func TestV3RunHostileChain(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	cfg := Config{
 		Store: st, V3: NewV3Over(f), API: "v3", TargetDays: 4, Settle: settle * time.Second, Window: time.Hour,
-		MaxPages: 100000, Concurrency: 3, Stall: time.Minute, Now: func() time.Time { return now },
+		MaxPages: 100000, Concurrency: 3, Stall: time.Minute, LogEvery: time.Minute, Now: func() time.Time { return now },
 	}
 
 	// Run 1: interrupted after 40 pages; a cursor handed out at page 25

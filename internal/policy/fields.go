@@ -64,6 +64,7 @@ var fields = []*field{
 	{key: "backfill.window_minutes", kind: kindInt, min: 5, max: 1440, ptr: func(p *Policy) any { return &p.Backfill.WindowMinutes }},
 	{key: "backfill.stall_minutes", kind: kindInt, min: 1, max: 1440, ptr: func(p *Policy) any { return &p.Backfill.StallMinutes }},
 	{key: "backfill.segment_heights", kind: kindInt, min: 0, max: 1_000_000, ptr: func(p *Policy) any { return &p.Backfill.SegmentHeights }},
+	{key: "backfill.log_every", kind: kindDuration, min: int64(time.Second), max: int64(24 * time.Hour), ptr: func(p *Policy) any { return &p.Backfill.LogEvery }},
 	{key: "coverage.min_percent", kind: kindFloat, fmin: 0, fmax: 100, ptr: func(p *Policy) any { return &p.Coverage.MinPercent }},
 	{key: "retention.raw_days", kind: kindInt, min: 0, max: 3650, ptr: func(p *Policy) any { return &p.Retention.RawDays }},
 	{key: "paths.database", kind: kindPath, ptr: func(p *Policy) any { return &p.Paths.Database }},

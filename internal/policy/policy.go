@@ -109,6 +109,9 @@ type Backfill struct {
 	// final segments restart at its multiples, so pages cached by one run
 	// serve any later plan. 0 turns the grid off.
 	SegmentHeights int `yaml:"segment_heights" json:"segment_heights"`
+	// LogEvery is how often a backfill off a terminal (CI, tmux logs) logs a
+	// progress line: an iteration can last well over an hour.
+	LogEvery time.Duration `yaml:"log_every" json:"log_every"`
 }
 
 // Coverage is the bar `status` holds the database to.
@@ -186,7 +189,7 @@ func Default() Policy {
 			MaxWait:           15 * time.Minute,
 		},
 		Horizon:   Horizon{TargetDays: 365, SettleMinutes: 120, RecheckHours: 6},
-		Backfill:  Backfill{MaxPages: 5000, MaxIterations: 0, ForceRefresh: false, WindowMinutes: 60, StallMinutes: 10, SegmentHeights: 2000},
+		Backfill:  Backfill{MaxPages: 5000, MaxIterations: 0, ForceRefresh: false, WindowMinutes: 60, StallMinutes: 10, SegmentHeights: 2000, LogEvery: time.Minute},
 		Coverage:  Coverage{MinPercent: 100},
 		Retention: Retention{RawDays: 45},
 		Paths:     DefaultPaths("data"),
@@ -303,6 +306,7 @@ func (p Policy) LogValue() slog.Value {
 		slog.Int("window_minutes", p.Backfill.WindowMinutes),
 		slog.Int("stall_minutes", p.Backfill.StallMinutes),
 		slog.Int("segment_heights", p.Backfill.SegmentHeights),
+		slog.Duration("log_every", p.Backfill.LogEvery),
 		slog.Float64("min_percent", p.Coverage.MinPercent),
 		slog.Int("raw_days", p.Retention.RawDays),
 		slog.String("database", p.Paths.Database),

@@ -195,6 +195,7 @@ backfill:
   window_minutes: 5
   stall_minutes: 1440
   segment_heights: 500
+  log_every: 5m
 coverage:
   min_percent: 99.5
 retention:
@@ -228,7 +229,7 @@ seed:
 	want := Policy{
 		Source:    Source{BaseURL: "http://localhost:3999", API: "v3", RequestsPerMinute: 500, RequestsPerSecond: 10, Concurrency: 8, Timeout: 90 * time.Second, MaxRetries: 0, MaxWait: 2 * time.Minute},
 		Horizon:   Horizon{TargetDays: 30, SettleMinutes: 0},
-		Backfill:  Backfill{MaxPages: 10_000_000, MaxIterations: 3, ForceRefresh: true, WindowMinutes: 5, StallMinutes: 1440, SegmentHeights: 500},
+		Backfill:  Backfill{MaxPages: 10_000_000, MaxIterations: 3, ForceRefresh: true, WindowMinutes: 5, StallMinutes: 1440, SegmentHeights: 500, LogEvery: 5 * time.Minute},
 		Coverage:  Coverage{MinPercent: 99.5},
 		Retention: Retention{RawDays: 0},
 		Paths: Paths{
