@@ -169,3 +169,13 @@ func TestEnvSync(t *testing.T) {
 		t.Fatalf("-force did not replace: %q", b)
 	}
 }
+
+// The bench summary keeps go test's result lines only.
+func TestBenchLines(t *testing.T) {
+	t.Parallel()
+	in := "goos: linux\nBenchmarkSeedLoad-2   \t       1\t12446000000 ns/op\t    0.69 ratio\nPASS\nok  \tx\t1s\n"
+	got := benchLines(strings.NewReader(in))
+	if len(got) != 1 || got[0] != "BenchmarkSeedLoad-2 1 12446000000 ns/op 0.69 ratio" {
+		t.Fatalf("got %q", got)
+	}
+}
