@@ -20,6 +20,7 @@ import (
 	"github.com/stxwallets/walletcache/internal/policy"
 	"github.com/stxwallets/walletcache/internal/status"
 	"github.com/stxwallets/walletcache/internal/store"
+	"github.com/stxwallets/walletcache/internal/store/storetest"
 )
 
 // env is one test's scratch project: a simulator, a policy file pointing
@@ -182,66 +183,15 @@ func (e *env) stored() []chain.Tx {
 		e.t.Fatal(err)
 	}
 	defer s.Close()
-	var dups int
-	if err := s.DB().QueryRow(`SELECT count(*) - count(DISTINCT tx_id) FROM transactions`).Scan(&dups); err != nil || dups != 0 {
-		e.t.Fatalf("duplicate tx_ids: %d (%v)", dups, err)
-	}
-	rows, err := s.DB().Query(`SELECT tx_id, tx_type, tx_status, block_height, block_hash, block_time, burn_block_height,
-  burn_block_time, tx_index, sender_address, nonce, fee_rate, sponsored, coalesce(sponsor_address, ''),
-  coalesce(token_transfer_recipient_address, ''), coalesce(token_transfer_amount, 0), coalesce(token_transfer_memo, ''),
-  coalesce(contract_call_contract_id, ''), coalesce(contract_call_function_name, ''), coalesce(smart_contract_contract_id, ''), canonical
-FROM transactions`)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []chain.Tx
-	for rows.Next() {
-		var x chain.Tx
-		if err := rows.Scan(&x.TxID, &x.TxType, &x.TxStatus, &x.BlockHeight, &x.BlockHash, &x.BlockTime, &x.BurnBlockHeight,
-			&x.BurnBlockTime, &x.TxIndex, &x.SenderAddress, &x.Nonce, &x.FeeRate, &x.Sponsored, &x.SponsorAddress,
-			&x.TokenTransferRecipientAddress, &x.TokenTransferAmount, &x.TokenTransferMemo, &x.ContractCallContractID,
-			&x.ContractCallFunctionName, &x.SmartContractContractID, &x.Canonical); err != nil {
-			e.t.Fatal(err)
-		}
-		x.BlockTime, x.BurnBlockTime = x.BlockTime.UTC(), x.BurnBlockTime.UTC()
-		out = append(out, x)
-	}
-	return out
+	return storetest.Rows(e.t, s.DB())
 }
 
 // assertEqual checks the database holds exactly want for burn times in
 // [from, to]: nothing missing, nothing extra, every column equal.
 func (e *env) assertEqual(want []chain.Tx, from, to time.Time) {
 	e.t.Helper()
-	got := map[string]chain.Tx{}
-	for _, x := range e.stored() {
-		if !x.BurnBlockTime.Before(from) && !x.BurnBlockTime.After(to) {
-			got[x.TxID] = x
-		}
-	}
-	var missing, wrong []string
-	for _, w := range want {
-		g, ok := got[w.TxID]
-		switch {
-		case !ok:
-			missing = append(missing, w.TxID)
-		case g != w:
-			wrong = append(wrong, fmt.Sprintf("%s: got %+v want %+v", w.TxID, g, w))
-		}
-		delete(got, w.TxID)
-	}
-	extra := make([]string, 0, len(got))
-	for id := range got {
-		extra = append(extra, id)
-	}
-	if len(missing)+len(extra)+len(wrong) > 0 {
-		e.t.Fatalf("database differs from the ground truth (%d expected): %d missing %v, %d extra %v, %d wrong %v",
-			len(want), len(missing), head(missing), len(extra), head(extra), len(wrong), head(wrong))
-	}
+	storetest.AssertExact(e.t, e.stored(), want, from, to)
 }
-
-func head(s []string) []string { return s[:min(len(s), 3)] }
 
 // allTime is a range that holds every simulated transaction.
 var farPast, farFuture = time.Unix(0, 0), time.Unix(1<<40, 0)

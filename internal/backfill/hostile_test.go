@@ -188,7 +188,7 @@ func TestHostileAnotherChain(t *testing.T) {
 				}
 				_, err := backfill.Run(context.Background(), h.cfg)
 				var mismatch *backfill.ChainMismatchError
-				if !errors.As(err, &mismatch) || mismatch.Where != where || exitcode.Of(exitStatus{err}) != exitcode.BadInput {
+				if !errors.As(err, &mismatch) || mismatch.Where != where || exitcode.Of(err) != exitcode.BadInput {
 					t.Fatalf("%s: err %v, want another chain refused with exit 2", where, err)
 				}
 			}
@@ -199,19 +199,6 @@ func TestHostileAnotherChain(t *testing.T) {
 			storetest.AssertExact(t, storetest.Rows(t, h.st.DB()), before, storetest.FarPast, storetest.FarFuture)
 		})
 	}
-}
-
-// exitStatus turns an error with an ExitStatus method into exitcode's
-// form, as Mage reads it.
-type exitStatus struct{ err error }
-
-func (e exitStatus) Error() string { return e.err.Error() }
-func (e exitStatus) Unwrap() error {
-	var s interface{ ExitStatus() int }
-	if errors.As(e.err, &s) {
-		return &exitcode.Error{Code: s.ExitStatus(), Err: e.err}
-	}
-	return e.err
 }
 
 // A v1 window whose total never matches (the server repeats a row on
