@@ -106,9 +106,9 @@ func sumCounts(ws []store.SeedWindow, times, counts []int64) {
 	}
 }
 
-// Run scans the seed once over the span of its windows and stages every
-// row that falls in one (internal/store's SeedLoad: the Appender, no
-// per-page bookkeeping), then commits all windows in one transaction, each
+// Run scans the seed once over the span of its windows and writes every
+// row that falls in one (internal/store's SeedLoad: one INSERT over a row
+// feed, no per-page bookkeeping), then commits all windows in one transaction, each
 // verified against the seed's count. A window that does not match is left
 // to the API.
 func (u *seedUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
@@ -134,28 +134,35 @@ func (u *seedUnit) load(ctx context.Context, it *Iteration, stage bool) (bool, e
 	var staged, sinceProgress int64
 	started := time.Now()
 	keep := make([]chain.Tx, 0, seed.BatchSize)
-	_, err = u.src.r.Scan(ctx, lo, hi, func(batch []chain.Tx) error {
-		keep = keep[:0]
-		for _, t := range batch {
-			b := t.BurnBlockTime.Unix()
-			i := sort.Search(len(u.windows), func(k int) bool { return u.windows[k].End >= b })
-			if i == len(u.windows) || b < u.windows[i].Start {
-				continue // in a window already covered
+	var scanErr error
+	err = load.Write(dbctx, func(put func([]chain.Tx) error) error {
+		_, scanErr = u.src.r.Scan(ctx, lo, hi, func(batch []chain.Tx) error {
+			keep = keep[:0]
+			for _, t := range batch {
+				b := t.BurnBlockTime.Unix()
+				i := sort.Search(len(u.windows), func(k int) bool { return u.windows[k].End >= b })
+				if i == len(u.windows) || b < u.windows[i].Start {
+					continue // in a window already covered
+				}
+				routed[i]++
+				keep = append(keep, t)
 			}
-			routed[i]++
-			keep = append(keep, t)
-		}
-		staged += int64(len(keep))
-		if sinceProgress += int64(len(keep)); sinceProgress >= seedBatch {
-			r.pages.Add(1) // live progress: a batch staged
-			r.lastCommit.Store(time.Now().UnixNano())
-			sinceProgress = 0
-		}
-		return load.Append(keep)
+			staged += int64(len(keep))
+			if sinceProgress += int64(len(keep)); sinceProgress >= seedBatch {
+				r.pages.Add(1) // live progress: a batch staged
+				r.lastCommit.Store(time.Now().UnixNano())
+				sinceProgress = 0
+			}
+			return put(keep)
+		})
+		return scanErr
 	})
 	if err != nil {
 		load.Abort()
-		return false, fmt.Errorf("%s seed: %w", u.src.Name(), err)
+		if scanErr != nil { // the seed's own error, not the store's
+			return false, fmt.Errorf("%s seed: %w", u.src.Name(), err)
+		}
+		return false, err
 	}
 	scanned := time.Now()
 	ws := make([]store.SeedWindow, len(u.windows))

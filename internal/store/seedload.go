@@ -3,28 +3,27 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/duckdb/duckdb-go/v2"
-
 	"github.com/stxwallets/walletcache/internal/chain"
 )
 
-// SeedLoad stages a seed's rows with the Appender into a table of their
-// own, then commits whole windows in one set-based transaction: a bulk load
-// is bound by DuckDB, not by per-page bookkeeping. Until Finish, nothing of
-// the load is visible; a killed load leaves only the staging table, which
-// the next load replaces.
+// SeedLoad writes a seed's rows with one INSERT … SELECT over a row feed
+// (DuckDB pulls them on all its threads), into a staging table of their
+// own or, when the span held nothing, straight into transactions inside
+// one open transaction; Finish then commits whole windows in one
+// set-based transaction. A bulk load is bound by DuckDB, not by per-page
+// bookkeeping. Until Finish, nothing of the load is visible; a killed load
+// leaves at most the staging table, which the next load replaces.
 type SeedLoad struct {
-	s    *Store
-	conn *sql.Conn
-	app  *duckdb.Appender
-	rows int64
-	// direct: the span held no rows, so rows are appended straight into
+	s     *Store
+	conn  *sql.Conn
+	table string // where Write puts rows
+	rows  int64
+	// direct: the span held no rows, so rows go straight into
 	// transactions inside one open transaction instead of being staged.
 	direct bool
 }
@@ -48,8 +47,7 @@ func (s *Store) BeginSeedLoad(ctx context.Context, sp Span, stage bool) (l *Seed
 		s.writeMu.Unlock()
 		return nil, fmt.Errorf("seed load: %w", err)
 	}
-	l = &SeedLoad{s: s, conn: conn}
-	table := seedStage
+	l = &SeedLoad{s: s, conn: conn, table: seedStage}
 	if !stage {
 		var n int64
 		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM transactions WHERE burn_block_time BETWEEN to_timestamp(?) AND to_timestamp(?)`,
@@ -64,22 +62,10 @@ func (s *Store) BeginSeedLoad(ctx context.Context, sp Span, stage bool) (l *Seed
 			l.release()
 			return nil, fmt.Errorf("seed load: %w", err)
 		}
-		table = "transactions"
+		l.table = "transactions"
 	} else if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TABLE `+seedStage+` AS SELECT * FROM transactions LIMIT 0`); err != nil {
 		l.release()
 		return nil, fmt.Errorf("seed load: staging table: %w", err)
-	}
-	err = conn.Raw(func(dc any) error {
-		var err error
-		l.app, err = duckdb.NewAppender(dc.(driver.Conn), "", "", table)
-		return err
-	})
-	if err != nil {
-		if l.direct {
-			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		}
-		l.release()
-		return nil, fmt.Errorf("seed load: %w", err)
 	}
 	return l, nil
 }
@@ -89,24 +75,33 @@ func (l *SeedLoad) release() {
 	l.s.writeMu.Unlock()
 }
 
-// Append stages rows.
-func (l *SeedLoad) Append(txs []chain.Tx) error {
-	for _, t := range txs {
-		if err := appendTx(l.app, t); err != nil {
-			err = fmt.Errorf("seed load: stage %s: %w", t.TxID, err)
-			diskFull(&err)
-			return err
-		}
+// Write streams rows into the load in one statement: produce calls put
+// with batches of rows (put copies them). An error of produce is returned
+// as it is and leaves the load to Abort. In a direct load, a row whose
+// tx_id is already stored (outside the span) fails with ErrSeedConflict.
+func (l *SeedLoad) Write(ctx context.Context, produce func(put func([]chain.Tx) error) error) (err error) {
+	var fed bool
+	n, err := feedRows(ctx, l.conn, l.table, func(put func([]chain.Tx) error) error {
+		err := produce(put)
+		fed = err == nil
+		return err
+	})
+	switch {
+	case err == nil:
+		l.rows += n
+		return nil
+	case !fed:
+		return err // the producer's own error, named by the producer
+	case l.direct && (strings.Contains(err.Error(), "onstraint") || strings.Contains(err.Error(), "uplicate key")):
+		return fmt.Errorf("seed load: %w: %v", ErrSeedConflict, err)
 	}
-	l.rows += int64(len(txs))
-	return nil
+	err = fmt.Errorf("seed load: write rows: %w", err)
+	diskFull(&err)
+	return err
 }
 
 // Abort drops what was staged.
 func (l *SeedLoad) Abort() {
-	if l.app != nil {
-		_ = l.app.Close()
-	}
 	if l.direct {
 		_, _ = l.conn.ExecContext(context.Background(), "ROLLBACK")
 	}
@@ -138,17 +133,6 @@ func (l *SeedLoad) Finish(ctx context.Context, source string, windows []SeedWind
 	defer diskFull(&err)
 	defer l.release()
 	c := l.conn
-	if err := l.app.Close(); err != nil {
-		l.app = nil
-		if l.direct {
-			_, _ = c.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-			if strings.Contains(err.Error(), "onstraint") || strings.Contains(err.Error(), "uplicate key") {
-				return res, fmt.Errorf("seed load: %w: %v", ErrSeedConflict, err)
-			}
-		}
-		return res, fmt.Errorf("seed load: stage rows: %w", err)
-	}
-	l.app = nil
 	if !l.direct {
 		if _, err := c.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
 			return res, fmt.Errorf("seed load: %w", err)

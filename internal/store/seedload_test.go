@@ -15,9 +15,9 @@ func seedLoad(t *testing.T, s *Store, sp Span, stage bool, txs []chain.Tx, ws []
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Append(txs); err != nil {
+	if err := l.Write(ctx, func(put func([]chain.Tx) error) error { return put(txs) }); err != nil {
 		l.Abort()
-		t.Fatal(err)
+		return SeedResult{}, err
 	}
 	return l.Finish(ctx, "postgres", ws)
 }
