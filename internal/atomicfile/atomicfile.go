@@ -82,6 +82,31 @@ func (f *File) Commit() error {
 	return nil
 }
 
+// CommitNoSync renames the written content over path without either
+// fsync: a killed process still leaves the old file or the whole new one,
+// but after a power loss the file may be empty or hold garbage. It is for
+// content whose reader checks it (a checksum) and can fetch it again, where
+// two fsyncs would cost more than the write itself.
+func (f *File) CommitNoSync() error {
+	if f.done {
+		return fmt.Errorf("write %s: already committed or aborted", f.path)
+	}
+	f.done = true
+	tmp := f.Name()
+	err := f.Chmod(f.perm)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, f.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	return nil
+}
+
 // Abort discards the temporary file and leaves path as it was. It does
 // nothing after Commit or a previous Abort.
 func (f *File) Abort() {

@@ -141,8 +141,22 @@ func TestFailureKeepsOldFile(t *testing.T) {
 	}
 }
 
+// Commit and CommitNoSync both put the whole content at the destination
+// only when called, leave no temporary file, and refuse a second commit.
 func TestCreateCommit(t *testing.T) {
 	t.Parallel()
+	for _, commit := range []struct {
+		name string
+		do   func(*File) error
+	}{{"Commit", (*File).Commit}, {"CommitNoSync", (*File).CommitNoSync}} {
+		t.Run(commit.name, func(t *testing.T) {
+			t.Parallel()
+			testCreateCommit(t, commit.do)
+		})
+	}
+}
+
+func testCreateCommit(t *testing.T, commit func(*File) error) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "panel.csv")
 	f, err := Create(path, 0o644)
@@ -157,15 +171,18 @@ func TestCreateCommit(t *testing.T) {
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("destination exists before Commit: %v", err)
 	}
-	if err := f.Commit(); err != nil {
+	if err := commit(f); err != nil {
 		t.Fatal(err)
 	}
 	f.Abort()
 	if got, err := os.ReadFile(path); err != nil || string(got) != "a,b\n1,2\n" {
 		t.Fatalf("content = %q, %v", got, err)
 	}
-	if err := f.Commit(); err == nil {
-		t.Error("a second Commit succeeded")
+	if err := commit(f); err == nil {
+		t.Error("a second commit succeeded")
+	}
+	if names := entries(t, dir); len(names) != 1 {
+		t.Errorf("folder holds %v, want the destination alone", names)
 	}
 }
 
