@@ -11,8 +11,11 @@ import (
 const maxBatch = 64
 
 // committer is the only writer of one source's pages during an iteration.
-// It commits whatever is queued in one transaction, and keeps committing
-// after Ctrl+C until every fetched page has landed.
+// It commits whatever is queued in one transaction, in the order pages were
+// submitted, and keeps committing after Ctrl+C until every fetched page has
+// landed. After a failed commit it fails every later page without writing
+// it: a walk that queued pages behind the failed one must not see them land
+// past a gap.
 type committer[P any] struct {
 	in   chan pending[P]
 	done chan struct{}
@@ -30,6 +33,7 @@ func startCommitter[P any](it *Iteration, commit func(ctx context.Context, pages
 	ctx := context.WithoutCancel(context.Background())
 	go func() {
 		defer close(c.done)
+		var failed error // once a batch fails, no later page may land
 		for req := range c.in {
 			batch := []pending[P]{req}
 		drain:
@@ -48,9 +52,13 @@ func startCommitter[P any](it *Iteration, commit func(ctx context.Context, pages
 			for i, b := range batch {
 				pages[i] = b.page
 			}
-			err := commit(ctx, pages)
+			err := failed
 			if err == nil {
-				it.run.lastCommit.Store(time.Now().UnixNano())
+				if err = commit(ctx, pages); err == nil {
+					it.run.lastCommit.Store(time.Now().UnixNano())
+				} else {
+					failed = err
+				}
 			}
 			for _, b := range batch {
 				b.done <- err

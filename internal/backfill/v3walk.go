@@ -92,24 +92,32 @@ type segmentUnit struct {
 func (u *segmentUnit) Label() string { return segmentLabel(u.g) }
 func (u *segmentUnit) Final() bool   { return u.g.Final }
 
+// walkInFlight is how many pages of one walk may wait for the committer at
+// once. The walk cannot fetch ahead of its cursor, so without a queue each
+// commit would hold a page or two and cost a transaction; the committer
+// commits queued pages in order, and stops for good at its first failure,
+// so a page never lands after one before it failed.
+const walkInFlight = 16
+
 // Run walks the segment down from where it stands until it passes below
 // its lowest height, in three stages a page: fetch it (resolving the
 // cursor's edge cases), absorb it into the segment's state, and hand it to
-// the committer while the next page is fetched.
+// the committer while the next pages are fetched.
 func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 	g := u.g
-	var pending <-chan error
-	wait := func() error {
-		if pending == nil {
-			return nil
-		}
-		err := <-pending
-		pending = nil
-		if err != nil {
-			return fmt.Errorf("commit segment %s: %w", segmentLabel(g), err)
+	var pending []<-chan error
+	// settle waits until at most keep pages of the walk are uncommitted.
+	settle := func(keep int) error {
+		for len(pending) > keep {
+			err := <-pending[0]
+			pending = pending[1:]
+			if err != nil {
+				return fmt.Errorf("commit segment %s: %w", segmentLabel(g), err)
+			}
 		}
 		return nil
 	}
+	wait := func() error { return settle(0) }
 	cursor := g.NextCursor
 	if !g.Started && !g.Open {
 		cursor = hiro.BlockTopCursor(g.Hi)
@@ -136,10 +144,10 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 		}
 		kept := absorb(&g, pg, atBottom, cellLo)
 		est.update(g, kept)
-		if err := wait(); err != nil {
-			return false, err
+		if err := settle(walkInFlight - 1); err != nil {
+			return false, errors.Join(err, wait())
 		}
-		pending = u.commits.submit(segCommit{page: store.SegmentPage{Segment: g, Txs: kept}, progress: !g.Open})
+		pending = append(pending, u.commits.submit(segCommit{page: store.SegmentPage{Segment: g, Txs: kept}, progress: !g.Open}))
 		cursor = g.NextCursor
 	}
 	return true, wait()
