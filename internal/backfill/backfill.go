@@ -266,6 +266,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			}
 			r.log.Info("seed done; the API fetches the rest", "seed", cfg.Seed.Name(), "windows", r.seedWindows.Load())
 		}
+		if replay := r.replayer(); replay != nil {
+			if _, _, err := r.iteration(ctx, 1, replay); err != nil {
+				return fmt.Errorf("raw cache replay: %w", err)
+			}
+		}
 		for iter := 1; cfg.MaxIterations == 0 || iter <= cfg.MaxIterations; iter++ {
 			sum.Iterations = iter
 			it, b, err := r.iteration(ctx, iter, r.sources.inUse)

@@ -44,9 +44,13 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 	r.setPhase(progress.PhasePlanning, n)
 	var tip hiro.Tip
 	var err error
-	if r.firstTip != nil && src == r.sources.inUse {
+	_, replay := src.(*replaySource)
+	switch {
+	case r.firstTip != nil && replay: // the probed tip stays for the API iteration after it
+		tip = *r.firstTip
+	case r.firstTip != nil && src == r.sources.inUse:
 		tip, r.firstTip = *r.firstTip, nil
-	} else {
+	default:
 		r.firstTip = nil
 		if tip, err = src.Tip(ctx); err != nil {
 			return iterResult{}, Bounds{}, fmt.Errorf("iteration %d: read the chain tip: %w", n, err)

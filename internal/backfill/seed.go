@@ -2,7 +2,6 @@ package backfill
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -112,13 +111,7 @@ func sumCounts(ws []store.SeedWindow, times, counts []int64) {
 // verified against the seed's count. A window that does not match is left
 // to the API.
 func (u *seedUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
-	r := it.run
-	all, err := u.load(ctx, it, false)
-	if errors.Is(err, store.ErrSeedConflict) {
-		r.log.Info("a seed row is already stored elsewhere; loading again through a staging table", "err", err)
-		all, err = u.load(ctx, it, true)
-	}
-	return all, err
+	return loadWithStagingRetry(it, func(stage bool) (bool, error) { return u.load(ctx, it, stage) })
 }
 
 // load is one pass of Run: scan, stage (or append directly), commit.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -22,6 +24,13 @@ import (
 // these tests mostly wait on a local HTTP server and on DuckDB's fsyncs,
 // not on the CPU.
 func TestMain(m *testing.M) {
+	if os.Getenv(seedChildEnv) != "" { // BenchmarkSeedLoad's backfill process
+		if err := seedLoadChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "seed load:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	flag.Parse()
 	explicit := false
 	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stxwallets/walletcache/internal/chain"
 	"github.com/stxwallets/walletcache/internal/hiro"
 	"github.com/stxwallets/walletcache/internal/progress"
 	"github.com/stxwallets/walletcache/internal/store"
@@ -273,17 +274,7 @@ func (a *windowAttempt) page(ctx context.Context, it *Iteration, off int64) (int
 		a.fetched[key] = body
 	}
 	a.mu.Unlock()
-	txs := pg.Txs[:0:0]
-	for _, t := range pg.Txs {
-		switch bt := t.BurnBlockTime.Unix(); {
-		case bt < w.Start || bt > w.End:
-			r.log.Warn("server returned a transaction outside the requested window; not storing it", "tx_id", t.TxID, "window", span(w))
-		case !t.Canonical:
-			r.log.Warn("server returned a non-canonical transaction in a canonical list; not storing it", "tx_id", t.TxID, "window", span(w))
-		default:
-			txs = append(txs, t)
-		}
-	}
+	txs := keepInWindow(it, w, pg.Txs)
 	if err := <-a.unit.commits.submit(store.Page{WindowID: w.ID, Attempt: w.Attempt, Offset: off, APITotal: pg.Total, Txs: txs}); err != nil {
 		return 0, fmt.Errorf("commit window %s offset %d: %w", span(w), off, err)
 	}
@@ -291,6 +282,24 @@ func (a *windowAttempt) page(ctx context.Context, it *Iteration, off int64) (int
 		r.progressPages.Add(1)
 	}
 	return pg.Total, nil
+}
+
+// keepInWindow is the rows of a v1 page the window stores: a row outside
+// the window asked for, or not canonical, cannot be true of that list and
+// is dropped with a warning.
+func keepInWindow(it *Iteration, w store.Window, rows []chain.Tx) []chain.Tx {
+	txs := rows[:0:0]
+	for _, t := range rows {
+		switch bt := t.BurnBlockTime.Unix(); {
+		case bt < w.Start || bt > w.End:
+			it.run.log.Warn("server returned a transaction outside the requested window; not storing it", "tx_id", t.TxID, "window", span(w))
+		case !t.Canonical:
+			it.run.log.Warn("server returned a non-canonical transaction in a canonical list; not storing it", "tx_id", t.TxID, "window", span(w))
+		default:
+			txs = append(txs, t)
+		}
+	}
+	return txs
 }
 
 // CacheKey names a raw page file: source, window bounds and offset identify

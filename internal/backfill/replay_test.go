@@ -1,0 +1,120 @@
+package backfill_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stxwallets/walletcache/internal/backfill"
+	"github.com/stxwallets/walletcache/internal/hiro"
+)
+
+// multiPageWindows is the final windows of the first run with more than
+// one page, oldest first.
+func multiPageWindows(h *harness) []hiro.Window {
+	h.t.Helper()
+	rows, err := h.st.DB().Query(`SELECT start_time, end_time FROM windows WHERE final AND verified AND api_total > ? ORDER BY start_time`, hiro.PageLimit)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []hiro.Window
+	for rows.Next() {
+		var w hiro.Window
+		if err := rows.Scan(&w.Start, &w.End); err != nil {
+			h.t.Fatal(err)
+		}
+		out = append(out, w)
+	}
+	if len(out) < 3 {
+		h.t.Fatalf("only %d multi-page windows: the test wants 3", len(out))
+	}
+	return out
+}
+
+// rewritePage changes a cached v1 page's JSON in place.
+func rewritePage(h *harness, key string, change func(page map[string]any)) {
+	h.t.Helper()
+	body, ok, err := h.cache.Get(key)
+	if err != nil || !ok {
+		h.t.Fatalf("cached page %s: %v %v", key, ok, err)
+	}
+	var page map[string]any
+	if err := json.Unmarshal(body, &page); err != nil {
+		h.t.Fatal(err)
+	}
+	change(page)
+	if body, err = json.Marshal(page); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.cache.Put(key, body); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// A rebuild with the raw cache complete loads every final window in one
+// bulk load (no page bookkeeping is written for them) and asks the API only
+// for the provisional tail; the table equals the truth.
+func TestReplayRebuildsInBulk(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, backfill.SourceV1, 701)
+	h.mustRun()
+	listed := h.listRequests()
+	h.open("rebuilt.duckdb")
+	second := h.mustRun()
+	h.exact()
+	var bookkept, provisional int64
+	if err := h.st.DB().QueryRow(`SELECT count(*) FROM window_pages p JOIN windows w USING (window_id) WHERE w.final`).Scan(&bookkept); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.DB().QueryRow(`SELECT count(*) FROM windows WHERE NOT final`).Scan(&provisional); err != nil {
+		t.Fatal(err)
+	}
+	fetched := h.listRequests() - listed
+	t.Logf("rebuild: %d cache hits, %d list requests for %d provisional windows", second.CacheHits, fetched, provisional)
+	if bookkept != 0 {
+		t.Fatalf("%d pages of final windows went through the page committer: the replay did not take them", bookkept)
+	}
+	// The tail: a page or two a provisional window, and the newest page.
+	if second.CacheHits == 0 || fetched > 2*provisional+2 {
+		t.Fatalf("rebuild: %d cache hits, %d list requests with %d provisional windows", second.CacheHits, fetched, provisional)
+	}
+}
+
+// Cached windows that cannot be replayed whole and true are left to the
+// API, which fetches them afresh: a window with a page missing, one whose
+// page lost a row (the total no longer adds up) and one whose total was
+// raised. The table still equals the truth, and the bad pages are replaced.
+func TestReplayLeavesBadWindowsToTheAPI(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, backfill.SourceV1, 702)
+	h.mustRun()
+	ws := multiPageWindows(h)
+	missing, short, raised := ws[0], ws[len(ws)/2], ws[len(ws)-1]
+	if err := h.cache.Delete(backfill.CacheKey(backfill.SourceV1, missing, hiro.PageLimit)); err != nil {
+		t.Fatal(err)
+	}
+	rewritePage(h, backfill.CacheKey(backfill.SourceV1, short, 0), func(p map[string]any) {
+		p["results"] = p["results"].([]any)[1:]
+	})
+	rewritePage(h, backfill.CacheKey(backfill.SourceV1, raised, 0), func(p map[string]any) {
+		p["total"] = p["total"].(float64) + 1
+	})
+	listed := h.listRequests()
+	h.open("rebuilt.duckdb")
+	h.mustRun()
+	h.exact()
+	if fetched := h.listRequests() - listed; fetched < 3 {
+		t.Fatalf("%d list requests: the three bad windows were not fetched again", fetched)
+	}
+	// What the API sent replaced the bad pages: a third build replays all.
+	h.open("third.duckdb")
+	h.mustRun()
+	h.exact()
+	var bookkept int64
+	if err := h.st.DB().QueryRow(`SELECT count(*) FROM window_pages p JOIN windows w USING (window_id) WHERE w.final`).Scan(&bookkept); err != nil {
+		t.Fatal(err)
+	}
+	if bookkept != 0 {
+		t.Fatalf("%d final pages were fetched on the third build: the bad pages were not replaced", bookkept)
+	}
+}
