@@ -110,6 +110,15 @@ func TestOfflineRebuild(t *testing.T) {
 		t.Fatalf("offline rebuild: coverage %.2f %%, %d pages from the cache\n%s", sum.Coverage.Percent, sum.CacheHits, out.String())
 	}
 	e.assertEqual(e.sim.GroundTruth(farPast, time.Unix(sum.Coverage.Horizon.End, 0)), farPast, time.Unix(sum.Coverage.Horizon.End, 0))
+
+	// Status says how much of the horizon the raw cache holds.
+	rep, err := e.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.RawCacheV1Percent == nil || *rep.RawCacheV1Percent != 100 || rep.RawCacheV3Percent != nil {
+		t.Fatalf("status: raw cache holds v1 %v, v3 %v of the horizon, want 100 %% and not measured", rep.RawCacheV1Percent, rep.RawCacheV3Percent)
+	}
 }
 
 // closedPort is the URL of a local port nothing listens on.
