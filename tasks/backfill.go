@@ -54,14 +54,25 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 	log.Info("backfill starting", "policy", pol.File, "api", policy.RedactURL(pol.Source.BaseURL), "api_key_set", pol.APIKey != "",
 		"target_days", pol.Horizon.TargetDays, "database", pol.Paths.Database)
 	// One answer from the server before anything is created: a wrong
-	// address or no network must not leave an empty database behind.
-	tip, err := probeServer(ctx, client, pol)
-	if err != nil {
-		return backfill.Summary{}, err
-	}
-	seedSrc, closeSeed, err := openSeed(ctx, pol)
-	if err != nil {
-		return backfill.Summary{}, err
+	// address or no network must not leave an empty database behind. An
+	// offline run asks nothing: its tip is the raw cache's.
+	var tip *hiro.Tip
+	seedSrc, closeSeed := backfill.Source(nil), func() {}
+	cache := rawcache.New(pol.Paths.RawDir)
+	if pol.Offline {
+		if err := backfill.CheckOffline(cache); err != nil {
+			return backfill.Summary{}, err
+		}
+		log.Info("offline (BACKFILL_OFFLINE): rebuilding final history from the raw cache; no request is sent", "raw_dir", pol.Paths.RawDir)
+	} else {
+		t, err := probeServer(ctx, client, pol)
+		if err != nil {
+			return backfill.Summary{}, err
+		}
+		tip = &t
+		if seedSrc, closeSeed, err = openSeed(ctx, pol); err != nil {
+			return backfill.Summary{}, err
+		}
 	}
 	defer closeSeed()
 	st, err := openStore(ctx, pol.Paths.Database, false)
@@ -91,9 +102,9 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 		V1:            backfill.NewV1(client),
 		V3:            backfill.NewV3(client),
 		Seed:          seedSrc,
-		Tip:           &tip,
+		Tip:           tip,
 		API:           pol.Source.API,
-		Cache:         rawcache.New(pol.Paths.RawDir),
+		Cache:         cache,
 		TargetDays:    pol.Horizon.TargetDays,
 		Settle:        pol.Settle(),
 		Recheck:       pol.Recheck(),
@@ -102,6 +113,7 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 		MaxPages:      int64(pol.Backfill.MaxPages),
 		MaxIterations: pol.Backfill.MaxIterations,
 		ForceRefresh:  pol.Backfill.ForceRefresh,
+		Offline:       pol.Offline,
 		Concurrency:   pol.Source.Concurrency,
 		Stall:         pol.Stall(),
 		LogEvery:      pol.Backfill.LogEvery,
@@ -207,6 +219,10 @@ func printSummary(w io.Writer, pol *policy.Policy, s backfill.Summary) {
 	case progress.OutcomeInterrupted:
 		fmt.Fprintln(w, "  next       run `mage backfill` again to continue where this stopped")
 	case progress.OutcomePartial:
+		if pol.Offline {
+			fmt.Fprintln(w, "  next       run `mage backfill` without BACKFILL_OFFLINE to fetch what the raw cache lacks")
+			break
+		}
 		fmt.Fprintln(w, "  next       run `mage backfill` again (or raise backfill.max_iterations / max_pages) to finish")
 	}
 }

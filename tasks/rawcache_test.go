@@ -1,11 +1,21 @@
 package tasks
 
 import (
+	"bytes"
 	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stxwallets/walletcache/internal/exitcode"
+	"github.com/stxwallets/walletcache/internal/policy"
 )
 
 // The raw cache alone rebuilds every final window: after the database is
@@ -59,4 +69,66 @@ func TestRebuildFromRawCache(t *testing.T) {
 	if n := e.sim.Stats().Requests; n > tail+3+3 {
 		t.Fatalf("rebuild sent %d requests; only the tip, the newest transaction, the chain check, 3 corrupt pages and %d tail pages were needed", n, tail)
 	}
+}
+
+// BACKFILL_OFFLINE=1 rebuilds every final window from the raw cache with
+// no network at all: the API address is a closed port, the simulator sees
+// no request, and the rebuilt table is exact over the horizon. Without a
+// record of the tip in the cache it refuses (exit 2) before writing.
+func TestOfflineRebuild(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, simConfig(2, 32), "horizon:\n  target_days: 3\n  settle_minutes: 120")
+	e.setenv(policy.EnvOffline, "1")
+	e.setenv(policy.EnvAPIURL, closedPort(t))
+	if _, err := e.backfill(); exitcode.Of(err) != exitcode.BadInput || !strings.Contains(fmt.Sprint(err), "no record of a chain tip") {
+		t.Fatalf("offline over an empty raw cache: %v (exit %d), want exit 2 naming the missing record", err, exitcode.Of(err))
+	}
+	if _, err := os.Stat(e.pol().Paths.Database); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the refused offline run left a database behind: %v", err)
+	}
+	e.setenv(policy.EnvOffline, "")
+	e.setenv(policy.EnvAPIURL, "")
+	if _, err := e.backfill(); err != nil {
+		t.Fatal(err)
+	}
+	pol := e.pol()
+	for _, p := range []string{pol.Paths.Database, pol.Paths.Database + ".wal"} {
+		_ = os.Remove(p)
+	}
+	e.sim.ResetStats()
+	e.setenv(policy.EnvOffline, "1")
+	e.setenv(policy.EnvAPIURL, closedPort(t))
+	var out bytes.Buffer
+	sum, err := e.procTo(&out).runBackfill(context.Background(), e.pol())
+	if err != nil {
+		t.Fatalf("offline rebuild: %v\n%s", err, out.String())
+	}
+	if n := e.sim.Stats().Requests; n != 0 || sum.Requests != 0 {
+		t.Fatalf("the offline rebuild sent %d requests (the simulator saw %d)", sum.Requests, n)
+	}
+	if sum.Coverage.Percent != 100 || sum.CacheHits == 0 {
+		t.Fatalf("offline rebuild: coverage %.2f %%, %d pages from the cache\n%s", sum.Coverage.Percent, sum.CacheHits, out.String())
+	}
+	e.assertEqual(e.sim.GroundTruth(farPast, time.Unix(sum.Coverage.Horizon.End, 0)), farPast, time.Unix(sum.Coverage.Horizon.End, 0))
+
+	// Status says how much of the horizon the raw cache holds.
+	rep, err := e.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.RawCacheV1Percent == nil || *rep.RawCacheV1Percent != 100 || rep.RawCacheV3Percent != nil {
+		t.Fatalf("status: raw cache holds v1 %v, v3 %v of the horizon, want 100 %% and not measured", rep.RawCacheV1Percent, rep.RawCacheV3Percent)
+	}
+}
+
+// closedPort is the URL of a local port nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close()
+	return url
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stxwallets/walletcache/internal/backfill"
 	"github.com/stxwallets/walletcache/internal/exitcode"
 	"github.com/stxwallets/walletcache/internal/policy"
 	"github.com/stxwallets/walletcache/internal/progress"
@@ -56,7 +57,8 @@ func Status(ctx context.Context, p Process, asJSON bool) error {
 
 // gatherStatus builds the status report for a policy without printing it.
 func gatherStatus(ctx context.Context, pol *policy.Policy) (status.Report, error) {
-	usage, err := rawcache.New(pol.Paths.RawDir).Usage()
+	cache := rawcache.New(pol.Paths.RawDir)
+	usage, err := cache.Usage()
 	if err != nil {
 		usage = rawcache.Usage{}
 	}
@@ -68,6 +70,19 @@ func gatherStatus(ctx context.Context, pol *policy.Policy) (status.Report, error
 		Stall:         pol.Stall(),
 		RawCacheBytes: usage.TotalBytes(),
 		RawCacheFiles: int64(usage.Files),
+		RawCacheShare: func(horizon store.Span) (v1, v3 *float64) {
+			// A cache status cannot read is reported as unknown: status
+			// is about the database first.
+			keys, err := cache.Keys()
+			if err != nil {
+				return nil, nil
+			}
+			share, err := backfill.RawCacheShare(cache, keys, horizon, int64(pol.Settle()/time.Second), int64(pol.Backfill.SegmentHeights))
+			if err != nil {
+				return nil, nil
+			}
+			return share.V1, share.V3
+		},
 		Open: func(ctx context.Context) (*store.Store, error) {
 			// Status only reads, whatever BACKFILL_READ_ONLY says. While a
 			// backfill publishes live state there is no point waiting for

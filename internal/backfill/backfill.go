@@ -62,8 +62,15 @@ type Config struct {
 	MaxPages      int64 // per iteration
 	MaxIterations int   // 0: until the target is reached
 	ForceRefresh  bool  // never read pages from the cache
-	Concurrency   int
-	Stall         time.Duration // warn when nothing committed for this long
+	// Offline rebuilds from Cache alone and sends no request: the tip and
+	// the v3 height lookups come from the record online iterations leave
+	// in the cache (offline.go), only final units are planned, their pages
+	// come only from the cache, and there is no probe and no re-check. A
+	// page the cache lacks leaves its unit uncovered
+	// (*OfflineIncompleteError).
+	Offline     bool
+	Concurrency int
+	Stall       time.Duration // warn when nothing committed for this long
 	// LogEvery is how often a run without an Observer (off a terminal)
 	// logs a progress line.
 	LogEvery time.Duration
@@ -82,6 +89,8 @@ func (c Config) validate() error {
 		return errors.New("backfill: no store configured")
 	case c.V1 == nil && c.V3 == nil:
 		return errors.New("backfill: no source configured")
+	case c.Offline && c.Cache == nil:
+		return errors.New("backfill: an offline run needs a raw cache")
 	case c.Concurrency <= 0, c.MaxPages <= 0, c.Window <= 0, c.Stall <= 0, c.Settle < 0, c.TargetDays <= 0, c.LogEvery <= 0 && c.Observer == nil:
 		return fmt.Errorf("backfill: concurrency %d, max_pages %d, window %s, stall %s, settle %s, target_days %d and log_every %s must all be positive",
 			c.Concurrency, c.MaxPages, c.Window, c.Stall, c.Settle, c.TargetDays, c.LogEvery)
@@ -195,6 +204,10 @@ type run struct {
 	seedSeconds   atomic.Int64 // the burn-time seconds they span
 	rechecked     bool         // the recent final windows were re-checked in this run
 	uncached      uncachedSpans
+	// offline is the raw cache's record of the last tip and lookups: what
+	// an offline run plans from, and what an online one adds to.
+	offline offlineRecord
+	lookups lookupLog
 	// Per iteration, for the estimate: pages the opened units need, units
 	// opened, and the page count at the start.
 	pagesKnown, unitsOpened, iterPages0 atomic.Int64
@@ -206,6 +219,8 @@ type run struct {
 	cacheWarn sync.Once
 	// unverified are the units given up on in this run, by label.
 	unverified map[string]*UnverifiedError
+	// notCached are the units an offline run found pages missing for.
+	notCached map[string]*NotCachedError
 
 	sources sourceChoice
 }
@@ -254,7 +269,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	var bounds Bounds
 	runErr := func() error {
-		if cfg.Seed != nil {
+		if cfg.Seed != nil && cfg.Offline {
+			r.log.Info("offline: the seed is not read; the raw cache alone rebuilds", "seed", cfg.Seed.Name())
+		}
+		if cfg.Seed != nil && !cfg.Offline {
 			sum.Seed = cfg.Seed.Name()
 			sum.Iterations = 1
 			r.log.Info("filling final history from the seed", "seed", cfg.Seed.Name())
@@ -289,7 +307,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 				return nil
 			}
 			if it.progressed == 0 {
-				if len(r.unverified) == 0 {
+				switch {
+				case cfg.Offline && len(r.notCached) == 0:
+					sum.Message = "offline: everything the raw cache can prove is rebuilt; the newest final hours " +
+						"(a v3 walk proves them only from the chain tip) need a run online"
+				case len(r.unverified) == 0 && len(r.notCached) == 0:
 					sum.Message = "no unit could be completed in the last iteration (see the log)"
 				}
 				return nil
@@ -302,6 +324,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	if runErr == nil && len(r.unverified) > 0 {
 		runErr = r.gaveUp()
+	}
+	if runErr == nil {
+		runErr = r.offlineIncomplete()
 	}
 	sum.Pages, sum.CacheHits = r.pages.Load(), r.cacheHits.Load()
 	sum.RowsWritten, sum.RowsDeleted = r.rows.Load(), r.deleted.Load()
@@ -344,6 +369,20 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 // preflight chooses the source and checks that it serves the chain the
 // database and the raw cache were filled from.
 func (r *run) preflight(ctx context.Context) error {
+	rec, ok, err := readOfflineRecord(r.cfg.Cache)
+	switch {
+	case err != nil && r.cfg.Offline:
+		return exitcode.New(exitcode.BadInput, err)
+	case err != nil:
+		r.log.Warn("the raw cache's offline record is unreadable; this run rewrites it", "err", err)
+	case ok:
+		r.offline = rec
+	case r.cfg.Offline:
+		return ErrNoOfflineRecord
+	}
+	if r.cfg.Offline {
+		return r.preflightOffline(ctx)
+	}
 	if err := r.chooseSource(ctx); err != nil {
 		return err
 	}

@@ -17,6 +17,9 @@ func cachedPage[P any](it *Iteration, key string, use bool, decode func([]byte) 
 			_ = r.cfg.Cache.Delete(key)
 		}
 	}
+	if r.cfg.Offline {
+		return pg, nil, false, &NotCachedError{Key: key, Why: offlineWhy(r, use)}
+	}
 	pg, body, err = fetch()
 	return pg, body, false, err
 }

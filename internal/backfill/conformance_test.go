@@ -6,7 +6,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/stxwallets/walletcache/internal/backfill"
 	"github.com/stxwallets/walletcache/internal/chain"
+	"github.com/stxwallets/walletcache/internal/exitcode"
 	"github.com/stxwallets/walletcache/internal/hiro"
 	"github.com/stxwallets/walletcache/internal/hirosim"
 	"github.com/stxwallets/walletcache/internal/progress"
@@ -165,6 +169,89 @@ func (h *harness) listRequests() int64 {
 	return st.ByRoute["/extended/v1/tx"] + st.ByRoute["/extended/v3/transactions"]
 }
 
+// finalListRequests reads, from what the simulator received since before,
+// the transaction-list requests and those of them that asked for final
+// history: a v1 window ending at or before finalEdge, or a v3 page below
+// the heights that hold provisional rows.
+func (h *harness) finalListRequests(before hirosim.Stats, finalEdge int64) (final []string, listed int64) {
+	h.t.Helper()
+	after := h.sim.Stats()
+	ref, err := h.client.BlockAtTime(context.Background(), finalEdge-int64(h.cfg.Settle/time.Second))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	finalBelow := ref.Height + 1
+	for key, n := range after.Requested {
+		n -= before.Requested[key]
+		path, query, _ := strings.Cut(key, "?")
+		if n <= 0 || (path != "/extended/v1/tx" && path != "/extended/v3/transactions") {
+			continue
+		}
+		listed += n
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		end, err := strconv.ParseInt(q.Get("end_time"), 10, 64)
+		v1Final := err == nil && end <= finalEdge
+		height, _, _, err := hiro.ParseCursor(q.Get("cursor"))
+		v3Final := err == nil && q.Get("cursor") != "" && height < finalBelow
+		if v1Final || v3Final {
+			final = append(final, key)
+		}
+	}
+	return final, listed
+}
+
+// goOffline makes the run offline, over a client whose server fails the
+// test on any request: nothing may reach the network.
+func (h *harness) goOffline() {
+	h.t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.t.Errorf("an offline run sent %s %s", r.Method, r.URL)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	h.t.Cleanup(srv.Close)
+	client, err := hiro.New(hiro.Options{
+		BaseURL: srv.URL, RequestsPerMinute: 1e6, RequestsPerSecond: 1e5, Concurrency: 4,
+		Timeout: time.Second, MaxRetries: 0, MaxWait: time.Second, BackoffBase: time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, s := range sources {
+		if s.name == h.cfg.API {
+			h.cfg.V1, h.cfg.V3 = s.make(client)
+		}
+	}
+	h.cfg.Offline = true
+}
+
+// offlineCovered checks what an offline rebuild covered and returns the
+// burn time up to which it holds the whole horizon. v1 rebuilds every final
+// window. v3 proves the newest final hours only by a walk from the chain
+// tip, which needs the server: its one missing range is at the top, about
+// twice the settle margin.
+func (h *harness) offlineCovered(sum backfill.Summary) int64 {
+	h.t.Helper()
+	cov := sum.Coverage
+	if h.cfg.API == backfill.SourceV1 {
+		if sum.Outcome != progress.OutcomeComplete || cov.Percent != 100 {
+			h.t.Fatalf("offline v1 rebuild: outcome %s, coverage %.3f %% (%s), want complete", sum.Outcome, cov.Percent, sum.Message)
+		}
+		return cov.Horizon.End
+	}
+	top := cov.Horizon.End - 3*int64(h.cfg.Settle/time.Second)
+	if len(cov.Missing) != 1 || cov.Missing[0].End != cov.Horizon.End || cov.Missing[0].Start < top {
+		h.t.Fatalf("offline v3 rebuild: missing %v of horizon %v, want one range in the last 3 settle margins", cov.Missing, cov.Horizon)
+	}
+	if !strings.Contains(sum.Message, "offline") {
+		h.t.Fatalf("offline v3 rebuild: the summary does not say why the top is missing: %q", sum.Message)
+	}
+	return cov.Missing[0].Start - 1
+}
+
 // scenarios are run by every source.
 var scenarios = []struct {
 	name string
@@ -241,17 +328,55 @@ var scenarios = []struct {
 	}},
 	{"rebuild from the raw cache", func(h *harness) {
 		first := h.mustRun()
-		listed := h.listRequests()
+		before := h.sim.Stats()
 		h.open("rebuilt.duckdb")
 		second := h.mustRun()
 		h.exact()
-		fetched := h.listRequests() - listed
-		h.t.Logf("rebuild: %d of %d pages from the cache, %d list requests (first run %d)",
-			second.CacheHits, second.Pages, fetched, listed)
-		// Every page not from the cache is one request, plus one newest
-		// page per iteration that bounds the tip.
-		if second.CacheHits == 0 || fetched > second.Pages-second.CacheHits+int64(second.Iterations)+1 || fetched > first.Pages/2 {
-			h.t.Fatalf("rebuild: %d cache hits, %d list requests for %d pages", second.CacheHits, fetched, second.Pages)
+		final, listed := h.finalListRequests(before, second.Coverage.Horizon.End)
+		h.t.Logf("rebuild: %d of %d pages from the cache, %d list requests (first run %d pages), %d of them for final history",
+			second.CacheHits, second.Pages, listed, first.Pages, len(final))
+		// Only the provisional tail and the newest page go to the server.
+		if second.CacheHits == 0 || len(final) != 0 || listed > second.Pages-second.CacheHits+int64(second.Iterations)+1 {
+			h.t.Fatalf("rebuild: %d cache hits, %d list requests for %d pages; final history requested again: %v",
+				second.CacheHits, listed, second.Pages, final)
+		}
+	}},
+	{"an offline rebuild sends no request", func(h *harness) {
+		h.mustRun()
+		before := h.sim.Stats().Requests
+		h.goOffline()
+		h.open("offline.duckdb")
+		sum, err := backfill.Run(context.Background(), h.cfg)
+		if err != nil {
+			h.t.Fatalf("offline rebuild: %v", err)
+		}
+		if n := h.sim.Stats().Requests - before; n != 0 {
+			h.t.Fatalf("the offline rebuild sent %d requests to the simulator", n)
+		}
+		upTo := h.offlineCovered(sum)
+		h.exactIn(store.Span{Start: storetest.FarPast.Unix(), End: upTo})
+		h.t.Logf("offline rebuild: %s, %.2f %% covered, %d pages from the cache, %d requests", sum.Outcome, sum.Coverage.Percent, sum.CacheHits, sum.Requests)
+
+		// A page the cache lacks is not fetched: its unit stays missing,
+		// the run says which and exits 3.
+		keys, err := h.cache.Keys()
+		if err != nil || len(keys) < 10 {
+			h.t.Fatalf("raw cache keys: %d, %v", len(keys), err)
+		}
+		if err := h.cache.Delete(keys[len(keys)/2]); err != nil {
+			h.t.Fatal(err)
+		}
+		h.open("offline2.duckdb")
+		sum, err = backfill.Run(context.Background(), h.cfg)
+		var inc *backfill.OfflineIncompleteError
+		if !errors.As(err, &inc) || exitcode.Of(err) != exitcode.BelowPolicy || len(inc.Units) != 1 || !strings.Contains(err.Error(), keys[len(keys)/2]) {
+			h.t.Fatalf("offline rebuild with a page missing: %v (exit %d), want one unit missing naming %s", err, exitcode.Of(err), keys[len(keys)/2])
+		}
+		if sum.Coverage.Percent >= 100 || sum.CacheHits == 0 {
+			h.t.Fatalf("offline rebuild with a page missing: coverage %.2f %%, %d pages from the cache", sum.Coverage.Percent, sum.CacheHits)
+		}
+		if n := h.sim.Stats().Requests - before; n != 0 {
+			h.t.Fatalf("the offline rebuild sent %d requests to the simulator", n)
 		}
 	}},
 	{"a rebuild under another plan still reads the raw cache", func(h *harness) {

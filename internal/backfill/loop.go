@@ -46,6 +46,8 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 	var err error
 	_, replay := src.(*replaySource)
 	switch {
+	case cfg.Offline:
+		tip = r.offline.tip()
 	case r.firstTip != nil && replay: // the probed tip stays for the API iteration after it
 		tip = *r.firstTip
 	case r.firstTip != nil && src == r.sources.inUse:
@@ -57,7 +59,9 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 		}
 	}
 	newest, served := tip.BurnBlockTime, true
-	if d, ok := src.(dataTip); ok {
+	if d, ok := src.(dataTip); cfg.Offline {
+		newest, served = time.Unix(r.offline.NewestBurnTime, 0), r.offline.Served
+	} else if ok {
 		if newest, served, err = d.NewestBurnTime(ctx); err != nil {
 			return iterResult{}, Bounds{}, fmt.Errorf("iteration %d: read the newest transaction: %w", n, err)
 		}
@@ -80,6 +84,9 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 	units, err := src.Plan(ctx, it)
 	if err != nil {
 		return iterResult{}, b, err
+	}
+	if cfg.Offline {
+		units = finalOnly(units)
 	}
 	// Plan may have recorded proofs a killed run left behind.
 	if it.Windows, err = cfg.Store.Windows(dbctx); err != nil {
@@ -119,10 +126,16 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 		r.mu.Unlock()
 		ok, err := u.Run(ctx, it)
 		var unverified *UnverifiedError
-		if errors.As(err, &unverified) {
+		var notCached *NotCachedError
+		switch {
+		case errors.As(err, &unverified):
 			r.failed.Add(1)
 			r.noteUnverified(unverified)
 			r.log.Error("unit failed verification", "unit", u.Label(), "err", err)
+			return false, nil
+		case errors.As(err, &notCached):
+			r.noteNotCached(u.Label(), notCached)
+			r.log.Warn("offline: the raw cache cannot rebuild this unit; it stays missing", "unit", u.Label(), "err", notCached)
 			return false, nil
 		}
 		if err != nil || !ok {
@@ -148,6 +161,7 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 	}
 	cov = store.CoverageOf(b.Horizon(), windows)
 	r.publishCommitted(dbctx, cov)
+	r.keepRecord(it, src, newest.Unix(), served)
 	c := src.Counters()
 	r.log.Info("iteration done", "iteration", n, "source", src.Name(), "coverage_percent", round2(cov.Percent),
 		"missing_ranges", len(cov.Missing), "pages", r.pages.Load()-pagesBefore, "cache_hits", r.cacheHits.Load(),
@@ -157,6 +171,18 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 	progressed := (r.progressPages.Load() - progressBefore) + (r.verified.Load() - verifiedBefore)
 	complete := !it.budget.exhausted() && allDone && cov.Percent >= 100
 	return iterResult{complete: complete, progressed: progressed}, b, nil
+}
+
+// finalOnly keeps the final units: an offline run cannot fetch the
+// provisional ones, which never come from the raw cache.
+func finalOnly(units []Unit) []Unit {
+	out := units[:0:0]
+	for _, u := range units {
+		if u.Final() {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // unitKind names what a source's units are, for the progress bar and status.

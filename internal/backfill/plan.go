@@ -56,12 +56,19 @@ func Plan(b Bounds, windows []store.Window, grid int64, nextID int64) (plan []Pl
 	}
 	sort.Slice(keep, func(i, j int) bool { return keep[i].Start < keep[j].Start })
 
-	cursor := b.HorizonStart
+	// The first window starts on the grid too, before the horizon: the
+	// horizon's start moves with the clock, and a window cut there would
+	// have raw-cache keys no later run asks for again.
+	cursor := floorTo(b.HorizonStart, grid)
 	emitGap := func(from, to int64) {
 		for from <= to {
 			end := min(to, (from/grid+1)*grid-1) // next grid boundary
 			if from <= b.FinalEdge && end > b.FinalEdge {
 				end = b.FinalEdge
+			}
+			if end < b.HorizonStart { // wholly before the horizon: nothing to cover
+				from = end + 1
+				continue
 			}
 			plan = append(plan, Planned{Window: store.Window{
 				ID: nextID, Start: from, End: end, Attempt: 1,

@@ -19,8 +19,8 @@ func TestPlan(t *testing.T) {
 		wantDrop int
 	}{
 		{
-			name:    "fresh: cut on the grid and at the final edge, final first",
-			want:    []planSpan{{1050, 1099}, {1100, 1199}, {1200, 1250}, {1251, 1299}, {1300, 1399}, {1400, 1420}},
+			name:    "fresh: cut on the grid (the first window too) and at the final edge, final first",
+			want:    []planSpan{{1000, 1099}, {1100, 1199}, {1200, 1250}, {1251, 1299}, {1300, 1399}, {1400, 1420}},
 			wantFin: []bool{true, true, true, false, false, false},
 		},
 		{
@@ -39,6 +39,12 @@ func TestPlan(t *testing.T) {
 			want:     []planSpan{{1100, 1199}, {1200, 1250}, {1251, 1299}, {1300, 1399}, {1400, 1420}},
 			wantFin:  []bool{true, true, false, false, false},
 			wantDrop: 1,
+		},
+		{
+			name:    "a gap wholly before the horizon is not planned",
+			windows: []store.Window{covered(1, 1050, 1250)},
+			want:    []planSpan{{1251, 1299}, {1300, 1399}, {1400, 1420}},
+			wantFin: []bool{false, false, false},
 		},
 		{
 			name:    "everything covered leaves only the tail",

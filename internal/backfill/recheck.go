@@ -22,7 +22,7 @@ type totaler interface {
 // small request a window. Re-opening drops the window and the v3 segments
 // whose rows span it, so whichever source runs next fetches it again.
 func (r *run) recheck(ctx context.Context, it *Iteration) error {
-	if r.cfg.Recheck <= 0 || r.rechecked {
+	if r.cfg.Recheck <= 0 || r.rechecked || r.cfg.Offline { // the re-check asks the server
 		return nil
 	}
 	r.rechecked = true

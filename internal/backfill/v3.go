@@ -217,9 +217,10 @@ func (s *v3Source) Prove(ctx context.Context, it *Iteration) error {
 // its heights reach the provisional zone: then it joins the open range.
 func (s *v3Source) heightRanges(ctx context.Context, it *Iteration, cov store.Coverage) ([]heightRange, int64, error) {
 	b, settle := it.Bounds, it.Settle()
-	l := heightLookup{api: s.api, log: it.run.log}
+	r := it.run
+	l := heightLookup{at: func(ctx context.Context, unix int64) (hiro.BlockRef, error) { return r.blockAtTime(ctx, s.api, unix) }, log: r.log}
 	finalBelow := int64(0)
-	ref, err := s.api.BlockAtTime(ctx, b.FinalEdge-settle)
+	ref, err := l.at(ctx, b.FinalEdge-settle)
 	switch {
 	case err == nil:
 		finalBelow = ref.Height + 1
@@ -262,6 +263,14 @@ func (s *v3Source) heightRanges(ctx context.Context, it *Iteration, cov store.Co
 	}
 	if carry >= 0 {
 		lo = min(lo, carry)
+	}
+	if r.cfg.Offline {
+		// No walk from the tip without the network: the top range stops
+		// below the provisional heights.
+		if finalBelow > lo {
+			ranges = append(ranges, heightRange{lo: lo, hi: finalBelow - 1})
+		}
+		return ranges, finalBelow, nil
 	}
 	return append(ranges, heightRange{lo: lo, open: true}), finalBelow, nil
 }

@@ -312,7 +312,7 @@ func TestHeightLookups(t *testing.T) {
 		{height: 12, time: 1200, burn: 1150},
 		{height: 13, time: 1300, burn: 1290},
 	}}
-	l := heightLookup{api: f, log: slog.New(slog.DiscardHandler)}
+	l := heightLookup{at: f.BlockAtTime, log: slog.New(slog.DiscardHandler)}
 	ctx := context.Background()
 	below := []struct{ t, want int64 }{
 		{1210, 12}, // block 12 (burn 1150 <= 1210)

@@ -21,9 +21,10 @@ const minSegmentHeights = 100
 // times and burn times disagree more than usual.
 const lookupSteps = 8
 
-// heightLookup maps burn times to heights with the by-block-time route.
+// heightLookup maps burn times to heights with the by-block-time route
+// (offline: with the answers the raw cache recorded).
 type heightLookup struct {
-	api CursorAPI
+	at  func(ctx context.Context, unix int64) (hiro.BlockRef, error)
 	log *slog.Logger
 }
 
@@ -35,7 +36,7 @@ type heightLookup struct {
 func (l heightLookup) below(ctx context.Context, t, settle int64) (int64, error) {
 	var h int64
 	for k := int64(0); k < lookupSteps; k++ {
-		ref, err := l.api.BlockAtTime(ctx, t-k*max(settle, 60))
+		ref, err := l.at(ctx, t-k*max(settle, 60))
 		if errors.Is(err, hiro.ErrBlockNotFound) {
 			return 0, nil
 		}
@@ -58,7 +59,7 @@ func (l heightLookup) below(ctx context.Context, t, settle int64) (int64, error)
 // after the gap.
 func (l heightLookup) above(ctx context.Context, gapEnd, settle, finalBelow int64) (hi int64, ok bool, err error) {
 	for k := int64(0); k < lookupSteps; k++ {
-		ref, err := l.api.BlockAtTime(ctx, gapEnd+(2+k)*max(settle, 60))
+		ref, err := l.at(ctx, gapEnd+(2+k)*max(settle, 60))
 		if errors.Is(err, hiro.ErrBlockNotFound) {
 			return -1, true, nil
 		}

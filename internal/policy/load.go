@@ -26,6 +26,7 @@ const (
 	EnvMaxIterations = "BACKFILL_MAX_ITERATIONS" // overrides backfill.max_iterations
 	EnvForceRefresh  = "BACKFILL_FORCE_REFRESH"  // overrides backfill.force_refresh
 	EnvReadOnly      = "BACKFILL_READ_ONLY"      // sets Policy.ReadOnly
+	EnvOffline       = "BACKFILL_OFFLINE"        // sets Policy.Offline
 	EnvAPIURL        = "HIRO_API_URL"            // overrides source.base_url
 	EnvAPIKey        = "HIRO_API_KEY"            // sets Policy.APIKey
 	EnvSeedPostgres  = "STACKS_API_PG_URL"       // overrides seed.postgres_url
@@ -614,12 +615,18 @@ func (l *loader) applyEnv(getenv func(string) (string, bool), envFile func(strin
 		f.set(l.p, v)
 		l.envs[o.key] = o.name
 	}
-	if s, ok := lookup(EnvReadOnly); ok {
-		b, ok := parseBool(s)
+	for _, b := range []struct {
+		name string
+		ptr  *bool
+	}{{EnvReadOnly, &l.p.ReadOnly}, {EnvOffline, &l.p.Offline}} {
+		s, ok := lookup(b.name)
 		if !ok {
-			l.envErr(EnvReadOnly, "", "must be one of 1, 0, true, false, yes, no, got "+strconv.Quote(s))
+			continue
+		}
+		if v, ok := parseBool(s); ok {
+			*b.ptr = v
 		} else {
-			l.p.ReadOnly = b
+			l.envErr(b.name, "", "must be one of 1, 0, true, false, yes, no, got "+strconv.Quote(s))
 		}
 	}
 	if s, ok := lookup(EnvAPIKey); ok {

@@ -42,6 +42,9 @@ type Policy struct {
 	APIKey string `yaml:"-" json:"-"`
 	// ReadOnly is BACKFILL_READ_ONLY: never write the database.
 	ReadOnly bool `yaml:"-" json:"read_only"`
+	// Offline is BACKFILL_OFFLINE: the backfill rebuilds from the raw cache
+	// alone and sends no request (docs/design.md#raw-cache).
+	Offline bool `yaml:"-" json:"offline"`
 	// File is the absolute path of the policy file it was loaded from.
 	File string `yaml:"-" json:"file"`
 	// Dir is the policy file's folder, against which relative paths resolve.
@@ -316,5 +319,6 @@ func (p Policy) LogValue() slog.Value {
 		slog.String("seed_postgres_url", RedactDSN(p.Seed.PostgresURL)),
 		slog.String("seed_archive_dump", p.Seed.ArchiveDump),
 		slog.Bool("read_only", p.ReadOnly),
+		slog.Bool("offline", p.Offline),
 	)
 }

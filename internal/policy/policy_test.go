@@ -467,6 +467,8 @@ func TestEnvOverrides(t *testing.T) {
 		{"read only yes", map[string]string{EnvReadOnly: "yes"}, func(p *Policy) bool { return p.ReadOnly }},
 		{"read only true", map[string]string{EnvReadOnly: "True"}, func(p *Policy) bool { return p.ReadOnly }},
 		{"read only 0", map[string]string{EnvReadOnly: "0"}, func(p *Policy) bool { return !p.ReadOnly }},
+		{"offline 1", map[string]string{EnvOffline: "1"}, func(p *Policy) bool { return p.Offline && !p.ReadOnly }},
+		{"offline no", map[string]string{EnvOffline: "no"}, func(p *Policy) bool { return !p.Offline }},
 		{"api url", map[string]string{EnvAPIURL: "http://127.0.0.1:3999/"}, func(p *Policy) bool { return p.Source.BaseURL == "http://127.0.0.1:3999" }},
 		{"api key", map[string]string{EnvAPIKey: "k-123\n"}, func(p *Policy) bool { return p.APIKey == "k-123" }},
 		{"empty values are unset", map[string]string{EnvTargetDays: "", EnvMaxPages: " ", EnvAPIURL: "", EnvAPIKey: "", EnvReadOnly: ""}, func(p *Policy) bool {
@@ -500,6 +502,7 @@ func TestEnvOverrideErrors(t *testing.T) {
 		{"max iterations negative", EnvMaxIterations, "-1", `BACKFILL_MAX_ITERATIONS (overrides backfill.max_iterations): must be a whole number, 0 or more, got "-1"`},
 		{"force refresh word", EnvForceRefresh, "sure", `BACKFILL_FORCE_REFRESH (overrides backfill.force_refresh): must be one of 1, 0, true, false, yes, no, got "sure"`},
 		{"read only word", EnvReadOnly, "2", `BACKFILL_READ_ONLY: must be one of 1, 0, true, false, yes, no, got "2"`},
+		{"offline word", EnvOffline, "maybe", `BACKFILL_OFFLINE: must be one of 1, 0, true, false, yes, no, got "maybe"`},
 		{"api url scheme", EnvAPIURL, "localhost:3999", `HIRO_API_URL (overrides source.base_url): must be an http:// or https:// URL`},
 		{"api key spaces", EnvAPIKey, "two words", `HIRO_API_KEY: must be printable ASCII without spaces or control characters (the value is not shown)`},
 	}

@@ -108,10 +108,26 @@ func WriteText(w io.Writer, r Report, now time.Time) {
 	if l := r.ServerLimits; l != nil {
 		p("server", "%s", describeLimits(*l))
 	}
-	p("raw cache", "%s in %d files", rawcache.HumanBytes(r.RawCacheBytes), r.RawCacheFiles)
+	p("raw cache", "%s in %d files%s", rawcache.HumanBytes(r.RawCacheBytes), r.RawCacheFiles, describeShare(r))
 	for _, wmsg := range r.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", wmsg)
 	}
+}
+
+// describeShare says how much of the horizon's final history the raw cache
+// holds, per source it holds pages of.
+func describeShare(r Report) string {
+	var parts []string
+	if r.RawCacheV1Percent != nil {
+		parts = append(parts, fmt.Sprintf("%.1f%% of the horizon's final windows (v1)", *r.RawCacheV1Percent))
+	}
+	if r.RawCacheV3Percent != nil {
+		parts = append(parts, fmt.Sprintf("%.1f%% of its final heights (v3)", *r.RawCacheV3Percent))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; holds " + strings.Join(parts, " and ")
 }
 
 func clock(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }

@@ -96,6 +96,12 @@ type Report struct {
 	DatabaseBytes    int64            `json:"database_bytes"`
 	RawCacheBytes    int64            `json:"raw_cache_bytes"`
 	RawCacheFiles    int64            `json:"raw_cache_files"`
+	// RawCacheV1Percent and RawCacheV3Percent say how much of the
+	// horizon's final history the raw cache holds, by v1 windows and by v3
+	// heights (docs/design.md#status-output); null when it holds no page of
+	// that source or cannot tell.
+	RawCacheV1Percent *float64 `json:"raw_cache_v1_percent"`
+	RawCacheV3Percent *float64 `json:"raw_cache_v3_percent"`
 	// Source says where the figures come from: "database", "live" (the
 	// running backfill's last committed snapshot) or "none" (no database).
 	Source   string   `json:"source"`
@@ -115,6 +121,10 @@ type Inputs struct {
 	RawCacheBytes int64
 	RawCacheFiles int64
 	Now           func() time.Time
+	// RawCacheShare, when set, measures how much of the horizon the raw
+	// cache holds (v1 windows, v3 heights; nil: cannot tell). It must be
+	// cheap: page keys only, no page read.
+	RawCacheShare func(horizon store.Span) (v1, v3 *float64)
 	// Open opens the database read-only (with its own lock handling).
 	Open func(ctx context.Context) (*store.Store, error)
 }
@@ -172,6 +182,9 @@ func Gather(ctx context.Context, in Inputs) (Report, error) {
 		fromLive(live, in, now, &r)
 	default:
 		return r, err
+	}
+	if in.RawCacheShare != nil {
+		r.RawCacheV1Percent, r.RawCacheV3Percent = in.RawCacheShare(store.Span{Start: r.HorizonStart.Unix(), End: r.HorizonEnd.Unix()})
 	}
 	if alive && r.Source == "live" {
 		r.Running = running(live, in, now)

@@ -223,6 +223,7 @@ func sample() Report {
 		LastRun: &LastRun{StartedAt: fin.Add(-2 * time.Hour), FinishedAt: &fin, DurationSec: 7200, Outcome: "partial",
 			Pages: 5000, Requests: 5012, Retries: 12, Throttled: 3, RowsWritten: 250000, CacheHits: 100},
 		FreshnessSeconds: &fresh, DatabaseBytes: 123456789, RawCacheBytes: 987654321, RawCacheFiles: 5000,
+		RawCacheV1Percent: ptr(92.04), RawCacheV3Percent: ptr(100.0),
 		ServerLimits: &progress.Limits{At: now.Add(-time.Minute), PerMinute: 0.001, PerSecond: 20, BelievedPerMinute: 10,
 			BelievedPerSecond: 20, RetryAfterSeconds: 3600, Cost: 2},
 		Source: "live", Warnings: []string{"example warning"},

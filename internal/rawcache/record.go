@@ -1,0 +1,65 @@
+package rawcache
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/stxwallets/walletcache/internal/atomicfile"
+)
+
+// Records are small files at the cache's root that describe the pages
+// rather than hold them (the backfill's last tip and its height lookups,
+// so that it can plan a rebuild without the network). Like the chain
+// anchor they are outside every fetch-date folder, so Prune never touches
+// them, and they are replaced atomically.
+
+// ReadRecord returns the record called name; ok is false when there is none.
+func (c *Cache) ReadRecord(name string) (body []byte, ok bool, err error) {
+	if err := ValidKey(name); err != nil {
+		return nil, false, err
+	}
+	b, err := os.ReadFile(filepath.Join(c.dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("rawcache: read %s: %w", name, err)
+	}
+	return b, true, nil
+}
+
+// WriteRecord replaces the record called name with body, atomically: after
+// a crash either the old record or the whole new one is there.
+func (c *Cache) WriteRecord(name string, body []byte) error {
+	if err := ValidKey(name); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return fmt.Errorf("rawcache: write %s: %w", name, err)
+	}
+	if err := atomicfile.Write(filepath.Join(c.dir, name), body, 0o644); err != nil {
+		return fmt.Errorf("rawcache: write %s: %w", name, err)
+	}
+	return nil
+}
+
+// Keys lists the keys of every cached page, sorted. It reads folder
+// listings only (the index Get uses), never a page, so it is cheap enough
+// for status.
+func (c *Cache) Keys() ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.loadIndex(); err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(c.index))
+	for k := range c.index {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
