@@ -16,6 +16,7 @@ import (
 var benchmarks = []struct{ pkg, name, what string }{
 	{"./tasks/", "BackfillRateLimited", "rate-limited backfill: wall ÷ ideal, extra requests, v1 and v3"},
 	{"./internal/backfill/", "SeedLoad", "seed load ÷ DuckDB read_csv of the same rows, peak RSS"},
+	{"./internal/backfill/", "Rebuild", "rebuild from the raw cache ÷ DuckDB read_json of the same files; first run ÷ a bare fetch, v1 and v3"},
 	{"./internal/seed/", "PostgresScan|ArchiveScan|DuckDBReadCSV", "seed readers ÷ DuckDB read_csv"},
 	{"./internal/status/", "Gather10M", "status on 10M rows"},
 	{"./internal/dashboard/", "Build10M", "dashboards on 10M transactions: time and peak RSS"},

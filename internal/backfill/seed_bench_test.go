@@ -29,7 +29,10 @@ import (
 // loads the same rows exported as CSV with DuckDB's own read_csv into a
 // fresh table, and reports both speeds, their ratio and the load's peak RSS:
 //
-//	SEED_LOAD_ROWS=10000000 go test -run '^$' -bench SeedLoad -benchtime 1x -timeout 60m ./internal/backfill/
+//	SEED_LOAD_ROWS=10000000 go test -run '^$' -bench SeedLoad -benchtime 1x -timeout 90m ./internal/backfill/
+//
+// SEED_LOAD_SOURCE=archive seeds from a pg_dump -Fc archive of the same
+// database instead, with pg_restore and no server (the dump is made first).
 //
 // The backfill runs in a process of its own (this test binary started
 // again, see seedLoadChild), as `mage backfill` would, so its peak RSS is
@@ -49,6 +52,10 @@ func BenchmarkSeedLoad(b *testing.B) {
 	srv := pgtest.Shared(b)
 	db := srv.NewDB(b)
 	srv.Load(b, db, pgtest.Chain{Txs: func(yield func(chain.Tx) bool) { hirosim.Generate(cfg, yield) }})
+	seedEnv := "SEED_CHILD_PG=" + srv.URL(db, srv.Password)
+	if os.Getenv("SEED_LOAD_SOURCE") == "archive" {
+		seedEnv = "SEED_CHILD_ARCHIVE=" + srv.Dump(b, db, "")
+	}
 	sim := hirosim.New(cfg)
 	url := sim.Start()
 	b.Cleanup(sim.Close)
@@ -57,7 +64,7 @@ func BenchmarkSeedLoad(b *testing.B) {
 		dir := b.TempDir()
 		dbPath := filepath.Join(dir, "w.duckdb")
 		child := exec.Command(os.Args[0], "-test.run=^$")
-		child.Env = append(os.Environ(), seedChildEnv+"=1", "SEED_CHILD_PG="+srv.URL(db, srv.Password),
+		child.Env = append(os.Environ(), seedChildEnv+"=1", seedEnv,
 			"SEED_CHILD_API="+url, "SEED_CHILD_DB="+dbPath, "SEED_CHILD_DAYS="+strconv.Itoa(days))
 		child.Stderr = os.Stderr
 		b.StartTimer()
@@ -117,7 +124,7 @@ type seedChildResult struct {
 }
 
 // seedLoadChild is the backfill of BenchmarkSeedLoad in its own process:
-// the seed from SEED_CHILD_PG, the API's tail from SEED_CHILD_API, into
+// the seed from SEED_CHILD_PG (or the archive SEED_CHILD_ARCHIVE), the API's tail from SEED_CHILD_API, into
 // the database SEED_CHILD_DB. It prints a seedChildResult.
 func seedLoadChild() error {
 	ctx := context.Background()
@@ -130,7 +137,7 @@ func seedLoadChild() error {
 		return err
 	}
 	defer st.Close()
-	r, err := seed.OpenPostgres(ctx, os.Getenv("SEED_CHILD_PG"), seed.SchemaAuto)
+	r, err := seed.Open(ctx, seed.Config{PostgresURL: os.Getenv("SEED_CHILD_PG"), ArchiveDump: os.Getenv("SEED_CHILD_ARCHIVE")})
 	if err != nil {
 		return err
 	}

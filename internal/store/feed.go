@@ -18,7 +18,7 @@ import (
 // Appender (which converts and inserts on the caller's thread alone) the
 // conversion into vectors and the insert run in parallel: on 2 cores it
 // halves the time to write a million rows into a table without index
-// (docs/design.md, "Seed load speed").
+// (docs/design.md#database-seed, "Seed speed").
 
 // feedQueue is how many full chunks wait between the producer and DuckDB.
 const feedQueue = 8
