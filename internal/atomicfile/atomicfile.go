@@ -56,14 +56,23 @@ func Create(path string, perm os.FileMode) (*File, error) {
 // and fsyncs the directory. On an error before the rename the temporary
 // file is removed and path is as it was. An error from the last step means
 // path has the new content, but a crash could still undo the rename.
-func (f *File) Commit() error {
+func (f *File) Commit() error { return f.commit(true) }
+
+// CommitNoSync renames the written content over path without either
+// fsync: a killed process still leaves the old file or the whole new one,
+// but after a power loss the file may be empty or hold garbage. It is for
+// content whose reader checks it (a checksum) and can fetch it again, where
+// two fsyncs would cost more than the write itself.
+func (f *File) CommitNoSync() error { return f.commit(false) }
+
+func (f *File) commit(sync bool) error {
 	if f.done {
 		return fmt.Errorf("write %s: already committed or aborted", f.path)
 	}
 	f.done = true
 	tmp := f.Name()
 	err := f.Chmod(f.perm)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -76,32 +85,10 @@ func (f *File) Commit() error {
 		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", f.path, err)
 	}
+	if !sync {
+		return nil
+	}
 	if err := SyncDir(filepath.Dir(f.path)); err != nil {
-		return fmt.Errorf("write %s: %w", f.path, err)
-	}
-	return nil
-}
-
-// CommitNoSync renames the written content over path without either
-// fsync: a killed process still leaves the old file or the whole new one,
-// but after a power loss the file may be empty or hold garbage. It is for
-// content whose reader checks it (a checksum) and can fetch it again, where
-// two fsyncs would cost more than the write itself.
-func (f *File) CommitNoSync() error {
-	if f.done {
-		return fmt.Errorf("write %s: already committed or aborted", f.path)
-	}
-	f.done = true
-	tmp := f.Name()
-	err := f.Chmod(f.perm)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, f.path)
-	}
-	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", f.path, err)
 	}
 	return nil

@@ -49,30 +49,14 @@ func (s *replaySource) Tip(ctx context.Context) (hiro.Tip, error) { return s.api
 // Plan makes one unit of every final, uncovered window of the horizon
 // whose first page is cached (the rest are checked as they are read).
 func (s *replaySource) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
-	plan, _, err := planWindows(context.WithoutCancel(ctx), it)
-	if err != nil {
+	ws, err := bulkWindows(ctx, it, SourceV1, func(p Planned) (bool, error) { // the rows are the v1 API's
+		if overlaps(it.run.uncached.times, p.Start, p.End) {
+			return false, nil
+		}
+		return s.has(CacheKey(SourceV1, span(p.Window), 0))
+	})
+	if err != nil || len(ws) == 0 {
 		return nil, err
-	}
-	var ws []store.Window
-	for _, p := range plan {
-		if !p.Final || p.End > it.Bounds.FinalEdge || overlaps(it.run.uncached.times, p.Start, p.End) {
-			continue
-		}
-		ok, err := s.has(CacheKey(SourceV1, span(p.Window), 0))
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			w := p.Window
-			w.Source = SourceV1 // the rows are the v1 API's
-			if p.Resume {       // a half-done window: replayed whole, as a new attempt
-				w.Attempt++
-			}
-			ws = append(ws, w)
-		}
-	}
-	if len(ws) == 0 {
-		return nil, nil
 	}
 	return []Unit{&replayUnit{src: s, windows: ws}}, nil
 }

@@ -52,25 +52,44 @@ func (s *seedSource) anchor(ctx context.Context) (seed.Block, error) {
 // fill: the gaps of coverage on the planning grid, up to the seed's final
 // edge.
 func (s *seedSource) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
+	ws, err := bulkWindows(ctx, it, s.Name(), nil)
+	if err != nil || len(ws) == 0 {
+		return nil, err
+	}
+	return []Unit{&seedUnit{src: s, windows: ws}}, nil
+}
+
+// bulkWindows is the final windows of the planning grid, up to the final
+// edge, that a bulk source fills whole and that take (or nil, for all),
+// recorded under source. A half-done API window is redone whole, as a new
+// attempt.
+func bulkWindows(ctx context.Context, it *Iteration, source string, take func(Planned) (bool, error)) ([]store.Window, error) {
 	plan, _, err := planWindows(context.WithoutCancel(ctx), it)
 	if err != nil {
 		return nil, err
 	}
 	var ws []store.Window
 	for _, p := range plan {
-		if p.Final && p.End <= it.Bounds.FinalEdge {
-			w := p.Window
-			w.Source = s.Name()
-			if p.Resume { // a half-done API window: the seed redoes it whole
-				w.Attempt++
-			}
-			ws = append(ws, w)
+		if !p.Final || p.End > it.Bounds.FinalEdge {
+			continue
 		}
+		if take != nil {
+			ok, err := take(p)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+		}
+		w := p.Window
+		w.Source = source
+		if p.Resume {
+			w.Attempt++
+		}
+		ws = append(ws, w)
 	}
-	if len(ws) == 0 {
-		return nil, nil
-	}
-	return []Unit{&seedUnit{src: s, windows: ws}}, nil
+	return ws, nil
 }
 
 // seedUnit is every window one seed iteration fills.
