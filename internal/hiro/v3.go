@@ -126,7 +126,8 @@ func classify404(err error, word string) error {
 	return fmt.Errorf("%w: %v", ErrV3Unavailable, err)
 }
 
-// v3Envelope is the cursor-paged envelope of the v3 lists.
+// v3Envelope is the cursor-paged envelope of the v3 transaction list; its
+// results decode in the same pass (see v1Envelope).
 type v3Envelope struct {
 	Total  *int64 `json:"total"`
 	Limit  *int   `json:"limit"`
@@ -135,7 +136,7 @@ type v3Envelope struct {
 		Previous *string `json:"previous"`
 		Current  *string `json:"current"`
 	} `json:"cursor"`
-	Results []json.RawMessage `json:"results"`
+	Results []v3Summary `json:"results"`
 }
 
 // v3Principal is a sender or sponsor of a transaction summary.
@@ -183,8 +184,7 @@ type v3Summary struct {
 // instead of a partial page being stored.
 func DecodeV3Page(body []byte) (V3Page, error) {
 	var env v3Envelope
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&env); err != nil {
+	if err := json.Unmarshal(body, &env); err != nil {
 		return V3Page{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if env.Total == nil || env.Limit == nil || env.Cursor == nil || env.Results == nil {
@@ -202,8 +202,8 @@ func DecodeV3Page(body []byte) (V3Page, error) {
 		return *s
 	}
 	p.Current, p.Next, p.Previous = deref(env.Cursor.Current), deref(env.Cursor.Next), deref(env.Cursor.Previous)
-	for i, raw := range env.Results {
-		tx, err := DecodeV3Tx(raw)
+	for i := range env.Results {
+		tx, err := env.Results[i].convert()
 		if err != nil {
 			return V3Page{}, fmt.Errorf("result %d: %w", i, err)
 		}
@@ -247,6 +247,11 @@ func DecodeV3Tx(raw []byte) (chain.Tx, error) {
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return chain.Tx{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	return v.convert()
+}
+
+// convert checks a decoded v3 TransactionSummary and makes the row of it.
+func (v *v3Summary) convert() (chain.Tx, error) {
 	missing := func(field string) error {
 		return fmt.Errorf("%w: transaction %q lacks %s", ErrMalformed, v.TxID, field)
 	}
