@@ -167,7 +167,7 @@ func BenchmarkBuild10M(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		out := b.TempDir()
 		res, err = dashboard.Build(ctx, db, dashboard.Options{Dir: out, FirstSeenParquet: filepath.Join(out, "first_seen_wallets.parquet"), Windows: windows, MaxDays: 365, Now: func() time.Time { return now },
-			BuiltAt: now, Prices: prices.Config{Source: prices.SourceNone}, Logf: b.Logf, MemoryLimit: limit})
+			BuiltAt: now, Prices: prices.Config{Source: prices.SourceNone}, Logf: stageLog, MemoryLimit: limit})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -186,6 +186,10 @@ func BenchmarkBuild10M(b *testing.B) {
 	b.ReportMetric(float64(res.ActiveWallets), "wallets")
 	b.ReportMetric(float64(res.UserTxs), "user-txs")
 }
+
+// stageLog prints the build's stage lines to stderr as they happen: b.Logf
+// holds them until the end and truncates a long log.
+func stageLog(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
 func cpuSeconds() float64 {
 	var ru syscall.Rusage

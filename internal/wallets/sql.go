@@ -66,23 +66,23 @@ func statements(p Period, priceTable string, hashKeys bool) []statement {
 		ws[i] = strconv.Itoa(w)
 	}
 	windows := "[" + strings.Join(ws, ", ") + "]"
-	joinKey := "r.wallet = f.wallet"
+	joinKey, walletKey := "r.wallet = f.wallet", "wid"
 	if hashKeys {
-		joinKey = "r.h = f.h"
+		joinKey, walletKey = "r.h = f.h", "h"
 	}
 
 	// Prices: a LEFT JOIN on the panel, or a typed NULL when there is none, so
 	// every USD expression below degrades to NULL instead of 0.
 	priceJoin := "LEFT JOIN (SELECT NULL::DATE AS price_date, NULL::DOUBLE AS price_usd) p ON false"
 	if priceTable != "" {
-		priceJoin = "LEFT JOIN " + priceTable + " p ON p.price_date = wd.tx_date AND p.price_usd IS NOT NULL"
+		priceJoin = "LEFT JOIN " + priceTable + " p ON p.price_date = DATE '1970-01-01' + e.dn AND p.price_usd IS NOT NULL"
 	}
 	return []statement{
 		// Per wallet: first-seen (min block_time, any status), the
 		// acquisition tx's row (its details are fetched by rowid below),
-		// first success, last tx. wid is an integer id for the joins and
-		// groupings that follow; no output depends on its values. dn0 is the
-		// first-seen UTC day as days since 1970-01-01.
+		// first success, last tx. wid is an integer id for the string-key
+		// path's joins and groupings; no output depends on its values. dn0
+		// is the first-seen UTC day as days since 1970-01-01.
 		{name: "wallet_first", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE wallet_first AS
 SELECT wallet, %[3]s AS h, (row_number() OVER ())::INTEGER AS wid,
@@ -102,14 +102,14 @@ FROM (
 
 		{name: "wallet keys unique", sql: `SELECT count(DISTINCT h) = count(*) FROM wallet_first`, check: true},
 
-		// One row per (wallet, active UTC day). day_idx is the day index of
-		// the value windows: 0 on the first-seen date. Every metric below
-		// reads this table.
-		walletDaysSQL(p, hashKeys),
+		// One row per activity event, in one sort by (wallet, day): its
+		// day index, and the wallet's previous active day on the first
+		// event of each wallet-day. Every metric below reads this table.
+		walletEventsSQL(p, hashKeys),
 
-		// Per wallet, everything the per-wallet panels need from its days,
-		// in one GROUP BY: active days (first-seen table), the funnel
-		// inputs and the value-window sums.
+		// Per wallet, everything the per-wallet panels need from its
+		// events, in one GROUP BY: active days (first-seen table), the
+		// funnel inputs and the value-window sums.
 		{name: "wallet_stats", sql: walletStatsSQL(p.Windows, priceJoin, priceTable != "")},
 
 		// Daily new / returning / active plus trailing 7- and 30-day distinct
@@ -119,41 +119,38 @@ FROM (
 		// [max(t, p+W), t+W−1]. Summing +1/−1 events over a date spine counts
 		// each wallet once per window in O(rows), instead of joining every
 		// day with its 30-day neighbourhood.
-		// Each wallet-day with the wallet's previous active day: the one
-		// sort both the trailing windows and the weekly retention need.
-		{name: "wallet_day_prev", sql: `
-CREATE OR REPLACE TEMP TABLE wallet_day_prev AS
-SELECT tx_date, day_idx, lag(tx_date) OVER (PARTITION BY wid ORDER BY tx_date) AS prev
-FROM wallet_days`},
-
+		// A wallet-day is the first event of its (wallet, day), the row
+		// with new_day; its prev is the wallet's previous active day.
+		// The wallet-day has a successful tx when that first event is one
+		// (the sort puts successes first within a day).
 		{name: "daily_wallets", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE daily_wallets AS
 WITH spine AS (
     SELECT range::DATE AS d FROM range(%[1]s, %[2]s + 1, INTERVAL 1 DAY)
 ),
 agg AS (
-    SELECT tx_date                                   AS d,
-           count(*)                                  AS active_wallets,
-           count(*) FILTER (WHERE day_idx = 0)       AS new_wallets,
-           count(*) FILTER (WHERE day_idx > 0)       AS returning_wallets,
-           count(*) FILTER (WHERE ok_txs > 0)        AS active_wallets_success_only,
-           sum(txs)                                  AS user_txs,
-           sum(fee_micro)                            AS fee_micro
-    FROM wallet_days
-    GROUP BY tx_date
+    SELECT DATE '1970-01-01' + dn                             AS d,
+           count(*) FILTER (WHERE new_day)                    AS active_wallets,
+           count(*) FILTER (WHERE new_day AND day_idx = 0)    AS new_wallets,
+           count(*) FILTER (WHERE new_day AND day_idx > 0)    AS returning_wallets,
+           count(*) FILTER (WHERE new_day AND ok)             AS active_wallets_success_only,
+           count(*)                                           AS user_txs,
+           sum(fee_micro)                                     AS fee_micro
+    FROM wallet_events
+    GROUP BY dn
 ),
-lagged AS (SELECT tx_date, prev FROM wallet_day_prev),
+lagged AS (SELECT dn, prev FROM wallet_events WHERE new_day),
 ev AS (
-    SELECT greatest(tx_date, coalesce(prev + 7, tx_date))  AS d,  1 AS e7,  0 AS e30 FROM lagged
+    SELECT greatest(dn, coalesce(prev + 7, dn))   AS dn,  1 AS e7,  0 AS e30 FROM lagged
     UNION ALL
-    SELECT tx_date + 7,                                         -1,       0        FROM lagged
+    SELECT dn + 7,                                    -1,       0        FROM lagged
     UNION ALL
-    SELECT greatest(tx_date, coalesce(prev + 30, tx_date)),      0,       1        FROM lagged
+    SELECT greatest(dn, coalesce(prev + 30, dn)),      0,       1        FROM lagged
     UNION ALL
-    SELECT tx_date + 30,                                         0,      -1        FROM lagged
+    SELECT dn + 30,                                    0,      -1        FROM lagged
 ),
 evd AS (
-    SELECT d, sum(e7) AS e7, sum(e30) AS e30 FROM ev GROUP BY d
+    SELECT DATE '1970-01-01' + dn AS d, sum(e7) AS e7, sum(e30) AS e30 FROM ev GROUP BY dn
 )
 SELECT s.d                                                         AS date,
        coalesce(a.active_wallets, 0)                               AS active_wallets,
@@ -182,10 +179,11 @@ WINDOW w AS (ORDER BY s.d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)`, st
 		{name: "cohort_retention", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE cohort_retention AS
 WITH ww AS (
-    SELECT (tx_date - DATE '1970-01-01' - day_idx + 3) // 7 AS cw,
-           (tx_date - DATE '1970-01-01' + 3) // 7           AS aw,
-           (prev - DATE '1970-01-01' + 3) // 7              AS pw
-    FROM wallet_day_prev
+    SELECT (dn - day_idx + 3) // 7 AS cw,
+           (dn + 3) // 7           AS aw,
+           (prev + 3) // 7         AS pw
+    FROM wallet_events
+    WHERE new_day
 ),
 hits AS (
     SELECT DATE '1970-01-01' + (cw * 7 - 3)::INT AS cohort_week,
@@ -222,10 +220,9 @@ SELECT g.cohort_week,
 FROM grid g
 LEFT JOIN hits h USING (cohort_week, week_index)`, lastFullWeek, p.MaxWeekIndex, start)},
 
-		// Every later statement reads the per-wallet tables; dropping the 8 M
-		// wallet-days here leaves their memory to the first-seen joins.
-		{name: "drop wallet_days", sql: `DROP TABLE wallet_days`},
-		{name: "drop wallet_day_prev", sql: `DROP TABLE wallet_day_prev`},
+		// Every later statement reads the per-wallet tables; dropping the
+		// 10 M events here leaves their memory to the first-seen joins.
+		{name: "drop wallet_events", sql: `DROP TABLE wallet_events`},
 
 		// Funnels (docs/metrics.md, "funnels"): A = activation depth within
 		// day index 0…29 (eligible when the 30-day window is observed);
@@ -325,7 +322,7 @@ FROM w LEFT JOIN agg a USING (window_days)`, windows)},
 		// take memory from the parquet file's sort.
 		{name: "drop wallet_value_windows", sql: `DROP TABLE wallet_value_windows`},
 		{name: "wallet_active_days", sql: `
-CREATE OR REPLACE TEMP TABLE wallet_active_days AS SELECT wid, active_days FROM wallet_stats`},
+CREATE OR REPLACE TEMP TABLE wallet_active_days AS SELECT k, active_days FROM wallet_stats`},
 		{name: "drop wallet_stats", sql: `DROP TABLE wallet_stats`},
 
 		// First successful STX transfer to each standard principal ("first
@@ -404,7 +401,7 @@ SELECT coalesce(f.wallet, r.wallet)                                AS wallet,
 FROM wallet_first f
 FULL OUTER JOIN recv_first r ON %[2]s
 LEFT JOIN picked_txs a ON a.rid = f.first_row
-LEFT JOIN wallet_active_days d ON d.wid = f.wid`, p.HistoryStart.Unix()/86400, joinKey)},
+LEFT JOIN wallet_active_days d ON d.k = f.%[3]s`, p.HistoryStart.Unix()/86400, joinKey, walletKey)},
 
 		// Acquisition entry points: which tx first brought wallets in (the
 		// "first function" segmentation, docs/metrics.md, "acquisition").
@@ -420,53 +417,53 @@ GROUP BY ALL`},
 	}
 }
 
-// walletDaysSQL builds wallet_days. With hashKeys the transactions are
-// grouped by (hash(sender), day) first and the 8 M groups joined to their
-// wallet afterwards; otherwise every transaction is joined to its wallet by
-// string before the GROUP BY, which still gives the GROUP BY integer keys and
-// a small numeric state (it spills to disk under a memory limit).
-func walletDaysSQL(p Period, hashKeys bool) statement {
-	aggs := `count(*)                                                    AS txs,
-       count(*) FILTER (WHERE t.tx_status = 'success')             AS ok_txs,
-       sum(t.fee_rate)::HUGEINT                                    AS fee_micro,
-       coalesce(sum(t.token_transfer_amount)
-                FILTER (WHERE t.tx_type = 'token_transfer' AND t.tx_status = 'success'), 0)::HUGEINT AS sent_micro`
-	if hashKeys {
-		return statement{name: "wallet_days", sql: fmt.Sprintf(`
-CREATE OR REPLACE TEMP TABLE wallet_days AS
-SELECT f.wid,
-       DATE '1970-01-01' + d.dn                                    AS tx_date,
-       d.dn - f.dn0                                                AS day_idx,
-       d.* EXCLUDE (h, dn)
-FROM (
-    SELECT %[4]s AS h, %[2]s AS dn,
-       %[3]s
-    FROM transactions t
-    WHERE %[1]s
-    GROUP BY ALL
-) d
-JOIN wallet_first f ON f.h = d.h`, userTxWhere(p), dayNumber, aggs, keyOf("t.sender_address"))}
+// walletEventsSQL builds wallet_events: one row per activity event with
+// its wallet's key k, its UTC day dn, day_idx (0 on the first-seen day),
+// whether it succeeded, its fee and STX sent, and prev, the day of the
+// wallet's event before it in (day, success first) order. new_day marks the
+// first event of each wallet-day; there prev is the previous active day.
+//
+// One window sort of the events replaces grouping them by (wallet, day)
+// and then sorting the wallet-days for their previous day: nearly every
+// event is its own wallet-day (10 M events, 8.3 M wallet-days in the
+// benchmark), so the hash aggregate cost as much as the sort and the sort
+// was needed anyway. With hashKeys the key is the sender's hash, proven
+// distinct per address by the wallet_first check; otherwise every event is
+// joined to its wallet by string first and keyed by wid.
+func walletEventsSQL(p Period, hashKeys bool) statement {
+	key, from := keyOf("t.sender_address"), "transactions t"
+	if !hashKeys {
+		key, from = "f.wid", "transactions t\n    JOIN wallet_first f ON f.wallet = t.sender_address"
 	}
-	return statement{name: "wallet_days", sql: fmt.Sprintf(`
-CREATE OR REPLACE TEMP TABLE wallet_days AS
-SELECT f.wid,
-       DATE '1970-01-01' + %[2]s                                   AS tx_date,
-       %[2]s - f.dn0                                               AS day_idx,
-       %[3]s
-FROM transactions t
-JOIN wallet_first f ON f.wallet = t.sender_address
-WHERE %[1]s
-GROUP BY ALL`, userTxWhere(p), dayNumber, aggs)}
+	return statement{name: "wallet_events", sql: fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE wallet_events AS
+SELECT *, prev IS DISTINCT FROM dn AS new_day
+FROM (
+    SELECT k, dn, (dn - first_value(dn) OVER w)::INTEGER AS day_idx, lag(dn) OVER w AS prev,
+           ok, fee_micro, sent_micro
+    FROM (
+        SELECT %[2]s AS k,
+               %[3]s AS dn,
+               t.tx_status = 'success'                             AS ok,
+               t.fee_rate                                          AS fee_micro,
+               CASE WHEN t.tx_type = 'token_transfer' AND t.tx_status = 'success'
+                    THEN t.token_transfer_amount END               AS sent_micro
+        FROM %[4]s
+        WHERE %[1]s
+    )
+    WINDOW w AS (PARTITION BY k ORDER BY dn, ok DESC)
+)`, userTxWhere(p), key, dayNumber, from)}
 }
 
 // walletStatsSQL builds wallet_stats: one row per wallet with its active
 // days, the funnel inputs and, per value window N, sums over day index
-// 0 … N−1. It reads wallet_days once, grouped by wallet, with one filtered
-// aggregate per window and measure (instead of joining every wallet-day to
-// every window).
+// 0 … N−1. It reads wallet_events once, grouped by wallet, with one
+// filtered aggregate per window and measure (instead of joining every event
+// to every window).
 //
 // USD values each day at its own price before summing (docs/metrics.md,
-// "value windows"), in exact integer arithmetic: the price is taken in
+// "value windows"; every event is valued at its day's price), in exact
+// integer arithmetic: the price is taken in
 // units of 1e-8 USD and multiplied by the exact µSTX amount, so every USD
 // sum is a HUGEINT in units of 1e-14 USD. Floating-point sums would depend on the order
 // DuckDB's threads add them in, and the output must be reproducible; the
@@ -479,36 +476,36 @@ func walletStatsSQL(windows []int, priceJoin string, withPrices bool) string {
 	for _, w := range windows {
 		in := fmt.Sprintf("day_idx < %d", w)
 		aggs = append(aggs,
-			fmt.Sprintf("coalesce(sum(txs) FILTER (WHERE %s), 0) AS txs_%d", in, w),
+			fmt.Sprintf("count(*) FILTER (WHERE %s) AS txs_%d", in, w),
 			fmt.Sprintf("coalesce(sum(fee_micro) FILTER (WHERE %s), 0)::HUGEINT AS fee_%d", in, w),
 			fmt.Sprintf("coalesce(sum(sent_micro) FILTER (WHERE %s), 0)::HUGEINT AS sent_%d", in, w))
 		if withPrices {
 			aggs = append(aggs,
 				fmt.Sprintf("coalesce(sum(fee_micro * price_e8) FILTER (WHERE %s), 0)::HUGEINT AS fee_usd_%d", in, w),
 				fmt.Sprintf("coalesce(sum(sent_micro * price_e8) FILTER (WHERE %s), 0)::HUGEINT AS sent_usd_%d", in, w),
-				fmt.Sprintf("coalesce(sum(txs) FILTER (WHERE %s AND price_e8 IS NULL), 0) AS missing_%d", in, w))
+				fmt.Sprintf("count(*) FILTER (WHERE %s AND price_e8 IS NULL) AS missing_%d", in, w))
 		}
 	}
 	return fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE wallet_stats AS
 WITH wd AS (
-    SELECT wd.wid, wd.tx_date, wd.day_idx, wd.txs, wd.fee_micro, wd.sent_micro,
+    SELECT e.k, e.dn, e.day_idx, e.new_day, e.fee_micro::HUGEINT AS fee_micro, e.sent_micro::HUGEINT AS sent_micro,
            round(p.price_usd * 1e8)::HUGEINT AS price_e8
-    FROM wallet_days wd
+    FROM wallet_events e
     %s
 )
-SELECT wid,
-       count(*)                                          AS active_days,
-       min(tx_date - day_idx)                            AS first_seen_date,
+SELECT k,
+       count(*) FILTER (WHERE new_day)                   AS active_days,
+       DATE '1970-01-01' + min(dn - day_idx)             AS first_seen_date,
        -- funnels (docs/metrics.md, "funnels")
-       coalesce(sum(txs) FILTER (WHERE day_idx < 30), 0) AS txs_30d,
+       count(*) FILTER (WHERE day_idx < 30)              AS txs_30d,
        bool_or(day_idx BETWEEN  1 AND 14)                AS b1,
        bool_or(day_idx BETWEEN 15 AND 29)                AS b2,
        bool_or(day_idx BETWEEN 30 AND 59)                AS b3,
        bool_or(day_idx BETWEEN 60 AND 89)                AS b4,
        %s
 FROM wd
-GROUP BY wid`, priceJoin, strings.Join(aggs, ",\n       "))
+GROUP BY k`, priceJoin, strings.Join(aggs, ",\n       "))
 }
 
 // valueWindowsSQL builds wallet_value_windows: wallet_stats unrolled to one
@@ -520,7 +517,7 @@ func valueWindowsSQL(windows []int, end string, withPrices bool) string {
 		if withPrices {
 			feesUSD, sentUSD, missing = fmt.Sprintf("fee_usd_%d", w), fmt.Sprintf("sent_usd_%d", w), fmt.Sprintf("missing_%d", w)
 		}
-		unions = append(unions, fmt.Sprintf(`SELECT wid, %[1]d AS window_days, first_seen_date,
+		unions = append(unions, fmt.Sprintf(`SELECT k, %[1]d AS window_days, first_seen_date,
        first_seen_date + %[2]d <= %[3]s AS is_complete,
        txs_%[1]d AS txs, fee_%[1]d AS fee_micro, sent_%[1]d AS sent_micro,
        %[4]s AS fees_usd_e14, %[5]s AS stx_sent_usd_e14, %[6]s AS txs_missing_price

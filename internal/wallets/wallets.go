@@ -3,17 +3,18 @@
 //
 // Every metric is a SQL statement over the whole `transactions` table; Go
 // only receives the small, already-aggregated panel rows. The intermediate
-// relations (wallet_days, daily_wallets, ..., and the first_seen_wallets
+// relations (wallet_events, daily_wallets, ..., and the first_seen_wallets
 // view over them) are TEMP, so they live only as long as the connection
 // that built them and never change the database file: compute on one
 // *sql.Conn, read the panels from the same connection, then Drop (or close
 // the connection).
 //
 // The transactions are read three times: grouped per wallet (by string,
-// which also proves the wallets' hashes distinct), per (wallet hash, UTC
-// day), and per recipient; one more scan fetches the 1 M acquisition rows.
-// Every panel is then computed from the per-wallet-day table or from the
-// per-wallet tables built from it.
+// which also proves the wallets' hashes distinct), sorted once by (wallet
+// hash, UTC day) into the activity events, and grouped per recipient; one
+// more scan fetches the 1 M acquisition rows. Every panel is then computed
+// from the events (whose first row per wallet-day stands for the
+// wallet-day) or from the per-wallet tables built from them.
 //
 // The definitions, and every decision taken on them, are written down in
 // docs/metrics.md.
@@ -210,9 +211,8 @@ var stringKeysOnly bool
 // creation order; first_seen_wallets is a TEMP view over the ones before it.
 var Tables = []string{
 	"wallet_first",
-	"wallet_days",
+	"wallet_events",
 	"wallet_stats",
-	"wallet_day_prev",
 	"daily_wallets",
 	"cohort_retention",
 	"funnel",
