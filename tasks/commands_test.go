@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -177,5 +178,34 @@ func TestBenchLines(t *testing.T) {
 	got := benchLines(strings.NewReader(in))
 	if len(got) != 1 || got[0] != "BenchmarkSeedLoad-2 1 12446000000 ns/op 0.69 ratio" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+var updateGolden = flag.Bool("update", false, "rewrite golden files in testdata")
+
+// The table of ratios reads each benchmark's metrics from its result line,
+// computes the derived figures, and says which were not measured.
+func TestBenchRatios(t *testing.T) {
+	t.Parallel()
+	lines := benchLines(strings.NewReader(`BenchmarkBackfillRateLimited/v1-2 	 1	80576440343 ns/op	 0 429s	 385.0 pages	 1.032 pages/min_pages	 388.0 requests	 1.008 requests/page	 1.044 wall/ideal
+BenchmarkBackfillRateLimited/v3-2 	 1	89086773528 ns/op	 1.010 pages/min_pages	 1.012 requests/page	 1.090 wall/ideal
+BenchmarkSeedLoad-2 	 1	397863436370 ns/op	 1.154 ratio	 27861 read_csv_rows/s	 4377 seed_peak_rss_MB	 32149 seed_rows/s
+BenchmarkRebuild/v1-2 	 1	1656000000 ns/op	 0.04 ingest_vs_bare_fetch	 0.38 ratio
+BenchmarkRebuild/v3-2 	 1	2843000000 ns/op	 0.04 ingest_vs_bare_fetch	 0.16 ratio
+`))
+	var out strings.Builder
+	writeRatios(&out, parseBench(lines))
+	golden := filepath.Join("testdata", "bench_ratios.golden")
+	if *updateGolden {
+		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != string(want) {
+		t.Fatalf("table of ratios:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
