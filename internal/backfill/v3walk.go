@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/stxwallets/walletcache/internal/chain"
 	"github.com/stxwallets/walletcache/internal/hiro"
@@ -88,6 +89,7 @@ type segmentUnit struct {
 	g       store.Segment
 	commits *committer[segCommit]
 	cell    int64 // walks of final segments restart at multiples of it (0: never)
+	lastHit bool  // the last page came from the raw cache
 }
 
 func (u *segmentUnit) Label() string { return segmentLabel(u.g) }
@@ -103,10 +105,14 @@ const walkInFlight = 16
 // Run walks the segment down from where it stands until it passes below
 // its lowest height, in three stages a page: fetch it (resolving the
 // cursor's edge cases), absorb it into the segment's state, and hand it to
-// the committer while the next pages are fetched.
+// the committer while the next pages are fetched. A run of pages of a final
+// segment read from the raw cache is written in bulk instead
+// (flushCached). Pages queued for the committer and a run of cached pages
+// never wait at the same time, so pages land in walk order.
 func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 	g := u.g
 	var pending []<-chan error
+	var cached cachedRun
 	// settle waits until at most keep pages of the walk are uncommitted.
 	settle := func(keep int) error {
 		for len(pending) > keep {
@@ -118,7 +124,13 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 		}
 		return nil
 	}
-	wait := func() error { return settle(0) }
+	// land writes everything the walk has read.
+	land := func() error {
+		if cached.active {
+			return u.flushCached(ctx, it, &cached)
+		}
+		return settle(0)
+	}
 	cursor := g.NextCursor
 	if !g.Started && !g.Open {
 		cursor = hiro.BlockTopCursor(g.Hi)
@@ -126,14 +138,14 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 	est := walkEstimate{run: it.run}
 	for !g.Done {
 		if err := ctx.Err(); err != nil {
-			return false, errors.Join(err, wait())
+			return false, errors.Join(err, land())
 		}
 		if !it.budget.take() {
-			return false, errors.Join(errBudget, wait())
+			return false, errors.Join(errBudget, land())
 		}
 		pg, atBottom, retry, err := u.fetch(ctx, it, g, cursor)
 		if err != nil {
-			return false, errors.Join(err, wait())
+			return false, errors.Join(err, land())
 		}
 		if retry != "" {
 			cursor = retry
@@ -143,15 +155,76 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 		if h, _, _, err := hiro.ParseCursor(cursor); err == nil && u.cell > 0 && g.Final {
 			cellLo = floorTo(h, u.cell)
 		}
+		before := g.Reconciled
 		kept := absorb(&g, pg, atBottom, cellLo)
 		est.update(g, kept)
+		cursor = g.NextCursor
+		if u.lastHit && g.Final && !g.Open {
+			if !cached.active {
+				if err := settle(0); err != nil { // queued pages land first
+					return false, err
+				}
+				cached = cachedRun{active: true, before: before}
+			}
+			cached.rows = append(cached.rows, kept...)
+			cached.pages++
+			cached.state = g
+			if len(cached.rows) >= cachedRunRows || g.Done {
+				if err := u.flushCached(ctx, it, &cached); err != nil {
+					return false, err
+				}
+			}
+			continue
+		}
+		if err := u.flushCached(ctx, it, &cached); err != nil {
+			return false, err
+		}
 		if err := settle(walkInFlight - 1); err != nil {
-			return false, errors.Join(err, wait())
+			return false, errors.Join(err, settle(0))
 		}
 		pending = append(pending, u.commits.submit(segCommit{page: store.SegmentPage{Segment: g, Txs: kept}, progress: !g.Open}))
-		cursor = g.NextCursor
 	}
-	return true, wait()
+	return true, land()
+}
+
+// cachedRunRows is how many rows of raw-cache pages a walk gathers before
+// it writes them in bulk: large enough that a write costs little per row,
+// small enough that memory stays flat.
+const cachedRunRows = 50_000
+
+// cachedRun is a run of consecutive pages of a walk read from the raw
+// cache, not yet written.
+type cachedRun struct {
+	active bool
+	before int64         // how far down the segment was reconciled before the run
+	state  store.Segment // the segment after the run's last page
+	rows   []chain.Tx
+	pages  int64
+}
+
+// flushCached writes a run of cached pages in one transaction
+// (store.ReplaceSegmentRows: one upsert through a row feed, instead of a
+// commit of per-row bookkeeping every few pages), and ends the run.
+func (u *segmentUnit) flushCached(ctx context.Context, it *Iteration, c *cachedRun) error {
+	if !c.active {
+		return nil
+	}
+	r := it.run
+	g := c.state
+	n, deleted, err := r.cfg.Store.ReplaceSegmentRows(context.WithoutCancel(ctx), g, c.before, c.rows)
+	if err != nil {
+		return fmt.Errorf("commit segment %s: %w", segmentLabel(g), err)
+	}
+	r.rows.Add(int64(n))
+	r.deleted.Add(deleted)
+	r.pages.Add(c.pages)
+	r.progressPages.Add(c.pages)
+	r.lastCommit.Store(time.Now().UnixNano())
+	if deleted > 0 {
+		r.log.Info("removed rows that left the canonical chain", "rows", deleted)
+	}
+	*c = cachedRun{}
+	return nil
 }
 
 // fetch gets the page at cursor and resolves the cursor's edge cases:
@@ -291,6 +364,7 @@ func (e *walkEstimate) update(g store.Segment, kept []chain.Tx) {
 // page gets one page: from the raw cache when the segment is final, else
 // from the API (caching it when every row on it is final).
 func (u *segmentUnit) page(ctx context.Context, it *Iteration, cursor string) (hiro.V3Page, error) {
+	u.lastHit = false
 	use := u.g.Final && cursor != "" && !overlaps(it.run.uncached.heights, u.g.Lo, segTop(u.g))
 	key := V3CacheKey(cursor)
 	pg, body, hit, err := cachedPage(it, key, use,
@@ -305,6 +379,7 @@ func (u *segmentUnit) page(ctx context.Context, it *Iteration, cursor string) (h
 	if err != nil {
 		return hiro.V3Page{}, err
 	}
+	u.lastHit = hit
 	if !hit && use && allFinal(pg, it.Bounds.FinalEdge) {
 		cachePut(it, key, body)
 	}

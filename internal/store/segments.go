@@ -396,3 +396,90 @@ WHERE burn_block_time BETWEEN to_timestamp(?) AND to_timestamp(?) GROUP BY 1 ORD
 	}
 	return out, nil
 }
+
+// segmentStage is the staging table of ReplaceSegmentRows.
+const segmentStage = "segment_stage"
+
+// ReplaceSegmentRows commits, in one transaction, many pages of a walk at
+// once: rows (the pages' kept rows, in walk order; a tx_id seen twice keeps
+// its last copy) and the segment's state g after the last of them, where
+// before is how far down the segment was reconciled before the first. It
+// is CommitSegmentPages for a run of pages read from the raw cache, with
+// the rows written through a row feed and one upsert instead of per-row
+// bookkeeping: stored rows of the heights the pages passed, (g.Reconciled,
+// before] at or above g.Lo, that neither these pages nor earlier ones of
+// the attempt saw are deleted, and only the rows of the height the walk
+// stands on are recorded as seen, for the pages after it.
+func (s *Store) ReplaceSegmentRows(ctx context.Context, g Segment, before int64, rows []chain.Tx) (written int, deleted int64, err error) {
+	defer diskFull(&err)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("commit segment rows: %w", err)
+	}
+	defer conn.Close()
+	latest := make(map[string]int, len(rows))
+	for i, t := range rows {
+		latest[t.TxID] = i
+	}
+	unique := make([]chain.Tx, 0, len(latest))
+	for i, t := range rows {
+		if latest[t.TxID] == i {
+			unique = append(unique, t)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE `+segmentStage+` AS SELECT * FROM transactions LIMIT 0`); err != nil {
+		return 0, 0, fmt.Errorf("commit segment rows: staging table: %w", err)
+	}
+	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS `+segmentStage) }()
+	if _, err := feedRows(ctx, conn, segmentStage, func(put func([]chain.Tx) error) error { return put(unique) }); err != nil {
+		return 0, 0, fmt.Errorf("commit segment rows: stage: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return 0, 0, fmt.Errorf("commit segment rows: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	if g.Reconciled < before {
+		res, err := conn.ExecContext(ctx, `
+DELETE FROM transactions
+WHERE block_height > ? AND block_height <= ? AND block_height >= ?
+  AND tx_id NOT IN (SELECT tx_id FROM `+segmentStage+`)
+  AND tx_id NOT IN (SELECT tx_id FROM segment_seen WHERE segment_id = ? AND attempt = ?)`,
+			g.Reconciled, before, g.Lo, g.ID, g.Attempt)
+		if err != nil {
+			return 0, 0, fmt.Errorf("commit segment rows: segment %d: remove rows that left the chain: %w", g.ID, err)
+		}
+		deleted, _ = res.RowsAffected()
+	}
+	steps := []struct {
+		what string
+		q    string
+		args []any
+	}{
+		{"write rows", `INSERT OR REPLACE INTO transactions SELECT * FROM ` + segmentStage, nil},
+		{"forget seen rows passed below", `DELETE FROM segment_seen WHERE segment_id = ? AND block_height > ?`, []any{g.ID, g.Reconciled}},
+		{"record the rows of the height the walk stands on", `INSERT INTO segment_seen
+SELECT ?, ?, block_height, tx_id FROM ` + segmentStage + ` WHERE block_height <= ? AND NOT ?`, []any{g.ID, int32(g.Attempt), g.Reconciled, g.Done}},
+		{"forget the seen rows of a finished walk", `DELETE FROM segment_seen WHERE segment_id = ? AND ?`, []any{g.ID, g.Done}},
+		{"count the version", bumpVersion, nil},
+	}
+	for _, st := range steps {
+		if _, err := conn.ExecContext(ctx, st.q, st.args...); err != nil {
+			return 0, 0, fmt.Errorf("commit segment rows: segment %d: %s: %w", g.ID, st.what, err)
+		}
+	}
+	if err := updateSegment(ctx, conn, g); err != nil {
+		return 0, 0, fmt.Errorf("commit segment rows: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return 0, 0, fmt.Errorf("commit segment rows: %w", err)
+	}
+	committed = true
+	return len(unique), deleted, nil
+}

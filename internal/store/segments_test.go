@@ -169,3 +169,65 @@ func TestRecordWindows(t *testing.T) {
 		t.Fatalf("bookkeeping of the replaced window left: %d %v", pages, err)
 	}
 }
+
+// ReplaceSegmentRows, the bulk commit of cached pages, reconciles exactly as
+// CommitSegmentPages does, alone or mixed with it on either side of a page
+// boundary inside a block: a row seen on one side is never deleted by the
+// other, and nothing is left in segment_seen once the walk is done.
+func TestReplaceSegmentRowsAgreesWithCommitSegmentPages(t *testing.T) {
+	t.Parallel()
+	type commit func(s *Store, g Segment, before int64, txs []chain.Tx) (int, int64, error)
+	paged := func(s *Store, g Segment, _ int64, txs []chain.Tx) (int, int64, error) {
+		return s.CommitSegmentPages(context.Background(), []SegmentPage{{Segment: g, Txs: txs}})
+	}
+	bulk := func(s *Store, g Segment, before int64, txs []chain.Tx) (int, int64, error) {
+		return s.ReplaceSegmentRows(context.Background(), g, before, txs)
+	}
+	for _, tc := range []struct {
+		name         string
+		first, later commit
+	}{
+		{"bulk, bulk", bulk, bulk},
+		{"paged, bulk", paged, bulk},
+		{"bulk, paged", bulk, paged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := openTemp(t)
+			if _, err := s.CommitPages(ctx, []Page{{WindowID: 99, Attempt: 1, Txs: []chain.Tx{
+				at("above21", 21, 1), at("stale19", 19, 1), at("stale15", 15, 1), at("keep9", 9, 1)}}}); err != nil {
+				t.Fatal(err)
+			}
+			g := Segment{ID: 4, RunID: 1, Lo: 10, Hi: 20, Final: true, Attempt: 1, Reconciled: 20}
+			if err := s.SaveSegments(ctx, []Segment{g}, nil); err != nil {
+				t.Fatal(err)
+			}
+			// Page 1: heights 20 down to the top of 15; the next page starts in 15.
+			g.Started, g.TopHeight, g.NextCursor, g.Reconciled, g.Pages, g.Rows = true, 20, "15:2147483647:0", 15, 1, 2
+			if n, _, err := tc.first(s, g, 20, []chain.Tx{at("a18", 18, 1), at("b15", 15, 1), at("a18", 18, 1)}); err != nil || n != 2 {
+				t.Fatalf("page 1: %d rows, %v", n, err)
+			}
+			if ids := storedIDs(t, s); !equalIDs(ids, "above21", "a18", "b15", "stale15", "keep9") {
+				t.Fatalf("after page 1: %v (stale19 goes; height 15 is not passed yet)", ids)
+			}
+			// Page 2: the rest of 15 and everything down to 10: done.
+			g.Done, g.NextCursor, g.Reconciled, g.Pages, g.Rows = true, "", 9, 2, 4
+			_, deleted, err := tc.later(s, g, 15, []chain.Tx{at("c15", 15, 1), at("d10", 10, 1)})
+			if err != nil || deleted != 1 {
+				t.Fatalf("page 2: deleted %d, %v", deleted, err)
+			}
+			if ids := storedIDs(t, s); !equalIDs(ids, "above21", "a18", "b15", "c15", "d10", "keep9") {
+				t.Fatalf("after page 2: %v", ids)
+			}
+			var seen int
+			if err := s.DB().QueryRow(`SELECT count(*) FROM segment_seen`).Scan(&seen); err != nil || seen != 0 {
+				t.Fatalf("seen rows left after the walk: %d %v", seen, err)
+			}
+			segs, err := s.Segments(ctx)
+			if err != nil || len(segs) != 1 || !segs[0].Done || segs[0].Reconciled != 9 || segs[0].Pages != 2 {
+				t.Fatalf("segment %+v %v", segs, err)
+			}
+		})
+	}
+}
