@@ -5,13 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strconv"
 	"time"
 )
-
-// hash32 is a 0x-prefixed 32-byte hex hash, as the API writes block hashes.
-var hash32 = regexp.MustCompile(`^0x[0-9a-f]{64}$`)
 
 // BlockHash returns the hash of the canonical block at height (GET
 // /extended/v2/blocks/{height}); ErrBlockNotFound when the server has no
@@ -23,7 +19,7 @@ func (c *Client) BlockHash(ctx context.Context, height int64) (string, error) {
 	}
 	path := "/extended/v2/blocks/" + strconv.FormatInt(height, 10)
 	_, err := c.Get(ctx, path, nil, func(body []byte) error {
-		if err := json.Unmarshal(body, &b); err != nil || b.Height == nil || *b.Height != height || !hash32.MatchString(b.Hash) {
+		if err := json.Unmarshal(body, &b); err != nil || b.Height == nil || *b.Height != height || !hash32RE.MatchString(b.Hash) {
 			return fmt.Errorf("%w: %s is not block %d with a 32-byte hash", ErrMalformed, path, height)
 		}
 		return nil

@@ -78,6 +78,8 @@ func shorten(s string) string {
 }
 
 var (
+	// hash32RE is a 0x-prefixed 32-byte hash in lowercase hex, as the API
+	// writes tx ids and block hashes.
 	hash32RE = regexp.MustCompile(`^0x[0-9a-f]{64}$`)
 	memoRE   = regexp.MustCompile(`^0x(?:[0-9a-f]{2}){0,34}$`)
 	// A c32 Stacks address: S, a version character (P and M on mainnet, T
