@@ -96,14 +96,18 @@ func (u *replayUnit) load(ctx context.Context, it *Iteration, stage bool) (bool,
 	if err != nil {
 		return false, err
 	}
-	var whole []replayed
+	var whole []replayed // without their rows: put copied them
 	var pages int64
 	err = load.Write(dbctx, func(put func([]chain.Tx) error) error {
 		return u.read(ctx, it, func(w replayed) error {
+			if err := put(w.rows); err != nil {
+				return err
+			}
+			w.rows = nil
 			whole = append(whole, w)
 			pages += int64(len(w.keys))
 			r.pages.Add(int64(len(w.keys))) // live progress
-			return put(w.rows)
+			return nil
 		})
 	})
 	if err != nil {
@@ -112,7 +116,7 @@ func (u *replayUnit) load(ctx context.Context, it *Iteration, stage bool) (bool,
 	}
 	if len(whole) == 0 {
 		load.Abort()
-		return false, nil
+		return false, ctx.Err()
 	}
 	ws := make([]store.SeedWindow, len(whole))
 	for k, w := range whole {
@@ -141,12 +145,14 @@ func (u *replayUnit) load(ctx context.Context, it *Iteration, stage bool) (bool,
 	}
 	r.log.Info("replayed from the raw cache", "windows", len(whole), "of", len(u.windows), "pages", pages,
 		"rows", res.Rows, "elapsed", time.Since(started).Round(time.Millisecond).String())
-	return all, nil
+	// After Ctrl+C the windows read whole are kept; the run then stops.
+	return all, ctx.Err()
 }
 
 // read decodes the unit's windows on every core and hands each window read
 // whole to emit, one at a time. A window with a page missing or corrupt
-// (deleted, as cachedPage does) is skipped.
+// (deleted, as cachedPage does) is skipped. Ctrl+C (ctx) stops the reading
+// without an error: the windows already emitted are whole and are kept.
 func (u *replayUnit) read(ctx context.Context, it *Iteration, emit func(replayed) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -187,9 +193,6 @@ func (u *replayUnit) read(ctx context.Context, it *Iteration, emit func(replayed
 				cancel()
 			}
 		}
-	}
-	if err == nil {
-		err = ctx.Err()
 	}
 	return err
 }

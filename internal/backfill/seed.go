@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -171,7 +172,7 @@ func (u *seedUnit) load(ctx context.Context, it *Iteration, stage bool) (bool, e
 	})
 	if err != nil {
 		load.Abort()
-		if scanErr != nil { // the seed's own error, not the store's
+		if scanErr != nil && errors.Is(err, scanErr) { // the seed's own error, not the store's
 			return false, fmt.Errorf("%s seed: %w", u.src.Name(), err)
 		}
 		return false, err

@@ -180,7 +180,7 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 			return false, err
 		}
 		if err := settle(walkInFlight - 1); err != nil {
-			return false, errors.Join(err, settle(0))
+			return false, err // the committer fails every page after this one the same way
 		}
 		pending = append(pending, u.commits.submit(segCommit{page: store.SegmentPage{Segment: g, Txs: kept}, progress: !g.Open}))
 	}

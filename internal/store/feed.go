@@ -27,9 +27,17 @@ const feedQueue = 8
 // has ended (it failed): the producer must stop.
 var errFeedStopped = errors.New("the insert reading the rows has stopped")
 
-// feedSeq names each feed's table function uniquely: functions are
-// registered in the database's catalog and cannot be replaced.
-var feedSeq atomic.Int64
+// feedFunc is the table function every feed of a database reads through;
+// its one argument picks the feed in feeds.
+const feedFunc = "walletcache_feed"
+
+// feeds holds the feeds whose statements are running, by id. A feed is in
+// it only while its statement runs, so nothing of it outlives the insert
+// (a table function's own state lives until the database closes).
+var (
+	feeds   sync.Map // int64 -> *txFeed
+	feedSeq atomic.Int64
+)
 
 // txFeed is the table source behind one feed.
 type txFeed struct {
@@ -38,33 +46,60 @@ type txFeed struct {
 	stop   chan struct{}   // closed when the statement has returned
 	mu     sync.Mutex
 	err    error // the producer's error, set before chunks is closed
-	types  []duckdb.ColumnInfo
 }
 
-// feedRows runs `INSERT INTO table SELECT * FROM <feed>()` on conn while
-// produce calls put with batches of rows in the column order of the
-// transactions table (put copies them, so a batch may be reused once put
-// returns). It returns how many rows the statement inserted. An error of
-// produce is returned as it is; otherwise the statement's error is.
-func feedRows(ctx context.Context, conn *sql.Conn, table string, produce func(put func([]chain.Tx) error) error) (int64, error) {
+// registerFeed adds feedFunc to the store's database (at Open).
+func (s *Store) registerFeed(ctx context.Context) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("register the row feed: %w", err)
+	}
+	defer conn.Close()
+	id, err := duckdb.NewTypeInfo(duckdb.TYPE_BIGINT)
+	if err != nil {
+		return fmt.Errorf("register the row feed: %w", err)
+	}
+	err = duckdb.RegisterTableUDF(conn, feedFunc, duckdb.ParallelChunkTableFunction{
+		Config: duckdb.TableFunctionConfig{Arguments: []duckdb.TypeInfo{id}},
+		BindArguments: func(_ map[string]any, args ...any) (duckdb.ParallelChunkTableSource, error) {
+			id, _ := args[0].(int64)
+			f, ok := feeds.Load(id)
+			if !ok {
+				return nil, fmt.Errorf("no row feed %d is running", id)
+			}
+			return f.(*txFeed), nil
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("register the row feed: %w", err)
+	}
+	return nil
+}
+
+// feedRows runs `INSERT INTO table SELECT * FROM walletcache_feed(id)` on
+// conn while produce calls put with batches of rows in the column order of
+// the transactions table (put copies them, so a batch may be reused once
+// put returns). It returns how many rows the statement inserted. An error
+// of produce is returned as it is, unless it is only put's report that the
+// statement stopped: then, and otherwise, the statement's error is.
+func (s *Store) feedRows(ctx context.Context, conn *sql.Conn, table string, produce func(put func([]chain.Tx) error) error) (int64, error) {
 	f := &txFeed{
 		chunks: make(chan []chain.Tx, feedQueue),
 		free:   make(chan []chain.Tx, feedQueue+4),
 		stop:   make(chan struct{}),
-		types:  txColumnInfos(),
 	}
-	name := fmt.Sprintf("walletcache_feed_%d", feedSeq.Add(1))
-	if err := duckdb.RegisterTableUDF(conn, name, duckdb.ParallelChunkTableFunction{
-		BindArguments: func(map[string]any, ...any) (duckdb.ParallelChunkTableSource, error) { return f, nil },
-	}); err != nil {
-		return 0, fmt.Errorf("register the row feed: %w", err)
-	}
+	id := feedSeq.Add(1)
+	feeds.Store(id, f)
+	defer feeds.Delete(id)
 	// Row order in the table carries no meaning here (every reader sorts),
-	// and keeping it would serialise the insert.
-	if _, err := conn.ExecContext(ctx, "SET preserve_insertion_order = false"); err != nil {
-		return 0, err
+	// and keeping it would serialise the insert. The setting is the
+	// database's, not the connection's: it is set and reset through the
+	// pool, not conn, whose transaction a failed insert leaves aborted.
+	// Feeds run under writeMu, so they never overlap.
+	if _, err := s.db.ExecContext(ctx, "SET preserve_insertion_order = false"); err != nil {
+		return 0, fmt.Errorf("row feed: %w", err)
 	}
-	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "RESET preserve_insertion_order") }()
+	defer func() { _, _ = s.db.ExecContext(context.WithoutCancel(ctx), "RESET preserve_insertion_order") }()
 
 	produced := make(chan error, 1)
 	go func() {
@@ -75,7 +110,7 @@ func feedRows(ctx context.Context, conn *sql.Conn, table string, produce func(pu
 		close(f.chunks)
 		produced <- err
 	}()
-	res, execErr := conn.ExecContext(ctx, `INSERT INTO `+table+` SELECT * FROM `+name+`()`)
+	res, execErr := conn.ExecContext(ctx, `INSERT INTO `+table+` SELECT * FROM `+feedFunc+`(?)`, id)
 	close(f.stop)
 	for range f.chunks { // unblock a producer still sending
 	}
@@ -100,6 +135,7 @@ func (f *txFeed) put(rows []chain.Tx) error {
 		default:
 			c = make([]chain.Tx, 0, size)
 		}
+		clear(c[:cap(c)]) // a reused chunk keeps no strings of its last rows
 		c = append(c[:0], rows[:n]...)
 		rows = rows[n:]
 		select {
@@ -112,7 +148,7 @@ func (f *txFeed) put(rows []chain.Tx) error {
 }
 
 // ColumnInfos is the transactions table's columns.
-func (f *txFeed) ColumnInfos() []duckdb.ColumnInfo { return f.types }
+func (f *txFeed) ColumnInfos() []duckdb.ColumnInfo { return txColumns }
 
 // Cardinality is unknown until the producer ends.
 func (f *txFeed) Cardinality() *duckdb.CardinalityInfo { return nil }
@@ -149,7 +185,9 @@ func (f *txFeed) FillChunk(_ any, out duckdb.DataChunk) error {
 	return out.SetSize(n)
 }
 
-// txColumnInfos is the transactions table's columns as fillTx writes them.
+// txColumns is the transactions table's columns as fillTx writes them.
+var txColumns = txColumnInfos()
+
 func txColumnInfos() []duckdb.ColumnInfo {
 	types := []struct {
 		name string

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 
@@ -131,5 +132,89 @@ func TestFeedProducerFails(t *testing.T) {
 	if _, err := seedLoad(t, s, Span{Start: 100, End: 199}, false, []chain.Tx{tx("a", 100, 1)},
 		[]SeedWindow{{Window: Window{ID: 1, Start: 100, End: 199, Attempt: 1}, SeedCount: 1}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A direct load whose first row conflicts with a stored one is refused with
+// ErrSeedConflict even though DuckDB stops the insert while the producer
+// still has rows to hand over (put then reports the stop to the producer).
+func TestSeedLoadConflictFoundEarly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openTemp(t)
+	ws := []SeedWindow{{Window: Window{ID: 1, Start: 100, End: 199, Attempt: 1}, SeedCount: 1}}
+	if _, err := seedLoad(t, s, Span{Start: 100, End: 199}, false, []chain.Tx{tx("a", 100, 1)}, ws); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.BeginSeedLoad(ctx, Span{Start: 300, End: 1 << 30}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	err = l.Write(ctx, func(put func([]chain.Tx) error) error {
+		if err := put([]chain.Tx{tx("a", 300, 1)}); err != nil {
+			return err
+		}
+		batch := make([]chain.Tx, 1000)
+		for k := range 2000 { // far more than the insert takes before it fails
+			for i := range batch {
+				batch[i] = tx(fmt.Sprintf("0x%08d%04d", k, i), 400, 1)
+			}
+			if err := put(batch); err != nil {
+				stopped = true
+				return err
+			}
+		}
+		return nil
+	})
+	l.Abort()
+	if !stopped {
+		t.Skip("the insert took every row before failing: the early stop was not exercised")
+	}
+	if !errors.Is(err, ErrSeedConflict) {
+		t.Fatalf("err %v, want ErrSeedConflict", err)
+	}
+	if got := storedIDs(t, s); len(got) != 1 {
+		t.Fatalf("%d rows stored after a refused load", len(got))
+	}
+}
+
+// A feed leaves nothing of its rows behind once its statement is done: the
+// heap does not grow with the number of feeds a database has run.
+func TestFeedsDoNotAccumulate(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	feed := func(k int) {
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE st AS SELECT * FROM transactions LIMIT 0`); err != nil {
+			t.Fatal(err)
+		}
+		rows := make([]chain.Tx, 20_000)
+		for i := range rows {
+			rows[i] = tx(fmt.Sprintf("0x%064d", k*100_000+i), 400, 1)
+		}
+		if _, err := s.feedRows(ctx, conn, "st", func(put func([]chain.Tx) error) error { return put(rows) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feed(0)
+	base := heap()
+	for k := 1; k <= 20; k++ {
+		feed(k)
+	}
+	// 20 feeds of 20k rows each held about 5 MB of chunks apiece before.
+	if grown := int64(heap()) - int64(base); grown > 20<<20 {
+		t.Fatalf("the heap grew by %d MB over 20 feeds", grown>>20)
 	}
 }

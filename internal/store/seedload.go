@@ -80,17 +80,16 @@ func (l *SeedLoad) release() {
 // as it is and leaves the load to Abort. In a direct load, a row whose
 // tx_id is already stored (outside the span) fails with ErrSeedConflict.
 func (l *SeedLoad) Write(ctx context.Context, produce func(put func([]chain.Tx) error) error) (err error) {
-	var fed bool
-	n, err := feedRows(ctx, l.conn, l.table, func(put func([]chain.Tx) error) error {
-		err := produce(put)
-		fed = err == nil
-		return err
+	var produced error
+	n, err := l.s.feedRows(ctx, l.conn, l.table, func(put func([]chain.Tx) error) error {
+		produced = produce(put)
+		return produced
 	})
 	switch {
 	case err == nil:
 		l.rows += n
 		return nil
-	case !fed:
+	case produced != nil && !errors.Is(produced, errFeedStopped):
 		return err // the producer's own error, named by the producer
 	case l.direct && (strings.Contains(err.Error(), "onstraint") || strings.Contains(err.Error(), "uplicate key")):
 		return fmt.Errorf("seed load: %w: %v", ErrSeedConflict, err)

@@ -433,7 +433,7 @@ func (s *Store) ReplaceSegmentRows(ctx context.Context, g Segment, before int64,
 		return 0, 0, fmt.Errorf("commit segment rows: staging table: %w", err)
 	}
 	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS `+segmentStage) }()
-	if _, err := feedRows(ctx, conn, segmentStage, func(put func([]chain.Tx) error) error { return put(unique) }); err != nil {
+	if _, err := s.feedRows(ctx, conn, segmentStage, func(put func([]chain.Tx) error) error { return put(unique) }); err != nil {
 		return 0, 0, fmt.Errorf("commit segment rows: stage: %w", err)
 	}
 	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {

@@ -75,6 +75,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		diskFull(&err)
 		return nil, err
 	}
+	if !opts.ReadOnly {
+		// Registered outside any transaction: a function added inside one
+		// would vanish with its rollback.
+		if err := s.registerFeed(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %s: %w", abs, err)
+		}
+	}
 	return s, nil
 }
 
