@@ -343,18 +343,17 @@ func (p *Postgres) CountsByBurnTime(ctx context.Context, start, end int64) (time
 	return times, counts, nil
 }
 
-// Scan streams the final rows with burn_block_time in [start, end] ordered by
-// (burn_block_time, block_height, microblock_sequence, tx_index): the index
-// gives the first key, so the server sorts only rows of equal time. Rows
-// arrive through the binary protocol one message at a time and are
+// Scan streams the final rows with burn_block_time in [start, end] in the
+// order the server finds them: the consumer routes each row by its burn
+// time, and an ORDER BY cost the server a third of the scan (301k against
+// 424k rows/s, BenchmarkPostgresScan on 1M rows). Rows arrive through the binary protocol one message at a time and are
 // converted in a goroutine while fn stores the previous batch, so memory
 // stays at two batches whatever the range.
 func (p *Postgres) Scan(ctx context.Context, start, end int64, fn func([]chain.Tx) error) (int64, error) {
 	if p.broken != nil {
 		return 0, p.broken
 	}
-	sql := "SELECT " + strings.Join(txsColumns, ", ") + " FROM " + ident(p.tip.Schema) + ".txs" + finalWhere +
-		" ORDER BY burn_block_time, block_height, microblock_sequence, tx_index"
+	sql := "SELECT " + strings.Join(txsColumns, ", ") + " FROM " + ident(p.tip.Schema) + ".txs" + finalWhere
 	lo, hi := clampTime(start, end)
 	n, err := pipeline(ctx, func(ctx context.Context, emit func(chain.Tx) error) error {
 		// The query watches the pipeline's context: when fn fails, the
