@@ -3,7 +3,6 @@ package seed_test
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
 	"math"
 	"os"
@@ -224,67 +223,6 @@ func BenchmarkDuckDBReadCSV(b *testing.B) {
 			b.Fatalf("read_csv loaded %d rows (%v), want %d", n, err, benchN)
 		}
 		total += n
-	}
-	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
-	reportCPU(b, cpu0, total)
-	reportRSS(b)
-}
-
-// BenchmarkPostgresToDuckDB is the whole path a backfill would take: the
-// PostgreSQL reader feeding DuckDB's appender, comparable with
-// BenchmarkDuckDBReadCSV.
-func BenchmarkPostgresToDuckDB(b *testing.B) {
-	srv := benchSetup(b)
-	r := openBenchPostgres(b, srv)
-	connector, err := duckdb.NewConnector(filepath.Join(b.TempDir(), "bench.duckdb"), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	db := sql.OpenDB(connector)
-	defer db.Close()
-	ctx := context.Background()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	const table = `CREATE OR REPLACE TABLE t (tx_id VARCHAR, tx_type VARCHAR, tx_status VARCHAR, block_height BIGINT,
-		block_hash VARCHAR, block_time TIMESTAMP, burn_block_height BIGINT, burn_block_time TIMESTAMP, tx_index BIGINT,
-		sender_address VARCHAR, nonce BIGINT, fee_rate UBIGINT, sponsored BOOLEAN, sponsor_address VARCHAR,
-		token_transfer_recipient_address VARCHAR, token_transfer_amount UBIGINT, token_transfer_memo VARCHAR,
-		contract_call_contract_id VARCHAR, contract_call_function_name VARCHAR, smart_contract_contract_id VARCHAR)`
-	var total int64
-	cpu0 := cpuTime()
-	for b.Loop() {
-		if _, err := conn.ExecContext(ctx, table); err != nil {
-			b.Fatal(err)
-		}
-		err := conn.Raw(func(dc any) error {
-			a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "t")
-			if err != nil {
-				return err
-			}
-			n, err := r.Scan(ctx, math.MinInt64, math.MaxInt64, func(batch []chain.Tx) error {
-				for _, t := range batch {
-					if err := a.AppendRow(t.TxID, t.TxType, t.TxStatus, t.BlockHeight, t.BlockHash, t.BlockTime,
-						t.BurnBlockHeight, t.BurnBlockTime, t.TxIndex, t.SenderAddress, t.Nonce, t.FeeRate, t.Sponsored,
-						t.SponsorAddress, t.TokenTransferRecipientAddress, t.TokenTransferAmount, t.TokenTransferMemo,
-						t.ContractCallContractID, t.ContractCallFunctionName, t.SmartContractContractID); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				a.Close()
-				return err
-			}
-			total += n
-			return a.Close()
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
 	reportCPU(b, cpu0, total)
