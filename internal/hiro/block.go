@@ -2,7 +2,6 @@ package hiro
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -19,7 +18,7 @@ func (c *Client) BlockHash(ctx context.Context, height int64) (string, error) {
 	}
 	path := "/extended/v2/blocks/" + strconv.FormatInt(height, 10)
 	_, err := c.Get(ctx, path, nil, func(body []byte) error {
-		if err := json.Unmarshal(body, &b); err != nil || b.Height == nil || *b.Height != height || !hash32RE.MatchString(b.Hash) {
+		if err := decodeJSON(body, &b); err != nil || b.Height == nil || *b.Height != height || !isHash32(b.Hash) {
 			return fmt.Errorf("%w: %s is not block %d with a 32-byte hash", ErrMalformed, path, height)
 		}
 		return nil

@@ -1,7 +1,6 @@
 package hiro
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -73,7 +72,7 @@ type v1Tx struct {
 // partial page.
 func DecodeTxPage(body []byte) (TxPage, error) {
 	var env v1Envelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	if err := decodeJSON(body, &env); err != nil {
 		return TxPage{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if env.Total == nil || env.Results == nil || env.Limit == nil || env.Offset == nil {
@@ -102,7 +101,7 @@ func DecodeTxPage(body []byte) (TxPage, error) {
 // that are not on the canonical chain (or in a non-canonical microblock).
 func DecodeTx(raw []byte) (tx chain.Tx, canonical bool, err error) {
 	var v v1Tx
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := decodeJSON(raw, &v); err != nil {
 		return chain.Tx{}, false, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return v.convert()

@@ -2,7 +2,6 @@ package hiro
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -78,7 +77,7 @@ func (c *Client) ChainTip(ctx context.Context) (Tip, error) {
 	}
 	q := url.Values{"limit": {"1"}}
 	_, err := c.Get(ctx, "/extended/v2/blocks", q, func(b []byte) error {
-		if err := json.Unmarshal(b, &blocks); err != nil || len(blocks.Results) == 0 || blocks.Results[0].BurnBlockTime == 0 {
+		if err := decodeJSON(b, &blocks); err != nil || len(blocks.Results) == 0 || blocks.Results[0].BurnBlockTime == 0 {
 			return fmt.Errorf("%w: /extended/v2/blocks has no newest block", ErrMalformed)
 		}
 		return nil
@@ -101,7 +100,7 @@ func (c *Client) ChainTip(ctx context.Context) (Tip, error) {
 		} `json:"results"`
 	}
 	if _, err2 := c.Get(ctx, "/extended/v2/burn-blocks", q, func(b []byte) error {
-		if err := json.Unmarshal(b, &burn); err != nil || len(burn.Results) == 0 || burn.Results[0].BurnBlockTime == 0 {
+		if err := decodeJSON(b, &burn); err != nil || len(burn.Results) == 0 || burn.Results[0].BurnBlockTime == 0 {
 			return fmt.Errorf("%w: /extended/v2/burn-blocks has no newest burn block", ErrMalformed)
 		}
 		return nil

@@ -115,7 +115,7 @@ func classify404(err error, word string) error {
 		Error   string `json:"error"`
 		Message string `json:"message"`
 	}
-	_ = json.Unmarshal([]byte(se.Body), &body)
+	_ = decodeJSON([]byte(se.Body), &body)
 	text := strings.ToLower(body.Error + " " + body.Message)
 	if strings.Contains(text, word) && strings.Contains(text, "not found") && !strings.Contains(text, "route") {
 		if word == "block" {
@@ -184,7 +184,7 @@ type v3Summary struct {
 // instead of a partial page being stored.
 func DecodeV3Page(body []byte) (V3Page, error) {
 	var env v3Envelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	if err := decodeJSON(body, &env); err != nil {
 		return V3Page{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if env.Total == nil || env.Limit == nil || env.Cursor == nil || env.Results == nil {
@@ -244,7 +244,7 @@ func DecodeV3Page(body []byte) (V3Page, error) {
 // v3 lists serve canonical transactions only, so Canonical is true.
 func DecodeV3Tx(raw []byte) (chain.Tx, error) {
 	var v v3Summary
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := decodeJSON(raw, &v); err != nil {
 		return chain.Tx{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return v.convert()
@@ -351,13 +351,13 @@ func decodeMemo(raw json.RawMessage) (string, error) {
 	}
 	if raw[0] == '"' {
 		var s string
-		err := json.Unmarshal(raw, &s)
+		err := decodeJSON(raw, &s)
 		return s, err
 	}
 	var obj struct {
 		Hex *string `json:"hex"`
 	}
-	if err := json.Unmarshal(raw, &obj); err != nil {
+	if err := decodeJSON(raw, &obj); err != nil {
 		return "", err
 	}
 	if obj.Hex == nil {
@@ -408,7 +408,7 @@ func (c *Client) BlockAtTime(ctx context.Context, unix int64) (BlockRef, error) 
 	}
 	path := "/extended/v2/blocks/by-block-time/" + strconv.FormatInt(unix, 10)
 	_, err := c.Get(ctx, path, nil, func(body []byte) error {
-		if err := json.Unmarshal(body, &b); err != nil || b.Height == nil || b.BurnBlockTime == nil {
+		if err := decodeJSON(body, &b); err != nil || b.Height == nil || b.BurnBlockTime == nil {
 			return fmt.Errorf("%w: %s has no height or burn_block_time", ErrMalformed, path)
 		}
 		return nil

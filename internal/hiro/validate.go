@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -77,17 +76,41 @@ func shorten(s string) string {
 	return s[:cut] + "…"
 }
 
-var (
-	// hash32RE is a 0x-prefixed 32-byte hash in lowercase hex, as the API
-	// writes tx ids and block hashes.
-	hash32RE = regexp.MustCompile(`^0x[0-9a-f]{64}$`)
-	memoRE   = regexp.MustCompile(`^0x(?:[0-9a-f]{2}){0,34}$`)
-	// A c32 Stacks address: S, a version character (P and M on mainnet, T
-	// and N on testnet), then c32 characters (no I, L, O or U). Twenty
-	// hash bytes and four checksum bytes make 39 characters, fewer when
-	// the hash starts with zero bytes.
-	addressRE = regexp.MustCompile(`^S[PMTN][0-9A-HJKMNP-TV-Z]{24,40}$`)
-)
+// The shapes below are checked byte by byte rather than with regular
+// expressions: every field of every transaction passes through them, and
+// the regexp engine cost a quarter of a page's decoding.
+
+// isHash32 reports whether s is a 0x-prefixed 32-byte hash in lowercase
+// hex, as the API writes tx ids and block hashes.
+func isHash32(s string) bool { return isLowerHex0x(s, 32, 32) }
+
+// isMemo reports whether s is a 0x-prefixed memo of at most MaxMemoBytes
+// bytes in lowercase hex.
+func isMemo(s string) bool { return isLowerHex0x(s, 0, MaxMemoBytes) }
+
+// isLowerHex0x reports whether s is 0x and from minBytes to maxBytes bytes
+// written as lowercase hex digit pairs.
+func isLowerHex0x(s string, minBytes, maxBytes int) bool {
+	n := len(s) - 2
+	if n < 2*minBytes || n > 2*maxBytes || n%2 != 0 || s[0] != '0' || s[1] != 'x' {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// c32Alphabet marks the characters of Crockford's base32 as c32 writes
+// them: digits and upper-case letters without I, L, O and U.
+var c32Alphabet = func() (set [256]bool) {
+	for _, c := range "0123456789ABCDEFGHJKMNPQRSTVWXYZ" {
+		set[c] = true
+	}
+	return set
+}()
 
 var (
 	txTypes = map[string]bool{"token_transfer": true, "smart_contract": true, "contract_call": true,
@@ -99,8 +122,21 @@ var (
 		"abort_by_post_condition": true, "problematic_skipped": true}
 )
 
-// isAddress reports whether s is shaped like a standard Stacks principal.
-func isAddress(s string) bool { return addressRE.MatchString(s) }
+// isAddress reports whether s is shaped like a standard Stacks principal:
+// S, a version character (P and M on mainnet, T and N on testnet), then 24
+// to 40 c32 characters. Twenty hash bytes and four checksum bytes make 39
+// characters, fewer when the hash starts with zero bytes.
+func isAddress(s string) bool {
+	if len(s) < 26 || len(s) > 42 || s[0] != 'S' || !strings.ContainsRune("PMTN", rune(s[1])) {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		if !c32Alphabet[s[i]] {
+			return false
+		}
+	}
+	return true
+}
 
 // isContractID reports whether s is address.name with a bounded, printable
 // name. The name's characters are otherwise left to the node: what the
@@ -143,9 +179,11 @@ func checkTx(t *chain.Tx, now time.Time) error {
 	itoa := func(v int64) string { return strconv.FormatInt(v, 10) }
 	latest := now.Add(MaxFutureSkew)
 	timeOK := func(v time.Time) bool { return !v.Before(StacksGenesis) && !v.After(latest) }
-	timeWant := fmt.Sprintf("a Unix time from %s to %s (now plus %s)", StacksGenesis.Format(time.DateOnly), latest.UTC().Format(time.DateTime), MaxFutureSkew)
+	timeWant := func() string { // only for an error: formatting costs more than the checks
+		return fmt.Sprintf("a Unix time from %s to %s (now plus %s)", StacksGenesis.Format(time.DateOnly), latest.UTC().Format(time.DateTime), MaxFutureSkew)
+	}
 	switch {
-	case !hash32RE.MatchString(t.TxID):
+	case !isHash32(t.TxID):
 		return bad("tx_id", t.TxID, "0x and 64 lower-case hex digits")
 	case !txTypes[t.TxType]:
 		return bad("tx_type", t.TxType, "a transaction type of the API")
@@ -153,14 +191,14 @@ func checkTx(t *chain.Tx, now time.Time) error {
 		return bad("tx_status", t.TxStatus, "the status of a mined transaction (success, abort_by_response, abort_by_post_condition, problematic_skipped)")
 	case t.BlockHeight < 0 || t.BlockHeight > MaxJSONInt:
 		return bad("block_height", itoa(t.BlockHeight), "a height from 0 to 2^53-1")
-	case !hash32RE.MatchString(t.BlockHash):
+	case !isHash32(t.BlockHash):
 		return bad("block_hash", t.BlockHash, "0x and 64 lower-case hex digits")
 	case !timeOK(t.BlockTime):
-		return bad("block_time", itoa(t.BlockTime.Unix()), timeWant)
+		return bad("block_time", itoa(t.BlockTime.Unix()), timeWant())
 	case t.BurnBlockHeight < 0 || t.BurnBlockHeight > MaxJSONInt:
 		return bad("burn_block_height", itoa(t.BurnBlockHeight), "a height from 0 to 2^53-1")
 	case !timeOK(t.BurnBlockTime):
-		return bad("burn_block_time", itoa(t.BurnBlockTime.Unix()), timeWant)
+		return bad("burn_block_time", itoa(t.BurnBlockTime.Unix()), timeWant())
 	case t.TxIndex < 0 || t.TxIndex > MaxTxIndex:
 		return bad("tx_index", itoa(t.TxIndex), "a position from 0 to 2^31-1")
 	case !isAddress(t.SenderAddress):
@@ -178,7 +216,7 @@ func checkTx(t *chain.Tx, now time.Time) error {
 		if !isAddress(r) && !isContractID(r) {
 			return bad("token_transfer.recipient_address", r, "a c32 Stacks address or contract id")
 		}
-		if !memoRE.MatchString(t.TokenTransferMemo) && t.TokenTransferMemo != "" {
+		if t.TokenTransferMemo != "" && !isMemo(t.TokenTransferMemo) {
 			return bad("token_transfer.memo", t.TokenTransferMemo, fmt.Sprintf("0x and at most %d bytes of lower-case hex", MaxMemoBytes))
 		}
 	case "contract_call":

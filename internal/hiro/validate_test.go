@@ -3,8 +3,10 @@ package hiro
 import (
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -152,5 +154,87 @@ func TestClientRetriesImpossiblePage(t *testing.T) {
 	var ve *ValueError
 	if !errors.As(err, &ve) || n.Load() != 4 || c.Stats.Malformed.Load() != 4 {
 		t.Fatalf("err %v after %d requests (%d malformed)", err, n.Load(), c.Stats.Malformed.Load())
+	}
+}
+
+// TestShapesAgreeWithTheirPatterns checks the byte-by-byte shape checks
+// against the regular expressions that define them, on strings made to sit
+// on every edge: lengths around each bound, and characters just outside
+// each allowed range.
+func TestShapesAgreeWithTheirPatterns(t *testing.T) {
+	t.Parallel()
+	patterns := []struct {
+		name    string
+		check   func(string) bool
+		re      *regexp.Regexp
+		heads   []string // prefixes to try
+		allowed string   // characters the pattern allows after the prefix
+		outside string   // characters just outside the allowed ranges
+		maxN    int
+	}{
+		{"hash32", isHash32, regexp.MustCompile(`^0x[0-9a-f]{64}$`), []string{"0x", "0X", "1x", "", "x"}, "0123456789abcdef", "/:`gAF", 68},
+		{"memo", isMemo, regexp.MustCompile(`^0x(?:[0-9a-f]{2}){0,34}$`), []string{"0x", "0X", "00", ""}, "0123456789abcdef", "/:`gAF", 72},
+		{"address", isAddress, regexp.MustCompile(`^S[PMTN][0-9A-HJKMNP-TV-Z]{24,40}$`), []string{"SP", "SM", "ST", "SN", "SA", "sP", "S", ""},
+			"0123456789ABCDEFGHJKMNPQRSTVWXYZ", "/:@IOUL[a", 44},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, p := range patterns {
+		tried, accepted := 0, 0
+		for _, head := range p.heads {
+			for n := 0; n <= p.maxN; n++ {
+				for try := range 40 {
+					chars := p.allowed // every other string only from allowed characters
+					if try%2 == 1 {
+						chars += p.outside
+					}
+					b := []byte(head)
+					for range n {
+						b = append(b, chars[rng.IntN(len(chars))])
+					}
+					s := string(b)
+					tried++
+					want := p.re.MatchString(s)
+					if want {
+						accepted++
+					}
+					if got := p.check(s); got != want {
+						t.Fatalf("%s(%q) = %v, the pattern says %v", p.name, s, got, want)
+					}
+				}
+			}
+		}
+		if accepted == 0 || accepted == tried {
+			t.Fatalf("%s: %d of %d strings accepted: the test does not reach both sides", p.name, accepted, tried)
+		}
+	}
+}
+
+// TestDecodeErrorsArePlainLines checks that a body the fast decoder
+// rejects is reported with encoding/json's one-line reason, not a
+// multi-line quote of the input.
+func TestDecodeErrorsArePlainLines(t *testing.T) {
+	t.Parallel()
+	tx, err := os.ReadFile(filepath.Join("testdata", "token_transfer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := append(append([]byte(`{"limit":50,"offset":0,"total":1,"results":[`), tx...), "]}"...)
+	if _, err := DecodeTxPage(raw); err != nil {
+		t.Fatalf("the whole page: %v", err)
+	}
+	for name, body := range map[string][]byte{
+		"truncated":     raw[:len(raw)/2],
+		"wrong type":    []byte(`{"limit":50,"offset":0,"total":"many","results":[]}`),
+		"trailing data": append(append([]byte{}, raw...), '{'),
+	} {
+		_, err := DecodeTxPage(body)
+		var want error
+		var env v1Envelope
+		if want = json.Unmarshal(body, &env); want == nil {
+			t.Fatalf("%s: encoding/json accepts the body", name)
+		}
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), want.Error()) || !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: error %q, want ErrMalformed with %q on one line", name, err, want)
+		}
 	}
 }
