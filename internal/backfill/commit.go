@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,8 +18,9 @@ const maxBatch = 64
 // it: a walk that queued pages behind the failed one must not see them land
 // past a gap.
 type committer[P any] struct {
-	in   chan pending[P]
-	done chan struct{}
+	in     chan pending[P]
+	done   chan struct{}
+	failed atomic.Pointer[error] // the first failed commit's error
 }
 
 type pending[P any] struct {
@@ -29,7 +31,8 @@ type pending[P any] struct {
 // startCommitter starts the committer of an iteration; commit writes one
 // batch in one transaction. It stops when the iteration ends.
 func startCommitter[P any](it *Iteration, commit func(ctx context.Context, pages []P) error) *committer[P] {
-	c := &committer[P]{in: make(chan pending[P], it.run.cfg.Concurrency*4), done: make(chan struct{})}
+	// Room for a whole batch to queue while the previous one commits.
+	c := &committer[P]{in: make(chan pending[P], max(it.run.cfg.Concurrency*4, maxBatch)), done: make(chan struct{})}
 	ctx := context.WithoutCancel(context.Background())
 	go func() {
 		defer close(c.done)
@@ -58,6 +61,7 @@ func startCommitter[P any](it *Iteration, commit func(ctx context.Context, pages
 					it.run.lastCommit.Store(time.Now().UnixNano())
 				} else {
 					failed = err
+					c.failed.Store(&err)
 				}
 			}
 			for _, b := range batch {
@@ -67,6 +71,15 @@ func startCommitter[P any](it *Iteration, commit func(ctx context.Context, pages
 	}()
 	it.onEnd = append(it.onEnd, func() { close(c.in); <-c.done })
 	return c
+}
+
+// failure is the error of the first failed commit, or nil: a walk that
+// does not wait for each commit stops fetching pages that cannot land.
+func (c *committer[P]) failure() error {
+	if err := c.failed.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // submit queues a page; the channel it returns says when it is durable.

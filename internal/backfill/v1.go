@@ -172,14 +172,28 @@ type windowAttempt struct {
 	mu       sync.Mutex
 	fetched  map[string][]byte // final pages from the API, cached once the window verifies
 	hits     []string          // pages served from the cache
+	queued   []queuedPage      // pages given to the committer, not yet known durable
 }
 
-// walk fetches every page of the attempt that is not yet committed.
+// walk fetches every page of the attempt that is not yet committed, and
+// returns once those it fetched are durable.
 // Offsets come from the total the API reports; a window that grows while it
 // is walked (oldest first, so new rows land at the end) is walked on to its
 // new end. It returns the latest total and whether all pages up to it are
 // committed.
 func (a *windowAttempt) walk(ctx context.Context, it *Iteration) (int64, bool, error) {
+	total, complete, err := a.walkPages(ctx, it)
+	// Whatever stopped the walk, the pages it queued land (or fail) first:
+	// the attempt is only complete once they are durable, and a failed
+	// commit says more than the error that followed it.
+	if lerr := a.landed(); lerr != nil {
+		return total, false, lerr
+	}
+	return total, complete, err
+}
+
+// walkPages queues every page of the attempt that is not yet committed.
+func (a *windowAttempt) walkPages(ctx context.Context, it *Iteration) (int64, bool, error) {
 	r := it.run
 	total := int64(-1)
 	for _, t := range a.done {
@@ -239,11 +253,19 @@ func (a *windowAttempt) walk(ctx context.Context, it *Iteration) (int64, bool, e
 	}
 }
 
-// page gets one page (raw cache first for final windows), commits it, and
-// returns the total the API reported with it.
+// page gets one page (raw cache first for final windows), queues it for
+// the committer, and returns the total the API reported with it. It does
+// not wait for the commit: the next page is fetched while the committer
+// writes, and it writes whatever has queued in one transaction. Against a
+// rate-limited server pages arrive slower than they commit, so the queue
+// (and what a kill -9 loses) stays a page or two; against a fast one the
+// batches grow.
 func (a *windowAttempt) page(ctx context.Context, it *Iteration, off int64) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
+	}
+	if err := a.unit.commits.failure(); err != nil {
+		return 0, fmt.Errorf("commit window %s: %w", span(a.w), err)
 	}
 	if !it.budget.take() {
 		return 0, errBudget
@@ -275,13 +297,37 @@ func (a *windowAttempt) page(ctx context.Context, it *Iteration, off int64) (int
 	}
 	a.mu.Unlock()
 	txs := keepInWindow(it, w, pg.Txs)
-	if err := <-a.unit.commits.submit(store.Page{WindowID: w.ID, Attempt: w.Attempt, Offset: off, APITotal: pg.Total, Txs: txs}); err != nil {
-		return 0, fmt.Errorf("commit window %s offset %d: %w", span(w), off, err)
-	}
+	landed := a.unit.commits.submit(store.Page{WindowID: w.ID, Attempt: w.Attempt, Offset: off, APITotal: pg.Total, Txs: txs})
+	a.mu.Lock()
+	a.queued = append(a.queued, queuedPage{off, landed})
+	a.mu.Unlock()
 	if w.Final {
 		r.progressPages.Add(1)
 	}
 	return pg.Total, nil
+}
+
+// queuedPage is a page handed to the committer and the channel that says
+// when it is durable.
+type queuedPage struct {
+	off    int64
+	landed <-chan error
+}
+
+// landed waits until every page the attempt queued is committed and
+// returns the first failure.
+func (a *windowAttempt) landed() error {
+	a.mu.Lock()
+	queued := a.queued
+	a.queued = nil
+	a.mu.Unlock()
+	var first error
+	for _, q := range queued {
+		if err := <-q.landed; err != nil && first == nil {
+			first = fmt.Errorf("commit window %s offset %d: %w", span(a.w), q.off, err)
+		}
+	}
+	return first
 }
 
 // keepInWindow is the rows of a v1 page the window stores: a row outside
