@@ -69,13 +69,19 @@ func (s *v1Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
 	if err := st.DropWindows(dbctx, drop); err != nil {
 		return nil, err
 	}
-	commits := startCommitter(it, func(ctx context.Context, pages []store.Page) error {
-		n, err := st.CommitPages(ctx, pages)
+	commits := startCommitter(it, func(ctx context.Context, ops []store.WindowOp) error {
+		n, err := st.CommitWindowOps(ctx, ops)
 		if err != nil {
 			return err
 		}
+		pages := 0
+		for _, op := range ops {
+			if op.Page != nil {
+				pages++
+			}
+		}
 		it.run.rows.Add(int64(n))
-		it.run.pages.Add(int64(len(pages)))
+		it.run.pages.Add(int64(pages))
 		return nil
 	})
 	units := make([]Unit, 0, len(plan))
@@ -93,7 +99,7 @@ func (s *v1Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
 type windowUnit struct {
 	src     *v1Source
 	p       Planned
-	commits *committer[store.Page]
+	commits *committer[store.WindowOp]
 }
 
 func (u *windowUnit) Label() string { return "window " + span(u.p.Window).String() }
@@ -102,6 +108,8 @@ func (u *windowUnit) Final() bool   { return u.p.Final }
 // Run walks the window page by page until it is verified, out of attempts
 // or out of budget. A window whose stored rows do not match the API's total
 // is fetched afresh, past the raw cache, up to maxAttempts times in a run.
+// The attempt's start, its pages and its end go to the committer in order
+// and land in its batches; the window waits only for the end's verdict.
 func (u *windowUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 	r := it.run
 	st := r.cfg.Store
@@ -110,17 +118,20 @@ func (u *windowUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 	dbctx := context.WithoutCancel(ctx)
 
 	done := map[int64]int64{} // committed offset -> total the API reported
+	begin := !u.p.Resume
 	if u.p.Resume {
 		var err error
 		if done, err = st.DonePages(dbctx, w.ID, w.Attempt); err != nil {
 			return false, err
 		}
-	} else if err := st.BeginAttempt(dbctx, w); err != nil {
-		return false, err
 	}
 	useCache := w.Final && !overlaps(r.uncached.times, w.Start, w.End)
 	for attempt := 1; ; attempt++ {
 		a := &windowAttempt{unit: u, w: w, done: done, useCache: useCache}
+		if begin {
+			begun := w
+			a.queue("start", store.WindowOp{Begin: &begun})
+		}
 		total, complete, err := a.walk(ctx, it)
 		if errors.Is(err, hiro.ErrMalformed) {
 			// The client retried it: the server keeps sending a bad page
@@ -130,7 +141,7 @@ func (u *windowUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 		if err != nil || !complete {
 			return false, err
 		}
-		f, err := st.FinishAttempt(dbctx, w, total, w.Final)
+		f, err := a.finish(total)
 		if err != nil {
 			return false, err
 		}
@@ -156,10 +167,7 @@ func (u *windowUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 			return false, &UnverifiedError{Unit: u.Label(), Start: w.Start, End: w.End, Attempts: attempt, Detail: detail}
 		}
 		w.Attempt++
-		done, useCache = map[int64]int64{}, false
-		if err := st.BeginAttempt(dbctx, w); err != nil {
-			return false, err
-		}
+		done, useCache, begin = map[int64]int64{}, false, true
 	}
 }
 
@@ -172,24 +180,38 @@ type windowAttempt struct {
 	mu       sync.Mutex
 	fetched  map[string][]byte // final pages from the API, cached once the window verifies
 	hits     []string          // pages served from the cache
-	queued   []queuedPage      // pages given to the committer, not yet known durable
+	queued   []queuedOp        // steps given to the committer, not yet known durable
 }
 
-// walk fetches every page of the attempt that is not yet committed, and
-// returns once those it fetched are durable.
+// walk fetches every page of the attempt that is not yet committed. A
+// complete walk returns at once (finish waits for its pages); any other
+// returns once the pages it queued have landed.
 // Offsets come from the total the API reports; a window that grows while it
 // is walked (oldest first, so new rows land at the end) is walked on to its
 // new end. It returns the latest total and whether all pages up to it are
 // committed.
 func (a *windowAttempt) walk(ctx context.Context, it *Iteration) (int64, bool, error) {
 	total, complete, err := a.walkPages(ctx, it)
-	// Whatever stopped the walk, the pages it queued land (or fail) first:
-	// the attempt is only complete once they are durable, and a failed
-	// commit says more than the error that followed it.
+	if err == nil && complete {
+		return total, true, nil // its pages land before the end queued after them
+	}
+	// Whatever stopped the walk, the pages it queued land (or fail) first,
+	// and a failed commit says more than the error that followed it.
 	if lerr := a.landed(); lerr != nil {
 		return total, false, lerr
 	}
 	return total, complete, err
+}
+
+// finish queues the end of the attempt behind its pages and returns its
+// verdict once all of them have landed.
+func (a *windowAttempt) finish(total int64) (store.Finish, error) {
+	op := &store.FinishOp{Window: a.w, APITotal: total, Final: a.w.Final}
+	a.queue("end", store.WindowOp{Finish: op})
+	if err := a.landed(); err != nil {
+		return store.Finish{}, err
+	}
+	return op.Result, nil
 }
 
 // walkPages queues every page of the attempt that is not yet committed.
@@ -297,24 +319,29 @@ func (a *windowAttempt) page(ctx context.Context, it *Iteration, off int64) (int
 	}
 	a.mu.Unlock()
 	txs := keepInWindow(it, w, pg.Txs)
-	landed := a.unit.commits.submit(store.Page{WindowID: w.ID, Attempt: w.Attempt, Offset: off, APITotal: pg.Total, Txs: txs})
-	a.mu.Lock()
-	a.queued = append(a.queued, queuedPage{off, landed})
-	a.mu.Unlock()
+	a.queue(fmt.Sprintf("offset %d", off), store.WindowOp{Page: &store.Page{WindowID: w.ID, Attempt: w.Attempt, Offset: off, APITotal: pg.Total, Txs: txs}})
 	if w.Final {
 		r.progressPages.Add(1)
 	}
 	return pg.Total, nil
 }
 
-// queuedPage is a page handed to the committer and the channel that says
-// when it is durable.
-type queuedPage struct {
-	off    int64
+// queuedOp is a step handed to the committer, what it was, and the
+// channel that says when it is durable.
+type queuedOp struct {
+	what   string
 	landed <-chan error
 }
 
-// landed waits until every page the attempt queued is committed and
+// queue hands op to the committer; landed waits for it.
+func (a *windowAttempt) queue(what string, op store.WindowOp) {
+	landed := a.unit.commits.submit(op)
+	a.mu.Lock()
+	a.queued = append(a.queued, queuedOp{what, landed})
+	a.mu.Unlock()
+}
+
+// landed waits until every step the attempt queued is committed and
 // returns the first failure.
 func (a *windowAttempt) landed() error {
 	a.mu.Lock()
@@ -324,7 +351,7 @@ func (a *windowAttempt) landed() error {
 	var first error
 	for _, q := range queued {
 		if err := <-q.landed; err != nil && first == nil {
-			first = fmt.Errorf("commit window %s offset %d: %w", span(a.w), q.off, err)
+			first = fmt.Errorf("commit window %s %s: %w", span(a.w), q.what, err)
 		}
 	}
 	return first

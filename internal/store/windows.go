@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"fmt"
 	"strings"
@@ -60,30 +61,9 @@ func (s *Store) NextWindowID(ctx context.Context) (int64, error) {
 // BeginAttempt records a window (new, or existing with a fresh attempt) as
 // being fetched: it is no longer verified, and what earlier attempts
 // committed page by page is forgotten. Rows stay until the attempt finishes.
-func (s *Store) BeginAttempt(ctx context.Context, w Window) (err error) {
-	defer diskFull(&err)
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin window %d: %w", w.ID, err)
-	}
-	defer tx.Rollback()
-	stmts := []struct {
-		q    string
-		args []any
-	}{
-		{`DELETE FROM window_pages WHERE window_id = ?`, []any{w.ID}},
-		{`DELETE FROM window_seen WHERE window_id = ?`, []any{w.ID}},
-		{`INSERT OR REPLACE INTO windows (window_id, start_time, end_time, source, attempt, api_total, stored_rows, verified, final, verified_at, updated_at)
-		  VALUES (?, ?, ?, ?, ?, NULL, NULL, false, ?, NULL, now())`, []any{w.ID, w.Start, w.End, w.Source, w.Attempt, w.Final}},
-	}
-	for _, st := range stmts {
-		if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
-			return fmt.Errorf("begin window %d: %w", w.ID, err)
-		}
-	}
-	return tx.Commit()
+func (s *Store) BeginAttempt(ctx context.Context, w Window) error {
+	_, err := s.CommitWindowOps(ctx, []WindowOp{{Begin: &w}})
+	return err
 }
 
 // DonePages returns the offsets the window's current attempt has committed,
@@ -118,19 +98,49 @@ type Page struct {
 // tx_id, so a page seen twice never doubles a row), the tx_ids each window's
 // attempt has seen, and the page bookkeeping. Either all of it lands or none.
 func (s *Store) CommitPages(ctx context.Context, pages []Page) (rows int, err error) {
+	ops := make([]WindowOp, len(pages))
+	for i := range pages {
+		ops[i].Page = &pages[i]
+	}
+	return s.CommitWindowOps(ctx, ops)
+}
+
+// WindowOp is one step of a v1 window's bookkeeping: exactly one of Begin
+// (BeginAttempt), Page (CommitPages) and Finish (FinishAttempt) is set.
+type WindowOp struct {
+	Begin  *Window
+	Page   *Page
+	Finish *FinishOp
+}
+
+// FinishOp closes a window's attempt; CommitWindowOps fills Result.
+type FinishOp struct {
+	Window   Window
+	APITotal int64
+	Final    bool
+	Result   Finish
+}
+
+// CommitWindowOps runs ops in order in one transaction: the beginnings,
+// pages and ends of the windows' attempts of a batch land together or not
+// at all. A write transaction costs a few milliseconds to commit whatever
+// it holds, so the committer of a run gives every window's bookkeeping to
+// the batch its pages go in, instead of a transaction of its own. It
+// returns the rows upserted.
+func (s *Store) CommitWindowOps(ctx context.Context, ops []WindowOp) (rows int, err error) {
 	defer diskFull(&err)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if len(pages) == 0 {
+	if len(ops) == 0 {
 		return 0, nil
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("commit pages: %w", err)
+		return 0, fmt.Errorf("commit windows: %w", err)
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
-		return 0, fmt.Errorf("commit pages: %w", err)
+		return 0, fmt.Errorf("commit windows: %w", err)
 	}
 	committed := false
 	defer func() {
@@ -138,6 +148,76 @@ func (s *Store) CommitPages(ctx context.Context, pages []Page) (rows int, err er
 			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
+	changed := false // rows written or deleted: the data version moves
+	var pages []*Page
+	flush := func() error {
+		if len(pages) == 0 {
+			return nil
+		}
+		n, err := commitPages(ctx, conn, pages)
+		pages = pages[:0]
+		rows += n
+		changed = true
+		return err
+	}
+	for _, op := range ops {
+		switch {
+		case op.Page != nil:
+			pages = append(pages, op.Page)
+			continue
+		case op.Begin != nil:
+			err = flush()
+			if err == nil {
+				err = beginAttempt(ctx, conn, *op.Begin)
+			}
+		case op.Finish != nil:
+			err = flush()
+			if err == nil {
+				op.Finish.Result, err = finishAttempt(ctx, conn, op.Finish.Window, op.Finish.APITotal, op.Finish.Final)
+				changed = changed || op.Finish.Result.Deleted > 0
+			}
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	if changed {
+		if _, err := conn.ExecContext(ctx, bumpVersion); err != nil {
+			return 0, fmt.Errorf("commit windows: %w", err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return 0, fmt.Errorf("commit windows: %w", err)
+	}
+	committed = true
+	return rows, nil
+}
+
+// beginAttempt is BeginAttempt inside the transaction of conn.
+func beginAttempt(ctx context.Context, conn *sql.Conn, w Window) error {
+	stmts := []struct {
+		q    string
+		args []any
+	}{
+		{`DELETE FROM window_pages WHERE window_id = ?`, []any{w.ID}},
+		{`DELETE FROM window_seen WHERE window_id = ?`, []any{w.ID}},
+		{`INSERT OR REPLACE INTO windows (window_id, start_time, end_time, source, attempt, api_total, stored_rows, verified, final, verified_at, updated_at)
+		  VALUES (?, ?, ?, ?, ?, NULL, NULL, false, ?, NULL, now())`, []any{w.ID, w.Start, w.End, w.Source, w.Attempt, w.Final}},
+	}
+	for _, st := range stmts {
+		if _, err := conn.ExecContext(ctx, st.q, st.args...); err != nil {
+			return fmt.Errorf("begin window %d: %w", w.ID, err)
+		}
+	}
+	return nil
+}
+
+// commitPages is CommitPages inside the transaction of conn, without the
+// data version.
+func commitPages(ctx context.Context, conn *sql.Conn, pages []*Page) (rows int, err error) {
 	seen := make([]seenTx, 0, len(pages)*50)
 	for _, p := range pages {
 		for _, t := range p.Txs {
@@ -165,13 +245,6 @@ func (s *Store) CommitPages(ctx context.Context, pages []Page) (rows int, err er
 	if _, err := conn.ExecContext(ctx, sb.String(), args...); err != nil {
 		return 0, fmt.Errorf("commit pages: record pages: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, bumpVersion); err != nil {
-		return 0, fmt.Errorf("commit pages: %w", err)
-	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return 0, fmt.Errorf("commit pages: %w", err)
-	}
-	committed = true
 	return rows, nil
 }
 
@@ -212,17 +285,16 @@ type Finish struct {
 // window's range that this attempt did not see have left the canonical chain
 // and are deleted; the window is verified when what is stored equals what
 // the API said it holds.
-func (s *Store) FinishAttempt(ctx context.Context, w Window, apiTotal int64, final bool) (_ Finish, err error) {
-	defer diskFull(&err)
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Finish{}, fmt.Errorf("finish window %d: %w", w.ID, err)
-	}
-	defer tx.Rollback()
+func (s *Store) FinishAttempt(ctx context.Context, w Window, apiTotal int64, final bool) (Finish, error) {
+	op := &FinishOp{Window: w, APITotal: apiTotal, Final: final}
+	_, err := s.CommitWindowOps(ctx, []WindowOp{{Finish: op}})
+	return op.Result, err
+}
+
+// finishAttempt is FinishAttempt inside the transaction of conn.
+func finishAttempt(ctx context.Context, conn *sql.Conn, w Window, apiTotal int64, final bool) (Finish, error) {
 	var f Finish
-	res, err := tx.ExecContext(ctx, `
+	res, err := conn.ExecContext(ctx, `
 DELETE FROM transactions
 WHERE burn_block_time BETWEEN to_timestamp(?) AND to_timestamp(?)
   AND tx_id NOT IN (SELECT tx_id FROM window_seen WHERE window_id = ? AND attempt = ?)`, w.Start, w.End, w.ID, w.Attempt)
@@ -230,7 +302,7 @@ WHERE burn_block_time BETWEEN to_timestamp(?) AND to_timestamp(?)
 		return Finish{}, fmt.Errorf("finish window %d: remove rows that left the chain: %w", w.ID, err)
 	}
 	f.Deleted, _ = res.RowsAffected()
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM transactions WHERE burn_block_time BETWEEN to_timestamp(?) AND to_timestamp(?)`, w.Start, w.End).Scan(&f.Stored); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM transactions WHERE burn_block_time BETWEEN to_timestamp(?) AND to_timestamp(?)`, w.Start, w.End).Scan(&f.Stored); err != nil {
 		return Finish{}, fmt.Errorf("finish window %d: count rows: %w", w.ID, err)
 	}
 	f.Verified = f.Stored == apiTotal
@@ -238,23 +310,15 @@ WHERE burn_block_time BETWEEN to_timestamp(?) AND to_timestamp(?)
 	if f.Verified {
 		verifiedAt = time.Now().UTC()
 	}
-	if _, err := tx.ExecContext(ctx, `
+	if _, err := conn.ExecContext(ctx, `
 UPDATE windows SET api_total = ?, stored_rows = ?, verified = ?, final = ?, verified_at = ?, updated_at = now()
 WHERE window_id = ?`, apiTotal, f.Stored, f.Verified, final && f.Verified, verifiedAt, w.ID); err != nil {
 		return Finish{}, fmt.Errorf("finish window %d: %w", w.ID, err)
 	}
 	for _, q := range []string{`DELETE FROM window_seen WHERE window_id = ?`, `DELETE FROM window_pages WHERE window_id = ?`} {
-		if _, err := tx.ExecContext(ctx, q, w.ID); err != nil {
+		if _, err := conn.ExecContext(ctx, q, w.ID); err != nil {
 			return Finish{}, fmt.Errorf("finish window %d: %w", w.ID, err)
 		}
-	}
-	if f.Deleted > 0 {
-		if _, err := tx.ExecContext(ctx, bumpVersion); err != nil {
-			return Finish{}, fmt.Errorf("finish window %d: %w", w.ID, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return Finish{}, fmt.Errorf("finish window %d: commit: %w", w.ID, err)
 	}
 	return f, nil
 }
