@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"testing"
@@ -37,6 +38,7 @@ import (
 // The backfill runs in a process of its own (this test binary started
 // again, see seedLoadChild), as `mage backfill` would, so its peak RSS is
 // the product's alone, not the simulator's that serves the API's tail.
+// SEED_LOAD_CPUPROFILE=<file> writes that process's CPU profile.
 func BenchmarkSeedLoad(b *testing.B) {
 	rows := int64(1_000_000)
 	if v := os.Getenv("SEED_LOAD_ROWS"); v != "" {
@@ -150,6 +152,17 @@ func seedLoadChild() error {
 	cfg := backfill.Config{Store: st, V3: backfill.NewV3(client), API: backfill.SourceV3, Seed: backfill.NewSeed(r),
 		TargetDays: days + 1, Settle: 2 * time.Hour, Window: time.Hour, MaxPages: 100_000, Concurrency: 4, Stall: time.Minute, LogEvery: time.Minute,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	if path := os.Getenv("SEED_LOAD_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	sum, err := backfill.Run(ctx, cfg)
 	if err != nil {
