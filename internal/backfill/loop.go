@@ -25,6 +25,9 @@ type Iteration struct {
 	run     *run
 	// onEnd runs when every unit has returned (a source's committer).
 	onEnd []func()
+	// more, when a source sets it, gives a worker that found no unit left
+	// to start another one cut off the units still running (see forEachThen).
+	more func() (Unit, bool)
 }
 
 // Settle is the settle margin in seconds.
@@ -120,7 +123,7 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 		defer proveMu.Unlock()
 		return src.Prove(dbctx, it)
 	}
-	allDone, err := forEach(ctx, cfg.Concurrency, units, it.budget, func(ctx context.Context, u Unit) (bool, error) {
+	allDone, err := forEachThen(ctx, cfg.Concurrency, units, it.budget, it.more, func(ctx context.Context, u Unit) (bool, error) {
 		r.mu.Lock()
 		r.state.CurrentUnit = u.Label()
 		r.mu.Unlock()

@@ -13,6 +13,15 @@ import (
 // keeps failing, the database cannot commit) stops every worker and is
 // returned. Errors an item can live with are for do to log and drop.
 func forEach[T any](ctx context.Context, workers int, items []T, budget *pageBudget, do func(ctx context.Context, item T) (bool, error)) (bool, error) {
+	return forEachThen(ctx, workers, items, budget, nil, do)
+}
+
+// forEachThen is forEach, and when every item has been handed out, a
+// worker that goes idle asks more (when not nil) for another item, and
+// stops when it has none: a source can then cut work off the units still
+// running (v3 splits a walk), so no worker idles while another still has
+// much to do.
+func forEachThen[T any](ctx context.Context, workers int, items []T, budget *pageBudget, more func() (T, bool), do func(ctx context.Context, item T) (bool, error)) (bool, error) {
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	work := make(chan T)
@@ -24,7 +33,7 @@ func forEach[T any](ctx context.Context, workers int, items []T, budget *pageBud
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for item := range work {
+			run := func(item T) {
 				ok, err := do(wctx, item)
 				mu.Lock()
 				all = all && ok
@@ -33,6 +42,16 @@ func forEach[T any](ctx context.Context, workers int, items []T, budget *pageBud
 					stop()
 				}
 				mu.Unlock()
+			}
+			for item := range work {
+				run(item)
+			}
+			for more != nil && wctx.Err() == nil && !budget.exhausted() {
+				item, ok := more()
+				if !ok {
+					return
+				}
+				run(item)
 			}
 		}()
 	}

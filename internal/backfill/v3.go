@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/hiro"
@@ -45,12 +46,18 @@ func (a clientCursorAPI) Counters() Counters                        { return cli
 // v3Source walks GET /extended/v3/transactions along its keyset cursor:
 // its units are height segments (v3plan.go explains how a walk over heights
 // proves a burn-time span complete).
-type v3Source struct{ api CursorAPI }
+type v3Source struct {
+	api CursorAPI
+	// newest is the newest page NewestBurnTime read for the iteration
+	// being planned: the open walk starts with it (one request less).
+	mu     sync.Mutex
+	newest *hiro.V3Page
+}
 
 // NewV3 is the v3 source over a Hiro client. When the run also has a v1
 // source, both must share the client: the rate budget is one, and so are
 // the request counters.
-func NewV3(c *hiro.Client) Source { return &v3ClientSource{v3Source{clientCursorAPI{c}}, c} }
+func NewV3(c *hiro.Client) Source { return &v3ClientSource{v3Source{api: clientCursorAPI{c}}, c} }
 
 // v3ClientSource is the v3 source over a Hiro client, which can also name
 // blocks, so a run can tell which chain the server serves.
@@ -65,7 +72,7 @@ func (s *v3ClientSource) BlockHash(ctx context.Context, height int64) (string, e
 }
 
 // NewV3Over is the v3 source over any CursorAPI (a test server in memory).
-func NewV3Over(api CursorAPI) Source { return &v3Source{api} }
+func NewV3Over(api CursorAPI) Source { return &v3Source{api: api} }
 
 func (s *v3Source) Name() string                              { return SourceV3 }
 func (s *v3Source) Tip(ctx context.Context) (hiro.Tip, error) { return s.api.Tip(ctx) }
@@ -73,13 +80,30 @@ func (s *v3Source) Counters() Counters                        { return s.api.Cou
 func (s *v3Source) Probe(ctx context.Context) (bool, error)   { return s.api.Probe(ctx) }
 
 // NewestBurnTime reads the burn time of the newest transaction: the first
-// row of the list's newest page.
+// row of the list's newest page. The loop reads it after the tip and just
+// before Plan, so the page is also a walk from the tip read after the tip
+// was: the iteration's open walk starts with it.
 func (s *v3Source) NewestBurnTime(ctx context.Context) (time.Time, bool, error) {
 	pg, _, err := s.api.Transactions(ctx, "")
+	s.mu.Lock()
+	s.newest = nil
+	if err == nil {
+		s.newest = &pg
+	}
+	s.mu.Unlock()
 	if err != nil || len(pg.Txs) == 0 {
 		return time.Time{}, false, err
 	}
 	return pg.Txs[0].BurnBlockTime, true, nil
+}
+
+// takeNewest returns the newest page read for this iteration, once.
+func (s *v3Source) takeNewest() *hiro.V3Page {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pg := s.newest
+	s.newest = nil
+	return pg
 }
 
 // Plan turns the coverage gaps into height segments in four stages: carry
@@ -89,6 +113,7 @@ func (s *v3Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
 	r := it.run
 	st := r.cfg.Store
 	dbctx := context.WithoutCancel(ctx)
+	newest := s.takeNewest() // never used by a later iteration
 	kept, err := s.carrySegments(dbctx, it)
 	if err != nil {
 		return nil, err
@@ -122,16 +147,24 @@ func (s *v3Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
 	if err := st.SaveSegments(dbctx, plan.add, plan.drop); err != nil {
 		return nil, err
 	}
-	commits := startCommitter(it, func(ctx context.Context, pages []segCommit) error {
+	walks := newWalkSet(r, s.api, plan.active, nextID, chainStart)
+	walks.commits = startCommitter(it, func(ctx context.Context, pages []segCommit) error {
 		sp := make([]store.SegmentPage, len(pages))
+		segs := make([]*store.Segment, len(pages))
 		var progress int64
 		for i, p := range pages {
 			sp[i] = p.page
+			segs[i] = &sp[i].Segment
 			if p.progress {
 				progress++
 			}
 		}
-		n, deleted, err := st.CommitSegmentPages(ctx, sp)
+		var n int
+		var deleted int64
+		err := walks.write(segs, func() (err error) {
+			n, deleted, err = st.CommitSegmentPages(ctx, sp)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -146,7 +179,16 @@ func (s *v3Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
 	})
 	units := make([]Unit, len(plan.active))
 	for i, g := range plan.active {
-		units[i] = &segmentUnit{api: s.api, g: g, commits: commits, cell: r.cfg.SegmentCell}
+		u := walks.unit(g)
+		if g.Open && !g.Started {
+			u.newest = newest
+		}
+		units[i] = u
+	}
+	if !r.cfg.Offline {
+		// An offline rebuild reads the cache on every core already; a
+		// split could only send a walk where the cache has no page.
+		it.more = walks.more
 	}
 	return units, nil
 }
@@ -215,39 +257,64 @@ func (s *v3Source) Prove(ctx context.Context, it *Iteration) error {
 // covered, becomes a range open at the top: it is walked from the tip on
 // every run. A gap that does not reach the tip becomes a fixed range, unless
 // its heights reach the provisional zone: then it joins the open range.
+// The lookups are sent together, in two rounds (those that need finalBelow
+// last), not one after another: each costs a round trip before any walk
+// can start.
 func (s *v3Source) heightRanges(ctx context.Context, it *Iteration, cov store.Coverage) ([]heightRange, int64, error) {
 	b, settle := it.Bounds, it.Settle()
 	r := it.run
 	l := heightLookup{at: func(ctx context.Context, unix int64) (hiro.BlockRef, error) { return r.blockAtTime(ctx, s.api, unix) }, log: r.log}
-	finalBelow := int64(0)
-	ref, err := l.at(ctx, b.FinalEdge-settle)
-	switch {
-	case err == nil:
-		finalBelow = ref.Height + 1
-	case !errors.Is(err, hiro.ErrBlockNotFound):
-		return nil, 0, err
-	}
 	gaps := cov.Missing
 	topFrom := b.FinalEdge + 1
 	if n := len(gaps); n > 0 && gaps[n-1].End >= b.FinalEdge {
 		topFrom, gaps = gaps[n-1].Start, gaps[:n-1]
 	}
+	finalBelow := int64(0)
+	los := make([]int64, len(gaps)+1) // each gap's lo, then the top range's
+	his := make([]int64, len(gaps))
+	oks := make([]bool, len(gaps))
+	round1 := []func(context.Context) error{func(ctx context.Context) error {
+		ref, err := l.at(ctx, b.FinalEdge-settle)
+		switch {
+		case err == nil:
+			finalBelow = ref.Height + 1
+		case !errors.Is(err, hiro.ErrBlockNotFound):
+			return err
+		}
+		return nil
+	}}
+	for i := range los {
+		from := topFrom
+		if i < len(gaps) {
+			from = gaps[i].Start
+		}
+		round1 = append(round1, func(ctx context.Context) (err error) {
+			los[i], err = l.below(ctx, from-settle, settle)
+			return err
+		})
+	}
+	if err := together(ctx, round1); err != nil {
+		return nil, 0, err
+	}
+	round2 := make([]func(context.Context) error, len(gaps))
+	for i, g := range gaps {
+		round2[i] = func(ctx context.Context) (err error) {
+			his[i], oks[i], err = l.above(ctx, g.End, settle, finalBelow)
+			return err
+		}
+	}
+	if err := together(ctx, round2); err != nil {
+		return nil, 0, err
+	}
 	var ranges []heightRange
 	carry := int64(-1) // lo of a gap below the chain's first block, joined to the next range
-	for _, g := range gaps {
-		lo, err := l.below(ctx, g.Start-settle, settle)
-		if err != nil {
-			return nil, 0, err
-		}
+	for i := range gaps {
+		lo, hi := los[i], his[i]
 		if carry >= 0 {
 			lo, carry = min(lo, carry), -1
 		}
-		hi, ok, err := l.above(ctx, g.End, settle, finalBelow)
-		if err != nil {
-			return nil, 0, err
-		}
 		switch {
-		case !ok: // reaches the provisional zone: walk it with the tail
+		case !oks[i]: // reaches the provisional zone: walk it with the tail
 			carry = lo
 		case hi < 0: // the chain starts after the gap: join the next range
 			carry = lo
@@ -257,10 +324,7 @@ func (s *v3Source) heightRanges(ctx context.Context, it *Iteration, cov store.Co
 			ranges = append(ranges, heightRange{lo: lo, hi: hi})
 		}
 	}
-	lo, err := l.below(ctx, topFrom-settle, settle)
-	if err != nil {
-		return nil, 0, err
-	}
+	lo := los[len(gaps)]
 	if carry >= 0 {
 		lo = min(lo, carry)
 	}
@@ -273,6 +337,30 @@ func (s *v3Source) heightRanges(ctx context.Context, it *Iteration, cov store.Co
 		return ranges, finalBelow, nil
 	}
 	return append(ranges, heightRange{lo: lo, open: true}), finalBelow, nil
+}
+
+// together runs fs at once and returns the first error; the client's
+// semaphore and rate budget still bound what goes out.
+func together(ctx context.Context, fs []func(context.Context) error) error {
+	if len(fs) == 1 {
+		return fs[0](ctx)
+	}
+	errs := make([]error, len(fs))
+	var wg sync.WaitGroup
+	for i, f := range fs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(ctx)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // V3CacheKey names the raw cache file of the v3 page at cursor: a page of

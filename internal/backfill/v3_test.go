@@ -35,8 +35,11 @@ type fakeV3 struct {
 
 	requests atomic.Int64
 	pages    atomic.Int64
+	newest   atomic.Int64 // requests for the newest page (no cursor)
 	// afterPage runs after page n (from 1) is served, outside the lock.
 	afterPage func(n int64, next string)
+	// onLookup runs before a by-block-time lookup is answered, outside the lock.
+	onLookup func()
 }
 
 type fakeBlock struct{ height, time, burn int64 }
@@ -96,6 +99,9 @@ func (f *fakeV3) tip() hiro.Tip {
 }
 
 func (f *fakeV3) BlockAtTime(_ context.Context, unix int64) (hiro.BlockRef, error) {
+	if f.onLookup != nil {
+		f.onLookup()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests.Add(1)
@@ -112,6 +118,9 @@ func (f *fakeV3) BlockAtTime(_ context.Context, unix int64) (hiro.BlockRef, erro
 func (f *fakeV3) Transactions(_ context.Context, cursor string) (hiro.V3Page, []byte, error) {
 	f.mu.Lock()
 	f.requests.Add(1)
+	if cursor == "" {
+		f.newest.Add(1)
+	}
 	pos := len(f.txs) // transactions at or below the cursor
 	if cursor != "" {
 		h, m, i, err := hiro.ParseCursor(cursor)
@@ -339,5 +348,46 @@ func TestHeightLookups(t *testing.T) {
 		if err != nil || ok != tt.ok || (ok && h != tt.want) {
 			t.Errorf("heightAbove(%d) = %d, %v, %v; want %d, %v", tt.gapEnd, h, ok, err, tt.want, tt.ok)
 		}
+	}
+}
+
+// Start-up sends nothing twice and waits on no lookup it could send at
+// once: the plan's height lookups go out together (the first one answered
+// only once the second has arrived), and the newest page, read for the
+// bounds, is also the open walk's first page.
+func TestV3StartUpRequests(t *testing.T) {
+	const settle = 2 * 3600
+	now := time.Unix(1_800_000_000, 0).UTC()
+	f := newFakeV3(11, now.Add(-6*24*time.Hour).Unix(), now.Unix(), settle)
+	var arrived atomic.Int64
+	var sequential atomic.Bool
+	together := make(chan struct{})
+	f.onLookup = func() {
+		if arrived.Add(1) == 2 {
+			close(together)
+		}
+		select {
+		case <-together:
+		case <-time.After(10 * time.Second): // a watchdog, not a pace: only a sequential plan gets here
+			sequential.Store(true)
+		}
+	}
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "w.duckdb"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sum, err := Run(context.Background(), Config{
+		Store: st, V3: NewV3Over(f), API: "v3", TargetDays: 4, Settle: settle * time.Second, Window: time.Hour,
+		MaxPages: 100000, Concurrency: 3, Stall: time.Minute, LogEvery: time.Minute, Now: func() time.Time { return now },
+	})
+	if err != nil || sum.Outcome != "complete" {
+		t.Fatalf("run: %v %s", err, sum.Outcome)
+	}
+	if sequential.Load() {
+		t.Error("the plan's first lookup was answered before the second was sent: lookups went one at a time")
+	}
+	if n := f.newest.Load(); n != int64(sum.Iterations) {
+		t.Errorf("%d requests for the newest page in %d iteration(s), want one each", n, sum.Iterations)
 	}
 }

@@ -234,6 +234,11 @@ func cutParts(parts []part, in segPlanInput, activeKept int) []store.Segment {
 			} else if in.cell > 0 && p.final {
 				c = floorTo(c+in.cell/2, in.cell) // the nearest cell boundary
 			}
+			if k > 0 && c <= base {
+				// Rounded down to the chain's start or below: a piece
+				// there would hold no block, yet cost a request.
+				continue
+			}
 			if len(cuts) == 0 || c > cuts[len(cuts)-1] {
 				cuts = append(cuts, c)
 			}

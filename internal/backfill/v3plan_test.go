@@ -105,6 +105,12 @@ func TestPlanSegments(t *testing.T) {
 			add: []want{{0, 1099, false, true}, {1100, 1199, false, true}, {1200, 1299, false, true}, {1300, 0, true, false}},
 		},
 		{
+			name: "a cut rounded to the chain's start makes no walk below it",
+			in: segPlanInput{ranges: []heightRange{{lo: 0, open: true}}, finalBelow: 2300, tipHeight: 2399,
+				chainStart: 1000, pieces: 8, minHeights: 10, nextID: 1, cell: 500},
+			add: []want{{0, 1499, false, true}, {1500, 1999, false, true}, {2000, 2299, false, true}, {2300, 0, true, false}},
+		},
+		{
 			name: "an open segment not yet started is kept: no second open one",
 			in: segPlanInput{
 				ranges:     []heightRange{{lo: 1000, open: true}},

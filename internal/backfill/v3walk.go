@@ -90,6 +90,12 @@ type segmentUnit struct {
 	commits *committer[segCommit]
 	cell    int64 // walks of final segments restart at multiples of it (0: never)
 	lastHit bool  // the last page came from the raw cache
+	// walks is what the iteration's walks share for splitting (v3split.go).
+	walks *walkSet
+	// newest is the newest page, read by this iteration to fix its bounds:
+	// an open walk that has not started takes it as its first page
+	// instead of asking again.
+	newest *hiro.V3Page
 }
 
 func (u *segmentUnit) Label() string { return segmentLabel(u.g) }
@@ -135,6 +141,8 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 	if !g.Started && !g.Open {
 		cursor = hiro.BlockTopCursor(g.Hi)
 	}
+	u.walks.start(g, cursor)
+	defer u.walks.stop(g.ID)
 	est := walkEstimate{run: it.run}
 	for !g.Done {
 		if err := ctx.Err(); err != nil {
@@ -154,9 +162,13 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 		cellLo := int64(math.MinInt64) // where this walk's cell ends below: no restart
 		if h, _, _, err := hiro.ParseCursor(cursor); err == nil && u.cell > 0 && g.Final {
 			cellLo = floorTo(h, u.cell)
+			if b := u.restartAt(it, g, cursor, pg.Next); b > 0 {
+				cellLo = max(cellLo, b) // a split walk's pages serve from there on
+			}
 		}
 		before := g.Reconciled
-		kept := absorb(&g, pg, atBottom, cellLo)
+		var kept []chain.Tx
+		u.walks.absorb(&g, func() int { kept = absorb(&g, pg, atBottom, cellLo); return len(kept) }, u.lastHit)
 		est.update(g, kept)
 		cursor = g.NextCursor
 		if u.lastHit && g.Final && !g.Open {
@@ -211,7 +223,12 @@ func (u *segmentUnit) flushCached(ctx context.Context, it *Iteration, c *cachedR
 	}
 	r := it.run
 	g := c.state
-	n, deleted, err := r.cfg.Store.ReplaceSegmentRows(context.WithoutCancel(ctx), g, c.before, c.rows)
+	var n int
+	var deleted int64
+	err := u.walks.write([]*store.Segment{&g}, func() (err error) {
+		n, deleted, err = r.cfg.Store.ReplaceSegmentRows(context.WithoutCancel(ctx), g, c.before, c.rows)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("commit segment %s: %w", segmentLabel(g), err)
 	}
@@ -365,7 +382,12 @@ func (e *walkEstimate) update(g store.Segment, kept []chain.Tx) {
 // from the API (caching it when every row on it is final).
 func (u *segmentUnit) page(ctx context.Context, it *Iteration, cursor string) (hiro.V3Page, error) {
 	u.lastHit = false
-	use := u.g.Final && cursor != "" && !overlaps(it.run.uncached.heights, u.g.Lo, segTop(u.g))
+	if cursor == "" && u.newest != nil {
+		pg := *u.newest
+		u.newest = nil
+		return pg, nil
+	}
+	use := u.useCache(it, cursor)
 	key := V3CacheKey(cursor)
 	pg, body, hit, err := cachedPage(it, key, use,
 		func(b []byte) (hiro.V3Page, error) {
@@ -384,6 +406,13 @@ func (u *segmentUnit) page(ctx context.Context, it *Iteration, cursor string) (h
 		cachePut(it, key, body)
 	}
 	return pg, nil
+}
+
+// useCache tells whether the page at cursor may come from the raw cache and
+// go to it: the segment is final, the cursor is not the newest page, and no
+// re-check reopened its heights.
+func (u *segmentUnit) useCache(it *Iteration, cursor string) bool {
+	return u.g.Final && cursor != "" && !overlaps(it.run.uncached.heights, u.g.Lo, segTop(u.g))
 }
 
 // allFinal reports whether every row of the page is older than the final
