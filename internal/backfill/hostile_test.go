@@ -212,7 +212,7 @@ func TestHostileWindowThatNeverMatches(t *testing.T) {
 	var target string
 	var mu sync.Mutex
 	l.set(func(path string, q url.Values, body map[string]any) bool {
-		if path != "/extended/v1/tx" || q.Get("start_time") == "" {
+		if path != "/extended/v1/tx" || q.Get("start_time") == "" || !finalWindow(h, q) {
 			return false
 		}
 		mu.Lock()
@@ -282,13 +282,14 @@ func TestHostileFinalWindowGrows(t *testing.T) {
 	h := newHarness(t, backfill.SourceV1, 206)
 	l := h.throughLiar(backfill.SourceV1)
 	tip := h.sim.Tip().BurnTime.Unix()
-	lo, hi := tip-7*3600, tip-3*3600 // inside the last 6 hours before the final edge
+	at := tip - 5*3600 // inside the last 6 hours before the final edge
 	var mu sync.Mutex
 	var window, hidden string
 	l.set(func(path string, q url.Values, body map[string]any) bool {
 		start, _ := strconv.ParseInt(q.Get("start_time"), 10, 64)
+		end, _ := strconv.ParseInt(q.Get("end_time"), 10, 64)
 		res, _ := body["results"].([]any)
-		if path != "/extended/v1/tx" || start < lo || start > hi {
+		if path != "/extended/v1/tx" || start > at || end < at {
 			return false
 		}
 		mu.Lock()
@@ -322,6 +323,14 @@ func TestHostileFinalWindowGrows(t *testing.T) {
 	h.exact()
 }
 
+// finalWindow reports whether a v1 list request asks for a final window
+// (one ending at least the settle margin before the tip): what the hostile
+// tests below lie about must count in coverage.
+func finalWindow(h *harness, q url.Values) bool {
+	end, err := strconv.ParseInt(q.Get("end_time"), 10, 64)
+	return err == nil && end <= h.sim.Tip().BurnTime.Unix()-int64(h.cfg.Settle/time.Second)
+}
+
 // A window whose page is impossible every time it is asked for (a
 // negative nonce) is given up on after the client's retries: nothing of it
 // is stored, every other window completes, and the run's error names it.
@@ -333,7 +342,7 @@ func TestHostileImpossibleValueEveryTime(t *testing.T) {
 	var window string
 	l.set(func(path string, q url.Values, body map[string]any) bool {
 		res, _ := body["results"].([]any)
-		if path != "/extended/v1/tx" || q.Get("start_time") == "" || len(res) == 0 {
+		if path != "/extended/v1/tx" || q.Get("start_time") == "" || len(res) == 0 || !finalWindow(h, q) {
 			return false
 		}
 		mu.Lock()

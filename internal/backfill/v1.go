@@ -57,36 +57,10 @@ func clientCounters(c *hiro.Client) Counters {
 	return n
 }
 
-// Plan turns the gaps in coverage into windows (see Plan), leaving out the
+// Plan turns the gaps in coverage into windows (see plan), leaving out the
 // windows this run has given up on.
 func (s *v1Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
-	st := it.run.cfg.Store
-	dbctx := context.WithoutCancel(ctx)
-	plan, drop, err := planWindows(dbctx, it)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.DropWindows(dbctx, drop); err != nil {
-		return nil, err
-	}
-	commits := startCommitter(it, func(ctx context.Context, pages []store.Page) error {
-		n, err := st.CommitPages(ctx, pages)
-		if err != nil {
-			return err
-		}
-		it.run.rows.Add(int64(n))
-		it.run.pages.Add(int64(len(pages)))
-		return nil
-	})
-	units := make([]Unit, 0, len(plan))
-	for _, p := range plan {
-		u := &windowUnit{src: s, p: p, commits: commits}
-		if it.run.gaveUpOn(u.Label()) {
-			continue
-		}
-		units = append(units, u)
-	}
-	return units, nil
+	return s.plan(ctx, it)
 }
 
 // windowUnit is one v1 window of an iteration.
@@ -94,15 +68,26 @@ type windowUnit struct {
 	src     *v1Source
 	p       Planned
 	commits *committer[store.Page]
+	// chain, when set, is the gap the window was cut from: its bounds are
+	// a first guess (v1plan.go), and once it has planned the window after
+	// it, spawned is true.
+	chain   *windowChain
+	spawned bool
 }
 
-func (u *windowUnit) Label() string { return "window " + span(u.p.Window).String() }
+func (u *windowUnit) Label() string { return windowLabel + span(u.p.Window).String() }
 func (u *windowUnit) Final() bool   { return u.p.Final }
 
 // Run walks the window page by page until it is verified, out of attempts
 // or out of budget. A window whose stored rows do not match the API's total
 // is fetched afresh, past the raw cache, up to maxAttempts times in a run.
 func (u *windowUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
+	ok, err := u.run(ctx, it)
+	u.finish(it, err)
+	return ok, err
+}
+
+func (u *windowUnit) run(ctx context.Context, it *Iteration) (bool, error) {
 	r := it.run
 	st := r.cfg.Store
 	w := u.p.Window
@@ -121,7 +106,8 @@ func (u *windowUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 	useCache := w.Final && !overlaps(r.uncached.times, w.Start, w.End)
 	for attempt := 1; ; attempt++ {
 		a := &windowAttempt{unit: u, w: w, done: done, useCache: useCache}
-		total, complete, err := a.walk(ctx, it)
+		total, complete, err := u.walk(ctx, it, a)
+		w = a.w // a chain's window may have been cut back before it was paged
 		if errors.Is(err, hiro.ErrMalformed) {
 			// The client retried it: the server keeps sending a bad page
 			// for this window. Give up on the window, not on the run.
