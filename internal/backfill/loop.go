@@ -186,8 +186,7 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 
 // spawn adds a unit to the running iteration: a v1 window's successor,
 // planned once the window's first page told how dense its gap is. Final
-// units go first, as Plan orders them. It counts as planned, in place of
-// one the forecast (below) expected.
+// units go first, as Plan orders them; the caller counts it in forecast.
 func (it *Iteration) spawn(u Unit) {
 	it.queue.push(u, u.Final())
 }
