@@ -55,7 +55,13 @@ type Config struct {
 	// Recheck is how far back from the final edge each run re-checks the
 	// totals of final windows (0: never); it needs a V1 source.
 	Recheck time.Duration
-	Window  time.Duration
+	// Window is the planning grid: windows start and end on its multiples
+	// (but at the final edge), and a bulk load cuts its windows on it.
+	Window time.Duration
+	// WindowRows is the most rows a v1 window is planned to hold, so that
+	// no page asks for a deep offset (0: DefaultWindowRows); windows are
+	// sized to hold about 70 % of it (v1size.go).
+	WindowRows int64
 	// SegmentCell aligns v3 work on a grid of this many block heights, so
 	// that pages cached by one run serve any later plan (0: no grid).
 	SegmentCell   int64
@@ -208,6 +214,11 @@ type run struct {
 	// an offline run plans from, and what an online one adds to.
 	offline offlineRecord
 	lookups lookupLog
+
+	// firstNewest is the newest served transaction, read by preflight
+	// while it checks the chain, for the iteration that plans on firstTip.
+	firstNewest <-chan newestTx
+
 	// Per iteration, for the estimate: pages the opened units need, units
 	// opened, and the page count at the start.
 	pagesKnown, unitsOpened, iterPages0 atomic.Int64
@@ -396,10 +407,32 @@ func (r *run) preflight(ctx context.Context) error {
 		}
 	}
 	r.firstTip = &tip // the first iteration plans on it: one request less
-	if err := r.checkChain(ctx, r.sources.inUse, tip); err != nil {
-		return err
+	if d, ok := r.sources.inUse.(dataTip); ok {
+		// The first iteration's other clock, read while the chain is
+		// checked: one round trip less before the first page.
+		ch := make(chan newestTx, 1)
+		go func() {
+			var x newestTx
+			x.t, x.served, x.err = d.NewestBurnTime(ctx)
+			ch <- x
+		}()
+		r.firstNewest = ch
 	}
-	return r.checkSeedChain(ctx)
+	err = r.checkChain(ctx, r.sources.inUse, tip)
+	if err == nil {
+		err = r.checkSeedChain(ctx)
+	}
+	if err != nil && r.firstNewest != nil {
+		<-r.firstNewest // no request outlives a run that stops here
+	}
+	return err
+}
+
+// newestTx is the answer of dataTip.NewestBurnTime.
+type newestTx struct {
+	t      time.Time
+	served bool
+	err    error
 }
 
 // noteUnverified records a unit given up on in this run.
@@ -407,14 +440,6 @@ func (r *run) noteUnverified(e *UnverifiedError) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.unverified[e.Unit] = e
-}
-
-// gaveUpOn reports whether the unit labelled label was given up on.
-func (r *run) gaveUpOn(label string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	_, ok := r.unverified[label]
-	return ok
 }
 
 // gaveUp is the error of a run that gave up on units, oldest first.

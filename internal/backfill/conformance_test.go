@@ -70,10 +70,12 @@ func newHarnessAt(t *testing.T, source string, seed int64, now time.Time) *harne
 }
 
 // newHarnessOf is newHarness over a simulator configured by cfg, whose
-// history, block interval and density the harness sets.
+// history, block interval and density the harness sets when cfg does not.
 func newHarnessOf(t *testing.T, source string, cfg hirosim.Config) *harness {
 	t.Helper()
-	cfg.History, cfg.BlockInterval, cfg.TxPerBlock = chainDays*24*time.Hour, time.Minute, 1
+	if cfg.History == 0 {
+		cfg.History, cfg.BlockInterval, cfg.TxPerBlock = chainDays*24*time.Hour, time.Minute, 1
+	}
 	sim := hirosim.New(cfg)
 	url := sim.Start()
 	t.Cleanup(sim.Close)
@@ -385,7 +387,8 @@ var scenarios = []struct {
 		if err != nil || u.Files == 0 {
 			h.t.Fatalf("raw cache after the first run: %+v %v", u, err)
 		}
-		// Other workers cut the work differently; the grid keeps the pages.
+		// Other workers run the work differently; the plan finds the
+		// cached windows whatever they are.
 		h.open("rebuilt.duckdb")
 		h.cfg.Concurrency = 3
 		second := h.mustRun()

@@ -18,6 +18,7 @@ import (
 	"github.com/stxwallets/walletcache/internal/exitcode"
 	"github.com/stxwallets/walletcache/internal/hiro"
 	"github.com/stxwallets/walletcache/internal/hirosim"
+	"github.com/stxwallets/walletcache/internal/store"
 	"github.com/stxwallets/walletcache/internal/store/storetest"
 )
 
@@ -212,7 +213,7 @@ func TestHostileWindowThatNeverMatches(t *testing.T) {
 	var target string
 	var mu sync.Mutex
 	l.set(func(path string, q url.Values, body map[string]any) bool {
-		if path != "/extended/v1/tx" || q.Get("start_time") == "" {
+		if path != "/extended/v1/tx" || q.Get("start_time") == "" || !finalWindow(h, q) {
 			return false
 		}
 		mu.Lock()
@@ -241,8 +242,8 @@ func TestHostileWindowThatNeverMatches(t *testing.T) {
 	if sum.Iterations > 3 {
 		t.Fatalf("%d iterations for one window that never matches", sum.Iterations)
 	}
-	if len(sum.Coverage.Missing) != 1 {
-		t.Fatalf("missing %v, want exactly the window given up on", sum.Coverage.Missing)
+	if u := gaveUp.Units[0]; len(sum.Coverage.Missing) != 1 || sum.Coverage.Missing[0] != (store.Span{Start: u.Start, End: u.End}) {
+		t.Fatalf("missing %v, want exactly the window given up on (%s)", sum.Coverage.Missing, u.Unit)
 	}
 	storetest.Rows(t, h.st.DB()) // fails on a duplicate tx_id
 	m := sum.Coverage.Missing[0]
@@ -282,13 +283,14 @@ func TestHostileFinalWindowGrows(t *testing.T) {
 	h := newHarness(t, backfill.SourceV1, 206)
 	l := h.throughLiar(backfill.SourceV1)
 	tip := h.sim.Tip().BurnTime.Unix()
-	lo, hi := tip-7*3600, tip-3*3600 // inside the last 6 hours before the final edge
+	at := tip - 5*3600 // inside the last 6 hours before the final edge
 	var mu sync.Mutex
 	var window, hidden string
 	l.set(func(path string, q url.Values, body map[string]any) bool {
 		start, _ := strconv.ParseInt(q.Get("start_time"), 10, 64)
+		end, _ := strconv.ParseInt(q.Get("end_time"), 10, 64)
 		res, _ := body["results"].([]any)
-		if path != "/extended/v1/tx" || start < lo || start > hi {
+		if path != "/extended/v1/tx" || start > at || end < at {
 			return false
 		}
 		mu.Lock()
@@ -322,18 +324,27 @@ func TestHostileFinalWindowGrows(t *testing.T) {
 	h.exact()
 }
 
+// finalWindow reports whether a v1 list request asks for a final window
+// (one ending at least the settle margin before the tip): what the hostile
+// tests below lie about must count in coverage.
+func finalWindow(h *harness, q url.Values) bool {
+	end, err := strconv.ParseInt(q.Get("end_time"), 10, 64)
+	return err == nil && end <= h.sim.Tip().BurnTime.Unix()-int64(h.cfg.Settle/time.Second)
+}
+
 // A window whose page is impossible every time it is asked for (a
 // negative nonce) is given up on after the client's retries: nothing of it
 // is stored, every other window completes, and the run's error names it.
 func TestHostileImpossibleValueEveryTime(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, backfill.SourceV1, 207)
+	h.cfg.MaxIterations = 1 // the windows after it are planned and fetched in the same iteration
 	l := h.throughLiar(backfill.SourceV1)
 	var mu sync.Mutex
 	var window string
 	l.set(func(path string, q url.Values, body map[string]any) bool {
 		res, _ := body["results"].([]any)
-		if path != "/extended/v1/tx" || q.Get("start_time") == "" || len(res) == 0 {
+		if path != "/extended/v1/tx" || q.Get("start_time") == "" || len(res) == 0 || !finalWindow(h, q) {
 			return false
 		}
 		mu.Lock()
@@ -352,8 +363,8 @@ func TestHostileImpossibleValueEveryTime(t *testing.T) {
 	if !errors.As(err, &gaveUp) || len(gaveUp.Units) != 1 || !strings.Contains(err.Error(), "nonce") {
 		t.Fatalf("err %v, want the window with the impossible nonce given up on", err)
 	}
-	if len(sum.Coverage.Missing) != 1 {
-		t.Fatalf("missing %v, want only that window", sum.Coverage.Missing)
+	if u := gaveUp.Units[0]; len(sum.Coverage.Missing) != 1 || sum.Coverage.Missing[0] != (store.Span{Start: u.Start, End: u.End}) {
+		t.Fatalf("missing %v, want only that window (%s)", sum.Coverage.Missing, u.Unit)
 	}
 	m := sum.Coverage.Missing[0]
 	storetest.AssertExact(t, storetest.Rows(t, h.st.DB()), h.sim.GroundTruth(time.Unix(m.End+1, 0), storetest.FarFuture), time.Unix(m.End+1, 0), storetest.FarFuture)

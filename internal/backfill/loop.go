@@ -23,6 +23,8 @@ type Iteration struct {
 	Windows []store.Window
 	budget  *pageBudget
 	run     *run
+	// queue is the units being run; a running unit may add to it (spawn).
+	queue *workQueue[Unit]
 	// onEnd runs when every unit has returned (a source's committer).
 	onEnd []func()
 	// more, when a source sets it, gives a worker that found no unit left
@@ -48,6 +50,7 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 	var tip hiro.Tip
 	var err error
 	_, replay := src.(*replaySource)
+	var read <-chan newestTx // the newest transaction preflight read with the tip
 	switch {
 	case cfg.Offline:
 		tip = r.offline.tip()
@@ -55,8 +58,9 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 		tip = *r.firstTip
 	case r.firstTip != nil && src == r.sources.inUse:
 		tip, r.firstTip = *r.firstTip, nil
+		read, r.firstNewest = r.firstNewest, nil
 	default:
-		r.firstTip = nil
+		r.firstTip, r.firstNewest = nil, nil
 		if tip, err = src.Tip(ctx); err != nil {
 			return iterResult{}, Bounds{}, fmt.Errorf("iteration %d: read the chain tip: %w", n, err)
 		}
@@ -65,7 +69,13 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 	if d, ok := src.(dataTip); cfg.Offline {
 		newest, served = time.Unix(r.offline.NewestBurnTime, 0), r.offline.Served
 	} else if ok {
-		if newest, served, err = d.NewestBurnTime(ctx); err != nil {
+		if read != nil {
+			x := <-read
+			newest, served, err = x.t, x.served, x.err
+		} else {
+			newest, served, err = d.NewestBurnTime(ctx)
+		}
+		if err != nil {
 			return iterResult{}, Bounds{}, fmt.Errorf("iteration %d: read the newest transaction: %w", n, err)
 		}
 	}
@@ -123,7 +133,8 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 		defer proveMu.Unlock()
 		return src.Prove(dbctx, it)
 	}
-	allDone, err := forEachThen(ctx, cfg.Concurrency, units, it.budget, it.more, func(ctx context.Context, u Unit) (bool, error) {
+	it.queue = newWorkQueue(units)
+	allDone, err := forEachQueued(ctx, cfg.Concurrency, it.queue, it.budget, it.more, func(ctx context.Context, u Unit) (bool, error) {
 		r.mu.Lock()
 		r.state.CurrentUnit = u.Label()
 		r.mu.Unlock()
@@ -174,6 +185,23 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 	progressed := (r.progressPages.Load() - progressBefore) + (r.verified.Load() - verifiedBefore)
 	complete := !it.budget.exhausted() && allDone && cov.Percent >= 100
 	return iterResult{complete: complete, progressed: progressed}, b, nil
+}
+
+// spawn adds a unit to the running iteration: a v1 window's successor,
+// planned once the window's first page told how dense its gap is. Final
+// units go first, as Plan orders them; the caller counts it in forecast.
+func (it *Iteration) spawn(u Unit) {
+	it.queue.push(u, u.Final())
+}
+
+// forecast changes by n how many units the iteration expects to run, for
+// the progress estimate: a gap whose windows are sized as they go says how
+// many more it expects once it knows its density.
+func (it *Iteration) forecast(n int) {
+	r := it.run
+	r.mu.Lock()
+	r.state.UnitsPlanned = max(0, r.state.UnitsPlanned+n)
+	r.mu.Unlock()
 }
 
 // finalOnly keeps the final units: an offline run cannot fetch the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sort"
 	"sync"
 	"time"
 
@@ -22,20 +23,16 @@ import (
 // all there, is left to the API source that runs after it.
 type replaySource struct {
 	cache PageCache
-	has   func(key string) (bool, error)
 	api   func() Source // the API source in use, for the tip
 }
 
 // replayer returns the raw cache replay pass, or nil when the cache cannot
-// say which pages it holds or must not be read (backfill.force_refresh).
+// list the pages it holds or must not be read (backfill.force_refresh).
 func (r *run) replayer() Source {
-	c, ok := r.cfg.Cache.(interface {
-		Has(key string) (bool, error)
-	})
-	if !ok || r.cfg.ForceRefresh {
+	if _, ok := r.cfg.Cache.(keyLister); !ok || r.cfg.ForceRefresh {
 		return nil
 	}
-	return &replaySource{cache: r.cfg.Cache, has: c.Has, api: func() Source { return r.sources.inUse }}
+	return &replaySource{cache: r.cfg.Cache, api: func() Source { return r.sources.inUse }}
 }
 
 func (s *replaySource) Name() string                            { return "raw cache" }
@@ -46,15 +43,32 @@ func (s *replaySource) Prove(context.Context, *Iteration) error { return nil }
 // iteration after it (and reads no tip of its own when the run probed one).
 func (s *replaySource) Tip(ctx context.Context) (hiro.Tip, error) { return s.api().Tip(ctx) }
 
-// Plan makes one unit of every final, uncovered window of the horizon
-// whose first page is cached (the rest are checked as they are read).
+// Plan makes one unit of the cached windows that fit in the final gaps of
+// the horizon (whatever plan cut them: the cache is indexed by the windows
+// its keys name) and whose pages may all be there (the rest are checked
+// as they are read). A half-done API window is redone whole, as its next
+// attempt, when the cache holds its pages.
 func (s *replaySource) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
-	ws, err := bulkWindows(ctx, it, SourceV1, func(p Planned) (bool, error) { // the rows are the v1 API's
-		if overlaps(it.run.uncached.times, p.Start, p.End) {
-			return false, nil
+	r := it.run
+	l := Plan(it.Bounds, it.Windows, int64(r.cfg.Window.Seconds()), r.givenUpSpans())
+	cached := r.cachedWindows()
+	picked, _ := fitCached(l, it.Bounds.HorizonStart, cached)
+	var spans []store.Span
+	for _, c := range picked {
+		if c.whole {
+			spans = append(spans, c.Span)
 		}
-		return s.has(CacheKey(SourceV1, span(p.Window), 0))
-	})
+	}
+	var redo []Planned
+	for _, p := range l.Resume {
+		i := sort.Search(len(cached), func(k int) bool {
+			return cached[k].Start > p.Start || (cached[k].Start == p.Start && cached[k].End >= p.End)
+		})
+		if i < len(cached) && cached[i].Span == (store.Span{Start: p.Start, End: p.End}) && cached[i].whole {
+			redo = append(redo, p)
+		}
+	}
+	ws, err := bulkWindows(ctx, it, SourceV1, redo, spans) // the rows are the v1 API's
 	if err != nil || len(ws) == 0 {
 		return nil, err
 	}

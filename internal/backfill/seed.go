@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/chain"
@@ -50,46 +51,47 @@ func (s *seedSource) anchor(ctx context.Context) (seed.Block, error) {
 }
 
 // Plan makes one unit of every final window of the horizon the seed can
-// fill: the gaps of coverage on the planning grid, up to the seed's final
-// edge.
+// fill: the gaps of coverage cut on the planning grid, up to the seed's
+// final edge.
 func (s *seedSource) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
-	ws, err := bulkWindows(ctx, it, s.Name(), nil)
+	l := Plan(it.Bounds, it.Windows, int64(it.run.cfg.Window.Seconds()), nil)
+	var gaps []store.Span
+	for _, g := range l.Final {
+		gaps = append(gaps, tile(g, int64(it.run.cfg.Window.Seconds()))...)
+	}
+	ws, err := bulkWindows(ctx, it, s.Name(), l.Resume, gaps)
 	if err != nil || len(ws) == 0 {
 		return nil, err
 	}
 	return []Unit{&seedUnit{src: s, windows: ws}}, nil
 }
 
-// bulkWindows is the final windows of the planning grid, up to the final
-// edge, that a bulk source fills whole and that take (or nil, for all),
-// recorded under source. A half-done API window is redone whole, as a new
-// attempt.
-func bulkWindows(ctx context.Context, it *Iteration, source string, take func(Planned) (bool, error)) ([]store.Window, error) {
-	plan, _, err := planWindows(context.WithoutCancel(ctx), it)
+// bulkWindows is the windows a bulk source fills whole, recorded under
+// source, by Start: the half-done API windows of redo, each as its next
+// attempt, and the new windows of spans. A bulk load writes no page
+// bookkeeping and reads nothing from the server, so how a gap is cut
+// costs nothing: the seed cuts on the grid, the replay as the cache's
+// windows were cut.
+func bulkWindows(ctx context.Context, it *Iteration, source string, redo []Planned, spans []store.Span) ([]store.Window, error) {
+	nextID, err := it.run.cfg.Store.NextWindowID(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, err
 	}
+	ids := &atomic.Int64{}
+	ids.Store(nextID - 1)
 	var ws []store.Window
-	for _, p := range plan {
-		if !p.Final || p.End > it.Bounds.FinalEdge {
-			continue
-		}
-		if take != nil {
-			ok, err := take(p)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				continue
-			}
-		}
+	for _, p := range redo {
 		w := p.Window
 		w.Source = source
-		if p.Resume {
-			w.Attempt++
-		}
+		w.Attempt++
 		ws = append(ws, w)
 	}
+	for _, sp := range spans {
+		w := newWindow(ids, sp.Start, sp.End, true)
+		w.Source = source
+		ws = append(ws, w)
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].Start < ws[j].Start })
 	return ws, nil
 }
 

@@ -57,42 +57,10 @@ func clientCounters(c *hiro.Client) Counters {
 	return n
 }
 
-// Plan turns the gaps in coverage into windows (see Plan), leaving out the
+// Plan turns the gaps in coverage into windows (see plan), leaving out the
 // windows this run has given up on.
 func (s *v1Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
-	st := it.run.cfg.Store
-	dbctx := context.WithoutCancel(ctx)
-	plan, drop, err := planWindows(dbctx, it)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.DropWindows(dbctx, drop); err != nil {
-		return nil, err
-	}
-	commits := startCommitter(it, func(ctx context.Context, ops []store.WindowOp) error {
-		n, err := st.CommitWindowOps(ctx, ops)
-		if err != nil {
-			return err
-		}
-		pages := 0
-		for _, op := range ops {
-			if op.Page != nil {
-				pages++
-			}
-		}
-		it.run.rows.Add(int64(n))
-		it.run.pages.Add(int64(pages))
-		return nil
-	})
-	units := make([]Unit, 0, len(plan))
-	for _, p := range plan {
-		u := &windowUnit{src: s, p: p, commits: commits}
-		if it.run.gaveUpOn(u.Label()) {
-			continue
-		}
-		units = append(units, u)
-	}
-	return units, nil
+	return s.plan(ctx, it)
 }
 
 // windowUnit is one v1 window of an iteration.
@@ -100,9 +68,14 @@ type windowUnit struct {
 	src     *v1Source
 	p       Planned
 	commits *committer[store.WindowOp]
+	// chain, when set, is the gap the window was cut from: its bounds are
+	// a first guess (v1plan.go), and once it has planned the window after
+	// it, spawned is true.
+	chain   *windowChain
+	spawned bool
 }
 
-func (u *windowUnit) Label() string { return "window " + span(u.p.Window).String() }
+func (u *windowUnit) Label() string { return windowLabel + span(u.p.Window).String() }
 func (u *windowUnit) Final() bool   { return u.p.Final }
 
 // Run walks the window page by page until it is verified, out of attempts
@@ -111,6 +84,12 @@ func (u *windowUnit) Final() bool   { return u.p.Final }
 // The attempt's start, its pages and its end go to the committer in order
 // and land in its batches; the window waits only for the end's verdict.
 func (u *windowUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
+	ok, err := u.run(ctx, it)
+	u.finish(it, err)
+	return ok, err
+}
+
+func (u *windowUnit) run(ctx context.Context, it *Iteration) (bool, error) {
 	r := it.run
 	st := r.cfg.Store
 	w := u.p.Window
@@ -132,7 +111,8 @@ func (u *windowUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 			begun := w
 			a.queue("start", store.WindowOp{Begin: &begun})
 		}
-		total, complete, err := a.walk(ctx, it)
+		total, complete, err := u.walk(ctx, it, a)
+		w = a.w // a chain's window may have been cut back before it was paged
 		if errors.Is(err, hiro.ErrMalformed) {
 			// The client retried it: the server keeps sending a bad page
 			// for this window. Give up on the window, not on the run.

@@ -103,7 +103,8 @@ type Backfill struct {
 	// ForceRefresh re-requests pages even when the raw cache has them
 	// (BACKFILL_FORCE_REFRESH).
 	ForceRefresh bool `yaml:"force_refresh" json:"force_refresh"`
-	// WindowMinutes is the size of the time windows the backfill pages.
+	// WindowMinutes is the grid of the time windows the backfill pages:
+	// a window spans as many of its cells as its density allows.
 	WindowMinutes int `yaml:"window_minutes" json:"window_minutes"`
 	// StallMinutes is how long without a committed page before status and
 	// the progress output warn of a stall.
