@@ -31,8 +31,9 @@ type pending[P any] struct {
 // startCommitter starts the committer of an iteration; commit writes one
 // batch in one transaction. It stops when the iteration ends.
 func startCommitter[P any](it *Iteration, commit func(ctx context.Context, pages []P) error) *committer[P] {
-	// Room for a whole batch to queue while the previous one commits.
-	c := &committer[P]{in: make(chan pending[P], max(it.run.cfg.Concurrency*4, maxBatch)), done: make(chan struct{})}
+	// The queue bounds what a kill -9 loses against a fast server: the
+	// pages queued and the batch being written, a few per worker.
+	c := &committer[P]{in: make(chan pending[P], it.run.cfg.Concurrency*4), done: make(chan struct{})}
 	ctx := context.WithoutCancel(context.Background())
 	go func() {
 		defer close(c.done)
