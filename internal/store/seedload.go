@@ -18,14 +18,6 @@ import (
 // set-based transaction. A bulk load is bound by DuckDB, not by per-page
 // bookkeeping. Until Finish, nothing of the load is visible; a killed load
 // leaves at most the staging table, which the next load replaces.
-//
-// Into an empty transactions table (a first seed, or a rebuild of a
-// deleted database from the raw cache) the rows go, inside the same one
-// transaction, into a copy of the table without its primary key, which
-// Finish then adds in one bulk build and puts in the table's place:
-// DuckDB checks and builds the tx_id index row by row on insert, which
-// made a load into the keyed table more than twice as slow as the load
-// and the bulk build together.
 type SeedLoad struct {
 	s     *Store
 	conn  *sql.Conn
@@ -34,17 +26,10 @@ type SeedLoad struct {
 	// direct: the span held no rows, so rows go straight into
 	// transactions inside one open transaction instead of being staged.
 	direct bool
-	// fresh: the whole table was empty, so rows go into freshTable, which
-	// Finish keys and renames to transactions (direct is true too).
-	fresh bool
 }
 
-// freshTable receives the rows of a load into an empty transactions table.
-const freshTable = "transactions_load"
-
 // ErrSeedConflict is a direct seed load that met a tx_id already stored
-// (outside its span), or loaded twice: nothing was written; load again
-// with staging, which keeps each tx_id once.
+// (outside its span): nothing was written; load again with staging.
 var ErrSeedConflict = errors.New("a seed row's tx_id is already stored outside the seeded span")
 
 // seedStage is the staging table of a seed load.
@@ -64,13 +49,13 @@ func (s *Store) BeginSeedLoad(ctx context.Context, sp Span, stage bool) (l *Seed
 	}
 	l = &SeedLoad{s: s, conn: conn, table: seedStage}
 	if !stage {
-		var inSpan, all int64
-		if err := conn.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE burn_block_time BETWEEN to_timestamp(?) AND to_timestamp(?)), count(*) FROM transactions`,
-			sp.Start, sp.End).Scan(&inSpan, &all); err != nil {
+		var n int64
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM transactions WHERE burn_block_time BETWEEN to_timestamp(?) AND to_timestamp(?)`,
+			sp.Start, sp.End).Scan(&n); err != nil {
 			l.release()
 			return nil, fmt.Errorf("seed load: %w", err)
 		}
-		l.direct, l.fresh = inSpan == 0, all == 0
+		l.direct = n == 0
 	}
 	if l.direct {
 		if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
@@ -78,13 +63,6 @@ func (s *Store) BeginSeedLoad(ctx context.Context, sp Span, stage bool) (l *Seed
 			return nil, fmt.Errorf("seed load: %w", err)
 		}
 		l.table = "transactions"
-		if l.fresh {
-			if err := createUnkeyedCopy(ctx, conn, "transactions", freshTable); err != nil {
-				l.Abort()
-				return nil, fmt.Errorf("seed load: %w", err)
-			}
-			l.table = freshTable
-		}
 	} else if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TABLE `+seedStage+` AS SELECT * FROM transactions LIMIT 0`); err != nil {
 		l.release()
 		return nil, fmt.Errorf("seed load: staging table: %w", err)
@@ -113,75 +91,12 @@ func (l *SeedLoad) Write(ctx context.Context, produce func(put func([]chain.Tx) 
 		return nil
 	case produced != nil && !errors.Is(produced, errFeedStopped):
 		return err // the producer's own error, named by the producer
-	case l.direct && isKeyConflict(err):
+	case l.direct && (strings.Contains(err.Error(), "onstraint") || strings.Contains(err.Error(), "uplicate key")):
 		return fmt.Errorf("seed load: %w: %v", ErrSeedConflict, err)
 	}
 	err = fmt.Errorf("seed load: write rows: %w", err)
 	diskFull(&err)
 	return err
-}
-
-// createUnkeyedCopy creates table to with the columns of table from, their
-// types and NOT NULL constraints, and no primary key: the catalog is the
-// one definition of the columns.
-func createUnkeyedCopy(ctx context.Context, conn *sql.Conn, from, to string) error {
-	rows, err := conn.QueryContext(ctx, `SELECT column_name, data_type, is_nullable FROM duckdb_columns()
-WHERE table_name = ? AND schema_name = current_schema() ORDER BY column_index`, from)
-	if err != nil {
-		return fmt.Errorf("columns of %s: %w", from, err)
-	}
-	defer rows.Close()
-	var cols []string
-	for rows.Next() {
-		var name, typ string
-		var nullable bool
-		if err := rows.Scan(&name, &typ, &nullable); err != nil {
-			return fmt.Errorf("columns of %s: %w", from, err)
-		}
-		col := fmt.Sprintf("%q %s", name, typ)
-		if !nullable {
-			col += " NOT NULL"
-		}
-		cols = append(cols, col)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("columns of %s: %w", from, err)
-	}
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE `+to+` (`+strings.Join(cols, ", ")+`)`); err != nil {
-		return fmt.Errorf("create %s: %w", to, err)
-	}
-	return nil
-}
-
-// keyInPlaceOf gives table loaded the primary key of table target, in one
-// bulk index build, and puts it in target's place. A tx_id loaded twice
-// fails the build (DuckDB checks rows of the open transaction when it
-// commits): that is ErrSeedConflict, for a staged load to settle.
-func keyInPlaceOf(ctx context.Context, conn *sql.Conn, loaded, target string) error {
-	var key string
-	if err := conn.QueryRowContext(ctx, `SELECT list_aggregate(constraint_column_names, 'string_agg', ', ') FROM duckdb_constraints()
-WHERE table_name = ? AND schema_name = current_schema() AND constraint_type = 'PRIMARY KEY'`, target).Scan(&key); err != nil {
-		return fmt.Errorf("seed load: primary key of %s: %w", target, err)
-	}
-	if _, err := conn.ExecContext(ctx, `ALTER TABLE `+loaded+` ADD PRIMARY KEY (`+key+`)`); err != nil {
-		if isKeyConflict(err) {
-			return fmt.Errorf("seed load: %w: %v", ErrSeedConflict, err)
-		}
-		return fmt.Errorf("seed load: index the rows: %w", err)
-	}
-	for _, q := range []string{`DROP TABLE ` + target, `ALTER TABLE ` + loaded + ` RENAME TO ` + target} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("seed load: put the rows in place: %w", err)
-		}
-	}
-	return nil
-}
-
-// isKeyConflict reports whether err is DuckDB refusing a second row with a
-// key already taken.
-func isKeyConflict(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "onstraint") || strings.Contains(msg, "uplicate key")
 }
 
 // Abort drops what was staged.
@@ -273,11 +188,6 @@ SELECT DISTINCT ON (tx_id) * FROM ` + seedStage + ` WHERE tx_id NOT IN (SELECT t
 		res.Rows = l.rows
 		steps = steps[3:]
 	}
-	if l.fresh {
-		if err := keyInPlaceOf(ctx, c, freshTable, "transactions"); err != nil {
-			return res, err
-		}
-	}
 	for _, st := range steps {
 		r, err := c.ExecContext(ctx, st.q)
 		if err != nil {
@@ -318,9 +228,6 @@ SELECT DISTINCT ON (tx_id) * FROM ` + seedStage + ` WHERE tx_id NOT IN (SELECT t
 		}
 	}
 	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
-		if l.fresh && isKeyConflict(err) {
-			return res, fmt.Errorf("seed load: %w: %v", ErrSeedConflict, err)
-		}
 		return res, fmt.Errorf("seed load: commit: %w", err)
 	}
 	committed = true

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/stxwallets/walletcache/internal/chain"
@@ -74,67 +72,5 @@ func TestSeedLoadConflict(t *testing.T) {
 	res, err := seedLoad(t, s, Span{Start: 300, End: 399}, true, []chain.Tx{tx("a", 300, 1), tx("e", 310, 1)}, ws)
 	if err != nil || !res.Verified[0] {
 		t.Fatalf("staged load: %+v %v", res, err)
-	}
-}
-
-// tableShape is the columns (name, type, nullability) and constraints of
-// the transactions table, as the catalog describes them.
-func tableShape(t *testing.T, s *Store) []string {
-	t.Helper()
-	rows, err := s.db.Query(`
-SELECT column_name || ' ' || data_type || ' ' || is_nullable::VARCHAR FROM duckdb_columns()
-WHERE table_name = 'transactions' AND schema_name = current_schema()
-UNION ALL
-SELECT constraint_type || ' ' || list_sort(constraint_column_names)::VARCHAR FROM duckdb_constraints()
-WHERE table_name = 'transactions' AND schema_name = current_schema()
-ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, line)
-	}
-	return out
-}
-
-// A load into an empty table builds the key after the rows and puts the
-// loaded table in place: the table keeps its columns and constraints, the
-// key still refuses a second copy of a row and a missing value, and a
-// tx_id loaded twice leaves the table as it was, for a staged load.
-func TestSeedLoadIntoEmptyTable(t *testing.T) {
-	t.Parallel()
-	s := openTemp(t)
-	want := tableShape(t, s)
-	if !strings.Contains(strings.Join(want, "\n"), "PRIMARY KEY [tx_id]") {
-		t.Fatalf("a migrated table has no key on tx_id: %q", want)
-	}
-	ws := []SeedWindow{{Window: Window{ID: 1, Start: 100, End: 199, Attempt: 1}, SeedCount: 2}}
-	if _, err := seedLoad(t, s, Span{Start: 100, End: 199}, false, []chain.Tx{tx("a", 100, 1), tx("a", 150, 2)}, ws); !errors.Is(err, ErrSeedConflict) {
-		t.Fatalf("a tx_id loaded twice: %v, want ErrSeedConflict", err)
-	}
-	if got := tableShape(t, s); !slices.Equal(got, want) || len(storedIDs(t, s)) != 0 {
-		t.Fatalf("after the refused load: shape %q, rows %v", got, storedIDs(t, s))
-	}
-	res, err := seedLoad(t, s, Span{Start: 100, End: 199}, false, []chain.Tx{tx("a", 100, 1), tx("b", 150, 2)}, ws)
-	if err != nil || res.Rows != 2 || !res.Verified[0] {
-		t.Fatalf("load: %+v %v", res, err)
-	}
-	if got := tableShape(t, s); !slices.Equal(got, want) {
-		t.Fatalf("the loaded table is shaped\n%q\nwant\n%q", got, want)
-	}
-	if _, err := s.db.Exec(`INSERT INTO transactions SELECT * FROM transactions LIMIT 1`); err == nil {
-		t.Fatal("the loaded table takes a second copy of a row")
-	}
-	if _, err := s.db.Exec(`INSERT INTO transactions (tx_id) VALUES ('c')`); err == nil {
-		t.Fatal("the loaded table takes a row without its required values")
-	}
-	if got := storedIDs(t, s); !equalIDs(got, "a", "b") {
-		t.Fatalf("stored %v, want a b", got)
 	}
 }
