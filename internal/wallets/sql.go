@@ -67,6 +67,14 @@ func statements(p Period, priceTable string, hashKeys bool) []statement {
 
 	// Prices: a LEFT JOIN on the panel, or a typed NULL when there is none, so
 	// every USD expression below degrades to NULL instead of 0.
+	// wid numbers the wallets for the string-key path's joins and
+	// groupings. The hash-key path never reads it, and numbering rows is a
+	// streaming window that runs the end of the wallet grouping on one
+	// thread, so there it is NULL.
+	wid := "NULL::INTEGER"
+	if !hashKeys {
+		wid = "(row_number() OVER ())::INTEGER"
+	}
 	priceJoin := "LEFT JOIN (SELECT NULL::DATE AS price_date, NULL::DOUBLE AS price_usd) p ON false"
 	if priceTable != "" {
 		priceJoin = "LEFT JOIN " + priceTable + " p ON p.price_date = DATE '1970-01-01' + e.dn AND p.price_usd IS NOT NULL"
@@ -75,11 +83,12 @@ func statements(p Period, priceTable string, hashKeys bool) []statement {
 		// Per wallet: first-seen (min block_time, any status), the
 		// acquisition tx's row (its details are fetched by rowid below),
 		// first success, last tx. wid is an integer id for the string-key
-		// path's joins and groupings; no output depends on its values. dn0
-		// is the first-seen UTC day as days since 1970-01-01.
+		// path's joins and groupings (NULL on the hash-key path); no output
+		// depends on its values. dn0 is the first-seen UTC day as days since
+		// 1970-01-01.
 		{name: "wallet_first", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE wallet_first AS
-SELECT wallet, %[3]s AS h, (row_number() OVER ())::INTEGER AS wid,
+SELECT wallet, %[3]s AS h, %[4]s AS wid,
        (epoch_us(first_seen_at) // 86400000000)::INTEGER AS dn0,
        * EXCLUDE (wallet)
 FROM (
@@ -92,7 +101,7 @@ FROM (
     FROM transactions
     WHERE %[1]s
     GROUP BY sender_address
-)`, userTxWhere(p), chainOrder, keyOf("wallet"))},
+)`, userTxWhere(p), chainOrder, keyOf("wallet"), wid)},
 
 		{name: "wallet keys unique", sql: `SELECT count(DISTINCT h) = count(*) FROM wallet_first`, check: true},
 

@@ -14,7 +14,9 @@
 // hash, UTC day) into the activity events, and grouped per recipient; one
 // more scan fetches the 1 M acquisition rows. Every panel is then computed
 // from the events (whose first row per wallet-day stands for the
-// wallet-day) or from the per-wallet tables built from them.
+// wallet-day) or from the per-wallet tables built from them; the wide
+// first_seen_wallets view is computed only by the parquet file's COPY (the
+// summary counts and the acquisition panel read the narrow tables behind it).
 //
 // The definitions, and every decision taken on them, are written down in
 // docs/metrics.md.
