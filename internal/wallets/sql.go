@@ -48,6 +48,16 @@ var keyHash = "hash(%s)"
 
 func keyOf(col string) string { return fmt.Sprintf(keyHash, col) }
 
+// keys returns how recv_first (r) joins wallet_first (f), and the
+// wallet_first column that wallet_stats' key k holds: the hashes, or the
+// addresses and wid on the string-key path.
+func keys(hashKeys bool) (joinKey, walletKey string) {
+	if hashKeys {
+		return "r.h = f.h", "h"
+	}
+	return "r.wallet = f.wallet", "wid"
+}
+
 // statements returns the DDL that builds every metric table, in order.
 //
 // With hashKeys, wallets are joined and grouped by hash(wallet), a UBIGINT,
@@ -60,13 +70,7 @@ func keyOf(col string) string { return fmt.Sprintf(keyHash, col) }
 func statements(p Period, priceTable string, hashKeys bool) []statement {
 	start, end := sqlDate(p.HistoryStart), sqlDate(p.DataEndDate)
 	lastFullWeek := sqlDate(p.LastFullWeek)
-	joinKey, walletKey := "r.wallet = f.wallet", "wid"
-	if hashKeys {
-		joinKey, walletKey = "r.h = f.h", "h"
-	}
-
-	// Prices: a LEFT JOIN on the panel, or a typed NULL when there is none, so
-	// every USD expression below degrades to NULL instead of 0.
+	joinKey, walletKey := keys(hashKeys)
 	// wid numbers the wallets for the string-key path's joins and
 	// groupings. The hash-key path never reads it, and numbering rows is a
 	// streaming window that runs the end of the wallet grouping on one
@@ -75,6 +79,9 @@ func statements(p Period, priceTable string, hashKeys bool) []statement {
 	if !hashKeys {
 		wid = "(row_number() OVER ())::INTEGER"
 	}
+
+	// Prices: a LEFT JOIN on the panel, or a typed NULL when there is none, so
+	// every USD expression below degrades to NULL instead of 0.
 	priceJoin := "LEFT JOIN (SELECT NULL::DATE AS price_date, NULL::DOUBLE AS price_usd) p ON false"
 	if priceTable != "" {
 		priceJoin = "LEFT JOIN " + priceTable + " p ON p.price_date = DATE '1970-01-01' + e.dn AND p.price_usd IS NOT NULL"
@@ -535,10 +542,7 @@ WITH agg AS (
 // sender of the same key (receive-only), keys being unique on both sides;
 // its sender rows' first-tx columns come from picked_txs.
 func summarySQL(p Period, hashKeys bool) string {
-	joinKey := "r.wallet = f.wallet"
-	if hashKeys {
-		joinKey = "r.h = f.h"
-	}
+	joinKey, _ := keys(hashKeys)
 	return fmt.Sprintf(`
 WITH senders AS (
     SELECT count(*)                                               AS active,
