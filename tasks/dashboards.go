@@ -17,7 +17,7 @@ import (
 
 // dashboardMemory caps DuckDB while the dashboards build: unlimited, it
 // takes up to 80 % of RAM (6 GB on 10 M transactions); with this cap it
-// spills to disk and peaks under 1.5 GB RSS (BenchmarkBuild10M).
+// spills to disk and peaks at 1.4–1.9 GB RSS (BenchmarkBuild10M).
 const dashboardMemory = "1.2GB"
 
 // Dashboards builds the first-seen parquet, the panels, the price panel

@@ -75,7 +75,7 @@ type Options struct {
 	// MemoryLimit, e.g. "1.2GB", is DuckDB's memory_limit while Build
 	// runs; the previous value is restored afterwards. DuckDB's default is
 	// 80 % of the machine's RAM, and it uses what it may: on 10 M
-	// transactions a build peaks near 6 GB RSS unlimited, at 1.4–1.75 GB
+	// transactions a build peaks near 6 GB RSS unlimited, at 1.4–1.9 GB
 	// with "1.2GB" (it spills to its temp directory instead). Empty leaves the
 	// database's setting alone. The setting is per database, so it also
 	// applies to other connections of the process while Build runs; the

@@ -2,7 +2,6 @@ package wallets
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -49,6 +48,16 @@ var keyHash = "hash(%s)"
 
 func keyOf(col string) string { return fmt.Sprintf(keyHash, col) }
 
+// keys returns how recv_first (r) joins wallet_first (f), and the
+// wallet_first column that wallet_stats' key k holds: the hashes, or the
+// addresses and wid on the string-key path.
+func keys(hashKeys bool) (joinKey, walletKey string) {
+	if hashKeys {
+		return "r.h = f.h", "h"
+	}
+	return "r.wallet = f.wallet", "wid"
+}
+
 // statements returns the DDL that builds every metric table, in order.
 //
 // With hashKeys, wallets are joined and grouped by hash(wallet), a UBIGINT,
@@ -61,14 +70,14 @@ func keyOf(col string) string { return fmt.Sprintf(keyHash, col) }
 func statements(p Period, priceTable string, hashKeys bool) []statement {
 	start, end := sqlDate(p.HistoryStart), sqlDate(p.DataEndDate)
 	lastFullWeek := sqlDate(p.LastFullWeek)
-	ws := make([]string, len(p.Windows))
-	for i, w := range p.Windows {
-		ws[i] = strconv.Itoa(w)
-	}
-	windows := "[" + strings.Join(ws, ", ") + "]"
-	joinKey, walletKey := "r.wallet = f.wallet", "wid"
-	if hashKeys {
-		joinKey, walletKey = "r.h = f.h", "h"
+	joinKey, walletKey := keys(hashKeys)
+	// wid numbers the wallets for the string-key path's joins and
+	// groupings. The hash-key path never reads it, and numbering rows is a
+	// streaming window that runs the end of the wallet grouping on one
+	// thread, so there it is NULL.
+	wid := "NULL::INTEGER"
+	if !hashKeys {
+		wid = "(row_number() OVER ())::INTEGER"
 	}
 
 	// Prices: a LEFT JOIN on the panel, or a typed NULL when there is none, so
@@ -81,11 +90,12 @@ func statements(p Period, priceTable string, hashKeys bool) []statement {
 		// Per wallet: first-seen (min block_time, any status), the
 		// acquisition tx's row (its details are fetched by rowid below),
 		// first success, last tx. wid is an integer id for the string-key
-		// path's joins and groupings; no output depends on its values. dn0
-		// is the first-seen UTC day as days since 1970-01-01.
+		// path's joins and groupings (NULL on the hash-key path); no output
+		// depends on its values. dn0 is the first-seen UTC day as days since
+		// 1970-01-01.
 		{name: "wallet_first", sql: fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE wallet_first AS
-SELECT wallet, %[3]s AS h, (row_number() OVER ())::INTEGER AS wid,
+SELECT wallet, %[3]s AS h, %[4]s AS wid,
        (epoch_us(first_seen_at) // 86400000000)::INTEGER AS dn0,
        * EXCLUDE (wallet)
 FROM (
@@ -98,7 +108,7 @@ FROM (
     FROM transactions
     WHERE %[1]s
     GROUP BY sender_address
-)`, userTxWhere(p), chainOrder, keyOf("wallet"))},
+)`, userTxWhere(p), chainOrder, keyOf("wallet"), wid)},
 
 		{name: "wallet keys unique", sql: `SELECT count(DISTINCT h) = count(*) FROM wallet_first`, check: true},
 
@@ -116,9 +126,12 @@ FROM (
 		// active wallets. The rolling counts use disjoint coverage intervals:
 		// a wallet active on day t covers the windows ending t … t+W−1; the
 		// part not already covered by its previous active day p is
-		// [max(t, p+W), t+W−1]. Summing +1/−1 events over a date spine counts
-		// each wallet once per window in O(rows), instead of joining every
-		// day with its 30-day neighbourhood.
+		// [max(t, p+W), t+W−1]. Summing +1 at each interval's start and −1
+		// the day after its end over a date spine counts each wallet once
+		// per window in O(rows), instead of joining every day with its
+		// 30-day neighbourhood. Every wallet-day's interval ends on t+W−1,
+		// so the −1s on day d are the active wallets of day d−W: only the
+		// starts are grouped.
 		// A wallet-day is the first event of its (wallet, day), the row
 		// with new_day; its prev is the wallet's previous active day.
 		// The wallet-day has a successful tx when that first event is one
@@ -140,31 +153,29 @@ agg AS (
     GROUP BY dn
 ),
 lagged AS (SELECT dn, prev FROM wallet_events WHERE new_day),
-ev AS (
-    SELECT greatest(dn, coalesce(prev + 7, dn))   AS dn,  1 AS e7,  0 AS e30 FROM lagged
+starts AS (
+    SELECT greatest(dn, coalesce(prev + 7, dn))  AS dn, 1 AS e7, 0 AS e30 FROM lagged
     UNION ALL
-    SELECT dn + 7,                                    -1,       0        FROM lagged
-    UNION ALL
-    SELECT greatest(dn, coalesce(prev + 30, dn)),      0,       1        FROM lagged
-    UNION ALL
-    SELECT dn + 30,                                    0,      -1        FROM lagged
+    SELECT greatest(dn, coalesce(prev + 30, dn)),       0,       1        FROM lagged
 ),
 evd AS (
-    SELECT DATE '1970-01-01' + dn AS d, sum(e7) AS e7, sum(e30) AS e30 FROM ev GROUP BY dn
+    SELECT DATE '1970-01-01' + dn AS d, sum(e7) AS e7, sum(e30) AS e30 FROM starts GROUP BY dn
 )
 SELECT s.d                                                         AS date,
        coalesce(a.active_wallets, 0)                               AS active_wallets,
        coalesce(a.new_wallets, 0)                                  AS new_wallets,
        coalesce(a.returning_wallets, 0)                            AS returning_wallets,
        sum(coalesce(a.new_wallets, 0)) OVER w                      AS cumulative_wallets,
-       sum(coalesce(e.e7, 0)) OVER w                               AS wau_7d,
-       sum(coalesce(e.e30, 0)) OVER w                              AS mau_30d,
+       sum(coalesce(e.e7, 0) - coalesce(a7.active_wallets, 0)) OVER w   AS wau_7d,
+       sum(coalesce(e.e30, 0) - coalesce(a30.active_wallets, 0)) OVER w AS mau_30d,
        coalesce(a.user_txs, 0)                                     AS user_txs,
        coalesce(a.fee_micro, 0)::HUGEINT                           AS fee_micro,
        coalesce(a.active_wallets_success_only, 0)                  AS active_wallets_success_only
 FROM spine s
 LEFT JOIN agg a USING (d)
 LEFT JOIN evd e USING (d)
+LEFT JOIN agg a7 ON a7.d + 7 = s.d
+LEFT JOIN agg a30 ON a30.d + 30 = s.d
 WINDOW w AS (ORDER BY s.d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)`, start, end)},
 
 		// Weekly cohort retention, long form. A cell (c, k) is observed only
@@ -270,57 +281,18 @@ SELECT funnel, step_order, step, wallets, eligible_wallets,
        END AS conversion_from_previous
 FROM steps`, end)},
 
-		// Per wallet and window: sums over day index 0 … N−1. USD values each
-		// day at its own price before summing (docs/metrics.md, "value
-		// windows"). Amounts stay exact integers: µSTX, and 1e-14 USD for
-		// the USD sums.
-		{name: "wallet_value_windows", sql: valueWindowsSQL(p.Windows, end, priceTable != "")},
-
 		// Aggregates over eligible (complete-window) wallets only; right-
 		// censored wallets are counted, never zero-filled. Means include zeros.
 		// STX means divide an exact integer sum once, so they are exact and
-		// independent of summation order.
-		{name: "value_windows", sql: fmt.Sprintf(`
-CREATE OR REPLACE TEMP TABLE value_windows AS
-WITH w AS (SELECT unnest(%[1]s::INT[]) AS window_days),
-agg AS (
-    SELECT window_days,
-           count(*)                                         AS wallets,
-           count(*) FILTER (WHERE is_complete)              AS eligible_wallets,
-           count(*) FILTER (WHERE NOT is_complete)          AS censored_wallets,
-           sum(fee_micro)  FILTER (WHERE is_complete)       AS fee_micro_sum,
-           sum(sent_micro) FILTER (WHERE is_complete)       AS sent_micro_sum,
-           quantile_cont(fee_micro::DOUBLE / 1e6, 0.5) FILTER (WHERE is_complete) AS fees_stx_median,
-           quantile_cont(fee_micro::DOUBLE / 1e6, 0.9) FILTER (WHERE is_complete) AS fees_stx_p90,
-           sum(fees_usd_e14)     FILTER (WHERE is_complete) AS fees_usd_e14_sum,
-           quantile_cont(fees_usd_e14::DOUBLE / 1e14, 0.5) FILTER (WHERE is_complete) AS fees_usd_median,
-           quantile_cont(sent_micro::DOUBLE / 1e6, 0.5) FILTER (WHERE is_complete) AS stx_sent_median,
-           sum(stx_sent_usd_e14) FILTER (WHERE is_complete) AS sent_usd_e14_sum,
-           sum(txs_missing_price) FILTER (WHERE is_complete) AS txs_missing_price,
-           avg((txs >= 2)::INT) FILTER (WHERE is_complete)  AS repeat_rate
-    FROM wallet_value_windows
-    GROUP BY window_days
-)
-SELECT w.window_days,
-       coalesce(a.wallets, 0)                                             AS wallets,
-       coalesce(a.eligible_wallets, 0)                                    AS eligible_wallets,
-       coalesce(a.censored_wallets, 0)                                    AS censored_wallets,
-       a.fee_micro_sum::DOUBLE  / nullif(a.eligible_wallets, 0) / 1e6     AS fees_stx_mean,
-       a.fees_stx_median,
-       a.fees_stx_p90,
-       a.fees_usd_e14_sum::DOUBLE / nullif(a.eligible_wallets, 0) / 1e14  AS fees_usd_mean,
-       a.fees_usd_median,
-       a.sent_micro_sum::DOUBLE / nullif(a.eligible_wallets, 0) / 1e6     AS stx_sent_mean,
-       a.stx_sent_median,
-       a.sent_usd_e14_sum::DOUBLE / nullif(a.eligible_wallets, 0) / 1e14  AS stx_sent_usd_mean,
-       CASE WHEN a.eligible_wallets > 0 THEN a.txs_missing_price END      AS txs_missing_price,
-       a.repeat_rate
-FROM w LEFT JOIN agg a USING (window_days)`, windows)},
+		// independent of summation order. The per-wallet sums of every window
+		// are columns of wallet_stats (day index 0 … N−1; USD values each day
+		// at its own price, docs/metrics.md, "value windows"), so one scan of
+		// it with a filter per window computes every window.
+		{name: "value_windows", sql: valueWindowsSQL(p.Windows, end, priceTable != "")},
 
 		// The first-seen view needs only the active days of the wide per-
-		// wallet table; keeping the rest (and the unrolled windows) would
-		// take memory from the parquet file's sort.
-		{name: "drop wallet_value_windows", sql: `DROP TABLE wallet_value_windows`},
+		// wallet table; keeping the rest would take memory from the parquet
+		// file's sort.
 		{name: "wallet_active_days", sql: `
 CREATE OR REPLACE TEMP TABLE wallet_active_days AS SELECT k, active_days FROM wallet_stats`},
 		{name: "drop wallet_stats", sql: `DROP TABLE wallet_stats`},
@@ -406,13 +378,18 @@ LEFT JOIN wallet_active_days d ON d.k = f.%[3]s`, p.HistoryStart.Unix()/86400, j
 		// Acquisition entry points: which tx first brought wallets in (the
 		// "first function" segmentation, docs/metrics.md, "acquisition").
 		// Contract ids and function names are chain data, i.e. untrusted text.
+		// The wallets that signed a tx are the rows of wallet_first, each
+		// with its first tx in picked_txs (the first-seen view's rows that
+		// are not receive-only), so the wide view is not computed for it.
 		{name: "acquisition", sql: `
 CREATE OR REPLACE TEMP TABLE acquisition AS
-SELECT first_tx_type, first_contract_id, first_function_name,
+SELECT a.tx_type       AS first_tx_type,
+       a.contract_id   AS first_contract_id,
+       a.function_name AS first_function_name,
        count(*) AS wallets,
        count(*)::DOUBLE / sum(count(*)) OVER () AS share
-FROM first_seen_wallets
-WHERE NOT receive_only
+FROM wallet_first f
+LEFT JOIN picked_txs a ON a.rid = f.first_row
 GROUP BY ALL`},
 	}
 }
@@ -508,20 +485,77 @@ FROM wd
 GROUP BY k`, priceJoin, strings.Join(aggs, ",\n       "))
 }
 
-// valueWindowsSQL builds wallet_value_windows: wallet_stats unrolled to one
-// row per (wallet, window).
+// valueWindowsSQL builds value_windows, one row per window N, from
+// wallet_stats in one pass: every aggregate is filtered to the wallets whose
+// window is complete (first_seen_date + N − 1 ≤ data_end_date) and reads
+// that window's columns. Without prices the USD columns are typed NULLs, so
+// their aggregates are NULL rather than 0.
 func valueWindowsSQL(windows []int, end string, withPrices bool) string {
-	var unions []string
+	var aggs, rows []string
 	for _, w := range windows {
 		feesUSD, sentUSD, missing := "NULL::HUGEINT", "NULL::HUGEINT", "NULL::BIGINT"
 		if withPrices {
 			feesUSD, sentUSD, missing = fmt.Sprintf("fee_usd_%d", w), fmt.Sprintf("sent_usd_%d", w), fmt.Sprintf("missing_%d", w)
 		}
-		unions = append(unions, fmt.Sprintf(`SELECT k, %[1]d AS window_days, first_seen_date,
-       first_seen_date + %[2]d <= %[3]s AS is_complete,
-       txs_%[1]d AS txs, fee_%[1]d AS fee_micro, sent_%[1]d AS sent_micro,
-       %[4]s AS fees_usd_e14, %[5]s AS stx_sent_usd_e14, %[6]s AS txs_missing_price
-FROM wallet_stats`, w, w-1, end, feesUSD, sentUSD, missing))
+		in := fmt.Sprintf("FILTER (WHERE first_seen_date + %d <= %s)", w-1, end)
+		aggs = append(aggs, fmt.Sprintf(`count(*) %[1]s AS eligible_%[2]d,
+           count(*) FILTER (WHERE NOT (first_seen_date + %[3]d <= %[4]s)) AS censored_%[2]d,
+           sum(fee_%[2]d) %[1]s AS fee_sum_%[2]d,
+           sum(sent_%[2]d) %[1]s AS sent_sum_%[2]d,
+           quantile_cont(fee_%[2]d::DOUBLE / 1e6, 0.5) %[1]s AS fees_stx_median_%[2]d,
+           quantile_cont(fee_%[2]d::DOUBLE / 1e6, 0.9) %[1]s AS fees_stx_p90_%[2]d,
+           sum(%[5]s) %[1]s AS fees_usd_e14_sum_%[2]d,
+           quantile_cont(%[5]s::DOUBLE / 1e14, 0.5) %[1]s AS fees_usd_median_%[2]d,
+           quantile_cont(sent_%[2]d::DOUBLE / 1e6, 0.5) %[1]s AS stx_sent_median_%[2]d,
+           sum(%[6]s) %[1]s AS sent_usd_e14_sum_%[2]d,
+           sum(%[7]s) %[1]s AS txs_missing_price_%[2]d,
+           avg((txs_%[2]d >= 2)::INT) %[1]s AS repeat_rate_%[2]d`, in, w, w-1, end, feesUSD, sentUSD, missing))
+		rows = append(rows, fmt.Sprintf(`SELECT %[1]d AS window_days,
+       wallets,
+       eligible_%[1]d                                                AS eligible_wallets,
+       censored_%[1]d                                                AS censored_wallets,
+       fee_sum_%[1]d::DOUBLE / nullif(eligible_%[1]d, 0) / 1e6        AS fees_stx_mean,
+       fees_stx_median_%[1]d                                         AS fees_stx_median,
+       fees_stx_p90_%[1]d                                            AS fees_stx_p90,
+       fees_usd_e14_sum_%[1]d::DOUBLE / nullif(eligible_%[1]d, 0) / 1e14 AS fees_usd_mean,
+       fees_usd_median_%[1]d                                         AS fees_usd_median,
+       sent_sum_%[1]d::DOUBLE / nullif(eligible_%[1]d, 0) / 1e6       AS stx_sent_mean,
+       stx_sent_median_%[1]d                                         AS stx_sent_median,
+       sent_usd_e14_sum_%[1]d::DOUBLE / nullif(eligible_%[1]d, 0) / 1e14 AS stx_sent_usd_mean,
+       CASE WHEN eligible_%[1]d > 0 THEN txs_missing_price_%[1]d END  AS txs_missing_price,
+       repeat_rate_%[1]d                                             AS repeat_rate
+FROM agg`, w))
 	}
-	return "\nCREATE OR REPLACE TEMP TABLE wallet_value_windows AS\n" + strings.Join(unions, "\nUNION ALL\n")
+	return fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE value_windows AS
+WITH agg AS (
+    SELECT count(*) AS wallets,
+           %s
+    FROM wallet_stats
+)
+%s`, strings.Join(aggs, ",\n           "), strings.Join(rows, "\nUNION ALL\n"))
+}
+
+// summarySQL counts what Summary reports about first_seen_wallets from the
+// narrow tables behind the view, without its wide joins: the view is one
+// row per wallet_first row (a sender) plus one per recv_first row with no
+// sender of the same key (receive-only), keys being unique on both sides;
+// its sender rows' first-tx columns come from picked_txs.
+func summarySQL(p Period, hashKeys bool) string {
+	joinKey, _ := keys(hashKeys)
+	return fmt.Sprintf(`
+WITH senders AS (
+    SELECT count(*)                                               AS active,
+           coalesce(sum(f.lifetime_txs), 0)                       AS user_txs,
+           count(*) FILTER (WHERE f.dn0 < %[1]d + 30)             AS near_history_start,
+           count(*) FILTER (WHERE a.nonce > 0)                    AS nonce_above_zero,
+           -- consistency guard: the fetched rows must be the ones aggregated
+           count(*) FILTER (WHERE a.sender_address IS DISTINCT FROM f.wallet
+                            OR a.block_time IS DISTINCT FROM f.first_seen_at) AS bad_picks
+    FROM wallet_first f
+    LEFT JOIN picked_txs a ON a.rid = f.first_row
+)
+SELECT active + (SELECT count(*) FROM recv_first r WHERE NOT EXISTS (SELECT 1 FROM wallet_first f WHERE %[2]s)),
+       active, user_txs, near_history_start, nonce_above_zero, bad_picks
+FROM senders`, p.HistoryStart.Unix()/86400, joinKey)
 }

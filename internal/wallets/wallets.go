@@ -14,7 +14,9 @@
 // hash, UTC day) into the activity events, and grouped per recipient; one
 // more scan fetches the 1 M acquisition rows. Every panel is then computed
 // from the events (whose first row per wallet-day stands for the
-// wallet-day) or from the per-wallet tables built from them.
+// wallet-day) or from the per-wallet tables built from them; the wide
+// first_seen_wallets view is computed only by the parquet file's COPY (the
+// summary counts and the acquisition panel read the narrow tables behind it).
 //
 // The definitions, and every decision taken on them, are written down in
 // docs/metrics.md.
@@ -216,7 +218,6 @@ var Tables = []string{
 	"daily_wallets",
 	"cohort_retention",
 	"funnel",
-	"wallet_value_windows",
 	"value_windows",
 	"wallet_active_days",
 	"recv_first",
@@ -292,12 +293,7 @@ func Compute(ctx context.Context, conn *sql.Conn, p Period, cfg Config) (Summary
 	}
 	s := Summary{Period: p, Prices: cfg.PriceTable != ""}
 	var bad int64
-	err := conn.QueryRowContext(ctx, `
-SELECT count(*), count(*) FILTER (WHERE NOT receive_only), coalesce(sum(lifetime_txs), 0),
-       count(*) FILTER (WHERE near_history_start AND NOT receive_only),
-       count(*) FILTER (WHERE first_nonce > 0),
-       count(*) FILTER (WHERE _bad_pick)
-FROM first_seen_wallets`).Scan(&s.Wallets, &s.ActiveWallets, &s.UserTxs, &s.NearHistoryStart, &s.NonceAboveZero, &bad)
+	err := conn.QueryRowContext(ctx, summarySQL(p, hashKeys)).Scan(&s.Wallets, &s.ActiveWallets, &s.UserTxs, &s.NearHistoryStart, &s.NonceAboveZero, &bad)
 	if err != nil {
 		return s, fmt.Errorf("count first-seen wallets: %w", err)
 	}

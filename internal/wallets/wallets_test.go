@@ -104,11 +104,48 @@ func TestMetricsMatchIndependentReference(t *testing.T) {
 			if s.UserTxs != ref.UserTxs {
 				t.Errorf("user txs = %d, want %d", s.UserTxs, ref.UserTxs)
 			}
+			checkFirstTxs(t, s, panels.Acquisition, ref)
 			checkDaily(t, panels.Daily, ref)
 			checkCohorts(t, panels.Cohorts, ref)
 			checkValues(t, panels.Values, ref, windows)
 			checkFunnels(t, panels.Funnel, ref)
 		})
+	}
+}
+
+// checkFirstTxs compares what is counted from each wallet's first tx (the
+// summary's nonce and history-start counts, the acquisition panel) with the
+// reference's first txs.
+func checkFirstTxs(t *testing.T, s wallets.Summary, acq []wallets.AcquisitionRow, ref *walletstest.Reference) {
+	t.Helper()
+	var nonce, near int64
+	type entry struct{ txType, contract, function string }
+	want := map[entry]int64{}
+	for _, tx := range ref.FirstTx {
+		if tx.Nonce > 0 {
+			nonce++
+		}
+		if tx.BlockTime.Before(ref.HistoryStart.AddDate(0, 0, 30)) {
+			near++
+		}
+		contract := tx.ContractCallContractID
+		if contract == "" {
+			contract = tx.SmartContractContractID
+		}
+		want[entry{tx.TxType, contract, tx.ContractCallFunctionName}]++
+	}
+	if s.NonceAboveZero != nonce || s.NearHistoryStart != near {
+		t.Errorf("first txs with nonce > 0 = %d, near history start = %d; want %d, %d", s.NonceAboveZero, s.NearHistoryStart, nonce, near)
+	}
+	got := map[entry]int64{}
+	for _, a := range acq {
+		got[entry{a.TxType, a.ContractID.String, a.FunctionName.String}] = a.Wallets
+		if wantShare := float64(a.Wallets) / float64(len(ref.FirstTx)); math.Abs(a.Share-wantShare) > 1e-12 {
+			t.Errorf("acquisition %v share = %v, want %v", a, a.Share, wantShare)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("acquisition = %v, want %v", got, want)
 	}
 }
 

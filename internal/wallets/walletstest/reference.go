@@ -15,6 +15,7 @@ type Reference struct {
 	DataEnd, HistoryStart, LastFullWeek time.Time
 
 	FirstSeen    map[string]time.Time // wallet → first user tx block_time
+	FirstTx      map[string]chain.Tx  // wallet → its first user tx in chain order (time, height, index)
 	ReceiveOnly  map[string]bool      // successful STX recipients that never signed a user tx
 	Daily        map[time.Time]RefDay
 	CohortSizes  map[time.Time]int64         // Monday → wallets (cohort weeks wholly inside the data only)
@@ -50,6 +51,18 @@ func isUser(t chain.Tx) bool {
 		(t.TxType == "token_transfer" || t.TxType == "contract_call" || t.TxType == "smart_contract")
 }
 
+// chainBefore orders txs by time, ties broken in chain order (block height,
+// then position in the block).
+func chainBefore(a, b chain.Tx) bool {
+	if !a.BlockTime.Equal(b.BlockTime) {
+		return a.BlockTime.Before(b.BlockTime)
+	}
+	if a.BlockHeight != b.BlockHeight {
+		return a.BlockHeight < b.BlockHeight
+	}
+	return a.TxIndex < b.TxIndex
+}
+
 // DataEnd applies the data_end_date rule to the rows: the newest day minus
 // one when it is today, else the newest day (docs/metrics.md, "time frame").
 func DataEnd(txs []chain.Tx, now time.Time) time.Time {
@@ -70,7 +83,7 @@ func DataEnd(txs []chain.Tx, now time.Time) time.Time {
 func Compute(txs []chain.Tx, historyStart, dataEnd time.Time, windows []int) *Reference {
 	ref := &Reference{
 		DataEnd: dataEnd, HistoryStart: historyStart,
-		FirstSeen: map[string]time.Time{}, ReceiveOnly: map[string]bool{},
+		FirstSeen: map[string]time.Time{}, FirstTx: map[string]chain.Tx{}, ReceiveOnly: map[string]bool{},
 		Daily: map[time.Time]RefDay{}, CohortSizes: map[time.Time]int64{},
 		Retention: map[time.Time]map[int]int64{}, Eligible: map[int]int64{},
 		Censored: map[int]int64{}, FeesMicro: map[int]uint64{}, DailyFeesSum: map[time.Time]uint64{},
@@ -98,6 +111,9 @@ func Compute(txs []chain.Tx, historyStart, dataEnd time.Time, windows []int) *Re
 		w := t.SenderAddress
 		if fs, ok := ref.FirstSeen[w]; !ok || t.BlockTime.Before(fs) {
 			ref.FirstSeen[w] = t.BlockTime
+		}
+		if ft, ok := ref.FirstTx[w]; !ok || chainBefore(t, ft) {
+			ref.FirstTx[w] = t
 		}
 		if activeDays[w] == nil {
 			activeDays[w], txsOnDay[w], feesOnDay[w] = map[time.Time]bool{}, map[time.Time]int64{}, map[time.Time]uint64{}
