@@ -20,6 +20,7 @@ package rawcache
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -329,17 +330,34 @@ func (c *Cache) Get(key string) (body []byte, ok bool, err error) {
 	return nil, false, nil
 }
 
-// gunzip decodes a whole gzip file, checking its CRC and length.
+// readers keeps gzip readers for reuse: each holds tens of kilobytes of
+// decompressor state, and a rebuild reads thousands of pages.
+var readers sync.Pool
+
+// gunzip decodes a whole gzip file, checking its CRC and length. The
+// buffer is sized from the length the gzip trailer records (bounded, since
+// the file may be damaged), so a page is decompressed without regrowing.
 func gunzip(raw []byte) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	zr, _ := readers.Get().(*gzip.Reader)
+	var err error
+	if zr == nil {
+		zr, err = gzip.NewReader(bytes.NewReader(raw))
+	} else {
+		err = zr.Reset(bytes.NewReader(raw))
+	}
 	if err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(zr)
-	if err != nil {
+	defer readers.Put(zr)
+	var buf bytes.Buffer
+	if len(raw) >= 4 {
+		const most = 16 << 20 // well above any page the client accepts
+		buf.Grow(int(min(binary.LittleEndian.Uint32(raw[len(raw)-4:]), most)) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(zr); err != nil {
 		return nil, err
 	}
-	return body, zr.Close()
+	return buf.Bytes(), zr.Close()
 }
 
 // forget drops key from the index if it still points at folder.
