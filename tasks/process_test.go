@@ -122,7 +122,9 @@ func slowSim(t *testing.T, days int, seed int64, latency time.Duration) *env {
 // Mage's 5 s grace; a resumed run makes the database exact.
 func TestBackfillSIGINTThenResume(t *testing.T) {
 	t.Parallel()
-	e := slowSim(t, 3, 11, 15*time.Millisecond)
+	// About 170 pages: the progress file lags a run by up to a second
+	// (about 20 pages), so the interrupt lands well before the end.
+	e := slowSim(t, 10, 11, 15*time.Millisecond)
 	c := e.startChild()
 	e.waitPages(c, 60)
 	sent := time.Now()
@@ -211,9 +213,9 @@ func hasWarning(r status.Report, word string) bool {
 // and with a longer horizon than the data covers it exits 3.
 func TestStatusWhileBackfillRuns(t *testing.T) {
 	t.Parallel()
-	// About 290 pages at 100 ms on 4 connections: the child runs for
+	// About 170 pages at 100 ms on 4 connections: the child runs for
 	// seconds after its 30th page, longer than the lock wait below.
-	e := slowSim(t, 5, 13, 100*time.Millisecond)
+	e := slowSim(t, 10, 13, 100*time.Millisecond)
 	c := e.startChild()
 	e.waitPages(c, 30)
 	pid := c.cmd.Process.Pid
