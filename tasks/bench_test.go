@@ -2,11 +2,10 @@ package tasks
 
 import (
 	"fmt"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
+	"github.com/stxwallets/walletcache/internal/benchenv"
 	"github.com/stxwallets/walletcache/internal/hirosim"
 )
 
@@ -28,14 +27,7 @@ import (
 //	go test ./tasks -run '^$' -bench BackfillRateLimited -benchtime 1x
 //	BENCH_DAYS=3 go test ./tasks -run '^$' -bench BackfillRateLimited -benchtime 1x -timeout 30m
 func BenchmarkBackfillRateLimited(b *testing.B) {
-	days := 1
-	if v := os.Getenv("BENCH_DAYS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("BENCH_DAYS=%q: want a whole number of days, 1 or more", v)
-		}
-		days = n
-	}
+	days := benchenv.Int(b, "BENCH_DAYS", 1)
 	for _, api := range sources {
 		b.Run(api, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {

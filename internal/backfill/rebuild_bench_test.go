@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/backfill"
+	"github.com/stxwallets/walletcache/internal/benchenv"
 	"github.com/stxwallets/walletcache/internal/hiro"
 	"github.com/stxwallets/walletcache/internal/hirosim"
 	"github.com/stxwallets/walletcache/internal/rawcache"
@@ -39,22 +39,8 @@ import (
 // reading its PostgreSQL database would take, for both the first run and
 // the bare fetch.
 func BenchmarkRebuild(b *testing.B) {
-	days := 5
-	if v := os.Getenv("REBUILD_DAYS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			b.Fatal(err)
-		}
-		days = n
-	}
-	var latency time.Duration
-	if v := os.Getenv("REBUILD_LATENCY"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			b.Fatal(err)
-		}
-		latency = d
-	}
+	days := benchenv.Int(b, "REBUILD_DAYS", 5)
+	latency := benchenv.Duration(b, "REBUILD_LATENCY", 0)
 	cfg := seedBenchChain(days)
 	cfg.MaxAmount = 0
 	for _, source := range []string{backfill.SourceV1, backfill.SourceV3} {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/backfill"
+	"github.com/stxwallets/walletcache/internal/benchenv"
 	"github.com/stxwallets/walletcache/internal/chain"
 	"github.com/stxwallets/walletcache/internal/hiro"
 	"github.com/stxwallets/walletcache/internal/hirosim"
@@ -40,14 +41,7 @@ import (
 // the product's alone, not the simulator's that serves the API's tail.
 // SEED_LOAD_CPUPROFILE=<file> writes that process's CPU profile.
 func BenchmarkSeedLoad(b *testing.B) {
-	rows := int64(1_000_000)
-	if v := os.Getenv("SEED_LOAD_ROWS"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rows = n
-	}
+	rows := int64(benchenv.Int(b, "SEED_LOAD_ROWS", 1_000_000))
 	// About 20k transactions a day, like mainnet, over as many days as rows need.
 	days := max(1, int(math.Ceil(float64(rows)/20_000)))
 	cfg := seedBenchChain(days)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/stxwallets/walletcache/internal/benchenv"
 	"github.com/stxwallets/walletcache/internal/chain"
 	"github.com/stxwallets/walletcache/internal/hirosim"
 	"github.com/stxwallets/walletcache/internal/seed"
@@ -38,19 +38,12 @@ var (
 	benchErr  string
 )
 
-func benchRows() int {
-	if n, err := strconv.Atoi(os.Getenv("SEED_BENCH_ROWS")); err == nil && n > 0 {
-		return n
-	}
-	return 1_000_000
-}
-
 func benchSetup(b *testing.B) *pgtest.Server {
 	b.Helper()
 	srv := pgtest.Shared(b)
 	benchOnce.Do(func() {
 		start := time.Now()
-		want := benchRows()
+		want := benchenv.Int(b, "SEED_BENCH_ROWS", 1_000_000)
 		db := "bench"
 		srv.Exec(b, "postgres", "CREATE DATABASE "+db)
 		cfg := hirosim.Config{Seed: 1, Now: simNow, History: 120 * 24 * time.Hour, TxPerBlock: 4}
