@@ -199,15 +199,11 @@ func (s *Store) CommitSegmentPages(ctx context.Context, pages []SegmentPage) (ro
 		return 0, 0, fmt.Errorf("commit segment pages: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+	tx, err := beginOn(ctx, conn)
+	if err != nil {
 		return 0, 0, fmt.Errorf("commit segment pages: %w", err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		}
-	}()
+	defer tx.rollback()
 
 	// The reconciled mark each segment had before this batch.
 	before := map[int64]int64{}
@@ -272,10 +268,9 @@ WHERE block_height > ? AND block_height <= ? AND block_height >= ?
 	if _, err := conn.ExecContext(ctx, bumpVersion); err != nil {
 		return 0, 0, fmt.Errorf("commit segment pages: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+	if err := tx.commit(); err != nil {
 		return 0, 0, fmt.Errorf("commit segment pages: %w", err)
 	}
-	committed = true
 	return rows, deleted, nil
 }
 
@@ -436,15 +431,11 @@ func (s *Store) ReplaceSegmentRows(ctx context.Context, g Segment, before int64,
 	if _, err := s.feedRows(ctx, conn, segmentStage, func(put func([]chain.Tx) error) error { return put(unique) }); err != nil {
 		return 0, 0, fmt.Errorf("commit segment rows: stage: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+	tx, err := beginOn(ctx, conn)
+	if err != nil {
 		return 0, 0, fmt.Errorf("commit segment rows: %w", err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		}
-	}()
+	defer tx.rollback()
 	if g.Reconciled < before {
 		res, err := conn.ExecContext(ctx, `
 DELETE FROM transactions
@@ -477,9 +468,8 @@ SELECT ?, ?, block_height, tx_id FROM ` + segmentStage + ` WHERE block_height <=
 	if err := updateSegment(ctx, conn, g); err != nil {
 		return 0, 0, fmt.Errorf("commit segment rows: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+	if err := tx.commit(); err != nil {
 		return 0, 0, fmt.Errorf("commit segment rows: %w", err)
 	}
-	committed = true
 	return len(unique), deleted, nil
 }

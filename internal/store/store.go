@@ -185,3 +185,39 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+// connTx is a transaction opened with BEGIN on one connection of the pool:
+// the writers that append through the driver's raw connection (the
+// Appender, a row feed) need the transaction on that connection, which
+// database/sql's Tx does not give.
+type connTx struct {
+	ctx  context.Context
+	conn *sql.Conn
+	done bool
+}
+
+// beginOn opens a transaction on conn. Defer rollback, which undoes it
+// unless commit succeeded.
+func beginOn(ctx context.Context, conn *sql.Conn) (*connTx, error) {
+	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return nil, err
+	}
+	return &connTx{ctx: ctx, conn: conn}, nil
+}
+
+// commit commits the transaction.
+func (t *connTx) commit() error {
+	if _, err := t.conn.ExecContext(t.ctx, "COMMIT"); err != nil {
+		return err
+	}
+	t.done = true
+	return nil
+}
+
+// rollback undoes the transaction if it was not committed, even after the
+// context is cancelled.
+func (t *connTx) rollback() {
+	if !t.done {
+		_, _ = t.conn.ExecContext(context.WithoutCancel(t.ctx), "ROLLBACK")
+	}
+}

@@ -139,15 +139,11 @@ func (s *Store) CommitWindowOps(ctx context.Context, ops []WindowOp) (rows int, 
 		return 0, fmt.Errorf("commit windows: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+	tx, err := beginOn(ctx, conn)
+	if err != nil {
 		return 0, fmt.Errorf("commit windows: %w", err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		}
-	}()
+	defer tx.rollback()
 	changed := false // rows written or deleted: the data version moves
 	var pages []*Page
 	flush := func() error {
@@ -189,10 +185,9 @@ func (s *Store) CommitWindowOps(ctx context.Context, ops []WindowOp) (rows int, 
 			return 0, fmt.Errorf("commit windows: %w", err)
 		}
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+	if err := tx.commit(); err != nil {
 		return 0, fmt.Errorf("commit windows: %w", err)
 	}
-	committed = true
 	return rows, nil
 }
 
