@@ -42,6 +42,7 @@ func forEachQueued[T any](ctx context.Context, workers int, q *workQueue[T], bud
 			defer wg.Done()
 			for {
 				item, ok := q.take(more == nil)
+				made := false // by more: already part of the work, so it must run
 				if !ok {
 					if more == nil || wctx.Err() != nil || budget.exhausted() || q.isStopped() {
 						return
@@ -50,8 +51,13 @@ func forEachQueued[T any](ctx context.Context, workers int, q *workQueue[T], bud
 						return
 					}
 					q.started()
+					made = true
 				}
-				if budget.exhausted() {
+				// A queued item is left queued once the budget is spent. One
+				// more made is run whatever the budget (it stops at its first
+				// page): a split walk is registered as running, and the
+				// workers waiting in more for it to end would wait forever.
+				if !made && budget.exhausted() {
 					q.done()
 					q.stop()
 					mu.Lock()

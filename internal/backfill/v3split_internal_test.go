@@ -101,3 +101,36 @@ func TestForEachThenAsksForMore(t *testing.T) {
 		t.Fatalf("ran %v (all %v, err %v), want the 3 items and the 2 more", ran, all, err)
 	}
 }
+
+// An item more hands out runs even when the budget ran out meanwhile: it
+// is already part of the work (a split walk counts as running until its
+// unit returns), and leaving it would leave the other workers waiting.
+func TestForEachThenRunsWhatMoreMade(t *testing.T) {
+	t.Parallel()
+	budget := &pageBudget{left: 1}
+	var mu sync.Mutex
+	var ran []int
+	made := false
+	more := func() (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if made {
+			return 0, false
+		}
+		made = true
+		// The budget runs out between the split and its run: the last
+		// page goes, and a take that fails marks it spent.
+		budget.take()
+		budget.take()
+		return 9, true
+	}
+	_, err := forEachThen(context.Background(), 1, nil, budget, more, func(_ context.Context, x int) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		ran = append(ran, x)
+		return false, errBudget
+	})
+	if err != nil || len(ran) != 1 || ran[0] != 9 {
+		t.Fatalf("ran %v (err %v), want the item more made", ran, err)
+	}
+}
