@@ -22,6 +22,7 @@ func splitHarness(t *testing.T, seed int64) *harness {
 	t.Helper()
 	h := newHarnessOf(t, backfill.SourceV3, hirosim.Config{Seed: seed})
 	h.cfg.SegmentCell = splitCell
+	h.cfg.SplitWalks = true
 	return h
 }
 
