@@ -75,11 +75,9 @@ type Config struct {
 	// page the cache lacks leaves its unit uncovered
 	// (*OfflineIncompleteError).
 	Offline bool
-	// SplitWalks lets an idle worker split a running v3 walk (v3split.go).
-	// It is off in the product: with it, TestV3RunHostileChain kept a row
-	// that had left the chain in about 1 run in 20 on a loaded machine,
-	// and the cause is not found yet (docs/design.md, v3 source).
-	SplitWalks  bool
+	// NoSplit stops idle workers from splitting running v3 walks
+	// (v3split.go), for tests that compare the two.
+	NoSplit     bool
 	Concurrency int
 	Stall       time.Duration // warn when nothing committed for this long
 	// LogEvery is how often a run without an Observer (off a terminal)

@@ -185,7 +185,7 @@ func (s *v3Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
 		}
 		units[i] = u
 	}
-	if r.cfg.SplitWalks && !r.cfg.Offline {
+	if !r.cfg.NoSplit && !r.cfg.Offline {
 		// An offline rebuild reads the cache on every core already; a
 		// split could only send a walk where the cache has no page.
 		it.more = walks.more

@@ -38,6 +38,15 @@ type fakeV3 struct {
 	newest   atomic.Int64 // requests for the newest page (no cursor)
 	// afterPage runs after page n (from 1) is served, outside the lock.
 	afterPage func(n int64, next string)
+	// dropFrom, when above 0, removes from the chain the row named by the
+	// next cursor of the first page from page dropFrom on whose next row
+	// no page has served yet (under the lock, so no page serves it in
+	// between); dropped is that cursor. A row some walk already read
+	// that then leaves final history cannot be seen without walking
+	// those heights again, so the hostile chain never does that.
+	dropFrom int64
+	dropped  string
+	served   map[string]bool // cursors of rows served, while dropFrom waits
 	// onLookup runs before a by-block-time lookup is answered, outside the lock.
 	onLookup func()
 }
@@ -149,8 +158,20 @@ func (f *fakeV3) Transactions(_ context.Context, cursor string) (hiro.V3Page, []
 	if pos-1-hiro.PageLimit >= 0 {
 		p.Next = f.key(pos - 1 - hiro.PageLimit)
 	}
-	f.mu.Unlock()
 	n := f.pages.Add(1)
+	if f.dropFrom > 0 && f.dropped == "" {
+		if f.served == nil {
+			f.served = map[string]bool{}
+		}
+		for k := pos - 1; k >= 0 && k >= pos-hiro.PageLimit; k-- {
+			f.served[f.key(k)] = true
+		}
+		if n >= f.dropFrom && p.Next != "" && !f.served[p.Next] {
+			f.dropped = p.Next
+			f.removeLocked(p.Next)
+		}
+	}
+	f.mu.Unlock()
 	if f.afterPage != nil {
 		f.afterPage(n, p.Next)
 	}
@@ -158,9 +179,7 @@ func (f *fakeV3) Transactions(_ context.Context, cursor string) (hiro.V3Page, []
 }
 
 // remove drops the transaction at cursor c from the chain (it left it).
-func (f *fakeV3) remove(c string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *fakeV3) removeLocked(c string) {
 	for i := range f.txs {
 		if f.key(i) == c {
 			f.txs = append(f.txs[:i], f.txs[i+1:]...)
@@ -197,7 +216,17 @@ func storedTxs(t *testing.T, s *store.Store) map[string]int64 {
 // The v3 source against a hostile chain: the first run is cut by Ctrl+C,
 // a cursor's row leaves the chain mid-walk, and the runs that follow make
 // the database exactly the chain with 100 % coverage, also after it grew.
+// It runs with and without splitting walks for idle workers.
 func TestV3RunHostileChain(t *testing.T) {
+	for _, split := range []bool{false, true} {
+		t.Run(fmt.Sprintf("split=%v", split), func(t *testing.T) {
+			t.Parallel()
+			testV3RunHostileChain(t, split)
+		})
+	}
+}
+
+func testV3RunHostileChain(t *testing.T, split bool) {
 	const settle = 2 * 3600
 	now := time.Unix(1_800_000_000, 0).UTC()
 	f := newFakeV3(9, now.Add(-6*24*time.Hour).Unix(), now.Unix(), settle)
@@ -210,17 +239,21 @@ func TestV3RunHostileChain(t *testing.T) {
 	cfg := Config{
 		Store: st, V3: NewV3Over(f), API: "v3", TargetDays: 4, Settle: settle * time.Second, Window: time.Hour,
 		MaxPages: 100000, Concurrency: 3, Stall: time.Minute, LogEvery: time.Minute, Now: func() time.Time { return now },
+		NoSplit: !split,
+	}
+	var splits atomic.Int64
+	if split {
+		// Few final segments (their cuts fall on the cell) and more
+		// workers than walks, so that idle workers split them.
+		cfg.SegmentCell, cfg.Concurrency = 2000, 5
+		cfg.Logger = slog.New(countMessages{"split a walk for an idle worker", &splits})
 	}
 
-	// Run 1: interrupted after 40 pages; a cursor handed out at page 25
-	// names a row that then leaves the chain.
+	// Run 1: interrupted after 40 pages; a cursor handed out from page 25
+	// on names a row that then leaves the chain before any walk read it.
 	rctx, cancel := context.WithCancel(ctx)
-	var removed atomic.Value
+	f.dropFrom = 25
 	f.afterPage = func(n int64, next string) {
-		if n == 25 && next != "" {
-			f.remove(next)
-			removed.Store(next)
-		}
 		if n == 40 {
 			cancel()
 		}
@@ -228,7 +261,10 @@ func TestV3RunHostileChain(t *testing.T) {
 	if _, err := Run(rctx, cfg); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("run 1: %v", err)
 	}
-	if removed.Load() == nil {
+	f.mu.Lock()
+	removed := f.dropped
+	f.mu.Unlock()
+	if removed == "" {
 		t.Fatal("no cursor row was removed")
 	}
 	f.afterPage = nil
@@ -237,6 +273,9 @@ func TestV3RunHostileChain(t *testing.T) {
 	sum, err := Run(ctx, cfg)
 	if err != nil || sum.Outcome != "complete" || sum.Coverage.Percent != 100 {
 		t.Fatalf("run 2: %v %s %.3f %s", err, sum.Outcome, sum.Coverage.Percent, sum.Message)
+	}
+	if split && splits.Load() == 0 {
+		t.Fatal("no walk was split: the split variant does not test splits")
 	}
 	hs := now.Add(-4*24*time.Hour).Unix() - settle // v3 walks S below the horizon
 	var want []chain.Tx
@@ -391,3 +430,19 @@ func TestV3StartUpRequests(t *testing.T) {
 		t.Errorf("%d requests for the newest page in %d iteration(s), want one each", n, sum.Iterations)
 	}
 }
+
+// countMessages is a log handler that counts the records with one message.
+type countMessages struct {
+	msg string
+	n   *atomic.Int64
+}
+
+func (c countMessages) Enabled(context.Context, slog.Level) bool { return true }
+func (c countMessages) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == c.msg {
+		c.n.Add(1)
+	}
+	return nil
+}
+func (c countMessages) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c countMessages) WithGroup(string) slog.Handler      { return c }

@@ -17,12 +17,12 @@ import (
 // cuts fall on it) and idle workers must split them.
 const splitCell = 1600
 
-// splitHarness is a v3 harness whose walks are split on demand.
+// splitHarness is a v3 harness with few final segments, so that idle
+// workers split them.
 func splitHarness(t *testing.T, seed int64) *harness {
 	t.Helper()
 	h := newHarnessOf(t, backfill.SourceV3, hirosim.Config{Seed: seed})
 	h.cfg.SegmentCell = splitCell
-	h.cfg.SplitWalks = true
 	return h
 }
 
