@@ -98,6 +98,7 @@ func (p Process) buildDashboards(ctx context.Context, pol *policy.Policy) (dashb
 			BaseURL:      pol.Dashboards.Prices.BaseURL,
 			CSVPath:      pol.Dashboards.Prices.CSV,
 			ForceRefresh: pol.Backfill.ForceRefresh,
+			Offline:      pol.Offline,
 		},
 		MemoryLimit: dashboardMemory,
 		Logf:        func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },

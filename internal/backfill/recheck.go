@@ -32,20 +32,33 @@ func (r *run) recheck(ctx context.Context, it *Iteration) error {
 		return nil
 	}
 	from := it.Bounds.FinalEdge - int64(r.cfg.Recheck/time.Second)
-	var reopen []store.Window
+	var check []store.Window
 	for _, w := range it.Windows {
-		if !w.Covered() || w.End <= from || w.End > it.Bounds.FinalEdge {
-			continue
+		if w.Covered() && w.End > from && w.End <= it.Bounds.FinalEdge {
+			check = append(check, w)
 		}
-		n, err := t.Total(ctx, w.Start, w.End)
-		if errors.Is(err, hiro.ErrGone) {
-			r.log.Info("v1 is gone; skipping the re-check of recent final windows")
-			return nil
-		}
-		if err != nil {
+	}
+	// The totals go out together (the client bounds how many at once):
+	// one after another, each costs a round trip before any walk starts.
+	totals := make([]int64, len(check))
+	asks := make([]func(context.Context) error, len(check))
+	for i, w := range check {
+		asks[i] = func(ctx context.Context) (err error) {
+			totals[i], err = t.Total(ctx, w.Start, w.End)
 			return err
 		}
-		if n != w.StoredRows {
+	}
+	err := together(ctx, asks)
+	if errors.Is(err, hiro.ErrGone) {
+		r.log.Info("v1 is gone; skipping the re-check of recent final windows")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var reopen []store.Window
+	for i, w := range check {
+		if n := totals[i]; n != w.StoredRows {
 			r.log.Warn("a final window changed after it was verified (a Bitcoin timestamp ran backwards); fetching it again",
 				"window", span(w), "stored", w.StoredRows, "api_total", n)
 			reopen = append(reopen, w)

@@ -5,7 +5,7 @@
 // Sources are CoinGecko's market_chart endpoint or a `date,price_usd` CSV
 // file. A source is read only when the stored series does not cover the
 // requested days (missing at the start or stale at the end) or when
-// ForceRefresh is set. A missing or failing source never fails the caller:
+// ForceRefresh is set, and never when Offline is set. A missing or failing source never fails the caller:
 // the USD columns stay empty and Status.Reason says why, for the page.
 package prices
 
@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -51,6 +52,9 @@ type Config struct {
 	// ForceRefresh reads the source even when the stored series covers the
 	// requested days.
 	ForceRefresh bool
+	// Offline never asks the network (BACKFILL_OFFLINE): a coingecko
+	// series is used as stored, with its missing days unpriced.
+	Offline bool
 	// Client is the HTTP client; nil means one with Timeout.
 	Client *http.Client
 	// Timeout applies when Client is nil; 0 means DefaultTimeout.
@@ -84,6 +88,9 @@ type Status struct {
 	Reason string
 	// Refreshed is true when the source was read in this run.
 	Refreshed bool
+	// NotFetched is true when the stored series lacked days but the source
+	// was not asked for them (Config.Offline).
+	NotFetched bool
 	// Stored is the number of daily prices written to the table in this run.
 	Stored int
 	// Days, Observed, Filled and Unpriced count the panel's days: observed
@@ -151,6 +158,10 @@ func Prepare(ctx context.Context, conn *sql.Conn, cfg Config, from, to time.Time
 				st.Unpriced, st.Days, MaxFillDays)
 		}
 	}
+	if st.NotFetched {
+		st.Reason = strings.TrimSpace("BACKFILL_OFFLINE is set, so the " + st.Source +
+			" price source was not asked for the days the stored series lacks. " + st.Reason)
+	}
 	return st, nil
 }
 
@@ -168,6 +179,10 @@ FROM prices WHERE source = ? AND price_date BETWEEN ?::DATE AND ?::DATE`,
 	missing := !lo.Valid || lo.String > from.Format(time.DateOnly) // missing at the start
 	stale := !hi.Valid || hi.String < to.Format(time.DateOnly)     // missing at the end
 	if !cfg.ForceRefresh && !missing && !stale {
+		return nil
+	}
+	if cfg.Offline && st.Source == SourceCoinGecko {
+		st.NotFetched = missing || stale
 		return nil
 	}
 	var pts []Point

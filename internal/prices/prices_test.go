@@ -324,6 +324,40 @@ func TestPrepareFailureIgnoresStaleRows(t *testing.T) {
 	}
 }
 
+// Offline (BACKFILL_OFFLINE), CoinGecko is never asked: the stored series
+// values what it covers, the page says why later days are unpriced, and an
+// empty store leaves USD empty.
+func TestPrepareOfflineSendsNoRequest(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, &gecko{first: d(3, 1), last: d(3, 10)})
+	if st, err := prices.Prepare(ctx, e.conn, e.cfg, d(3, 1), d(3, 8)); err != nil || !st.Available || e.g.hits.Load() != 1 {
+		t.Fatalf("online run: %+v %v, hits %d", st, err, e.g.hits.Load())
+	}
+	cfg := e.cfg
+	cfg.Offline = true
+	cfg.ForceRefresh = true // offline wins over force_refresh
+	st, err := prices.Prepare(ctx, e.conn, cfg, d(3, 1), d(3, 20))
+	if err != nil || e.g.hits.Load() != 1 {
+		t.Fatalf("offline run: %v, hits %d: want no request", err, e.g.hits.Load())
+	}
+	// Closes stored up to 03-09; 03-10 … 03-16 are filled, 03-17 … 03-20 unpriced.
+	if !st.Available || !st.NotFetched || st.Refreshed || st.Filled != 7 || st.Unpriced != 4 {
+		t.Fatalf("offline status %+v: want the stored series, 7 filled and 4 unpriced days", st)
+	}
+	if !strings.HasPrefix(st.Reason, "BACKFILL_OFFLINE is set, so the coingecko price source was not asked") ||
+		!strings.Contains(st.Reason, "4 of 20 days have no STX/USD price") {
+		t.Fatalf("reason %q: want the offline note, then the unpriced days", st.Reason)
+	}
+
+	empty := newEnv(t, &gecko{first: d(3, 1), last: d(3, 10)})
+	cfg = empty.cfg
+	cfg.Offline = true
+	st, err = prices.Prepare(ctx, empty.conn, cfg, d(3, 1), d(3, 5))
+	if err != nil || empty.g.hits.Load() != 0 || st.Available || !strings.Contains(st.Reason, "was not asked") {
+		t.Fatalf("offline, nothing stored: %+v %v, hits %d: want no request and no USD", st, err, empty.g.hits.Load())
+	}
+}
+
 func TestPrepareCSV(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, &gecko{})
