@@ -2,8 +2,9 @@
 // closed time windows of /extended/v1/tx (v1.go) and the keyset cursor of
 // /extended/v3/transactions (v3.go), reads the chain tip, looks up blocks by
 // time, decodes every body strictly (decode.go), and spends the rate budget
-// carefully: client-side token buckets for the minute and second limits,
-// pacing from the x-ratelimit-* headers, Retry-After on 429, and exponential
+// carefully: requests paced into the server's second and minute windows
+// at the full limit (pace.go), kept to what the x-ratelimit-* headers say
+// is left, Retry-After on 429, and exponential
 // backoff with equal jitter on server errors, timeouts and truncated bodies.
 package hiro
 
@@ -26,7 +27,6 @@ import (
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/policy"
-	"golang.org/x/time/rate"
 )
 
 // PageLimit is the page size asked of both transaction lists: the largest
@@ -198,8 +198,8 @@ type Client struct {
 	http     *http.Client
 	log      *slog.Logger
 	sem      chan struct{}
-	second   *rate.Limiter
-	minute   *rate.Limiter
+	second   *window // guarded by mu
+	minute   *window // guarded by mu
 	Stats    Stats
 	mu       sync.Mutex
 	pausedTo time.Time // no request starts before this (429, exhausted window)
@@ -214,10 +214,6 @@ type Client struct {
 	// so once per run).
 	versionLogged atomic.Bool
 }
-
-// safetyMargin keeps the client a hair under a server's limit: actual send
-// times jitter by scheduling delays, and a fixed-window server counts them.
-const safetyMargin = 0.98
 
 // Bounds on what the client believes of rate-limit headers. A server (or a
 // proxy) that announces absurd limits must not stall a run for hours: the
@@ -292,8 +288,8 @@ func New(opts Options) (*Client, error) {
 	c := &Client{
 		opts: opts, base: base, user: user, http: &hc, log: log,
 		sem:    make(chan struct{}, opts.Concurrency),
-		second: rate.NewLimiter(rate.Limit(opts.RequestsPerSecond*safetyMargin), 1),
-		minute: rate.NewLimiter(rate.Limit(opts.RequestsPerMinute*safetyMargin/60), 1),
+		second: newWindow(time.Second, opts.RequestsPerSecond),
+		minute: newWindow(time.Minute, opts.RequestsPerMinute),
 	}
 	c.http.CheckRedirect = c.checkRedirect
 	c.limits.second, c.limits.minute = opts.RequestsPerSecond, opts.RequestsPerMinute
@@ -460,7 +456,8 @@ func (c *Client) attempt(ctx context.Context, target, shown string, start time.T
 		return nil, 0, ctx.Err()
 	}
 	defer func() { <-c.sem }()
-	if err := c.waitBudget(ctx, shown, start); err != nil {
+	tk, err := c.waitBudget(ctx, shown, start)
+	if err != nil {
 		return nil, 0, err
 	}
 
@@ -503,7 +500,7 @@ func (c *Client) attempt(ctx context.Context, target, shown string, start time.T
 	// decoded bytes, so a small bomb cannot grow past it.
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	c.Stats.Bytes.Add(int64(len(body)))
-	retryAfter, quotaErr := c.observe(resp.Header)
+	retryAfter, quotaErr := c.observe(resp.Header, tk)
 
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
@@ -541,32 +538,77 @@ func (c *Client) attempt(ctx context.Context, target, shown string, start time.T
 	return body, 0, nil
 }
 
-// waitBudget blocks until both token buckets and any pause allow a request.
-// A pause that would keep the request (begun at start) waiting beyond
-// MaxWait ends it with a *RateLimitError instead.
-func (c *Client) waitBudget(ctx context.Context, shown string, start time.Time) error {
+// waitBudget blocks until both rate windows and any pause allow a request,
+// and returns where the request is counted. A pause that would keep the
+// request (begun at start) waiting beyond MaxWait ends it with a
+// *RateLimitError instead.
+func (c *Client) waitBudget(ctx context.Context, shown string, start time.Time) (ticket, error) {
 	for {
 		c.mu.Lock()
 		until := c.pausedTo
 		c.mu.Unlock()
 		if d := time.Until(until); d > 0 {
 			if waited := time.Since(start); waited+d > c.opts.MaxWait {
-				return &RateLimitError{URL: shown, Waited: waited, MaxWait: c.opts.MaxWait,
+				return ticket{}, &RateLimitError{URL: shown, Waited: waited, MaxWait: c.opts.MaxWait,
 					Demand: fmt.Sprintf("that no request starts for another %s", d.Round(time.Second))}
 			}
 			if err := sleep(ctx, d); err != nil {
-				return err
+				return ticket{}, err
 			}
 			continue
 		}
-		if err := c.minute.Wait(ctx); err != nil {
-			return err
+		at, tk := c.reserve(time.Now())
+		if d := time.Until(at); d > 0 {
+			if err := sleep(ctx, d); err != nil {
+				return ticket{}, err
+			}
 		}
-		if err := c.second.Wait(ctx); err != nil {
-			return err
+		// A wake-up the scheduler delayed into the next window would be
+		// counted there, on top of that window's own requests: reserve
+		// again rather than send. So does a pause set meanwhile.
+		now := time.Now()
+		c.mu.Lock()
+		late := c.second.indexOf(now) != tk.second || c.minute.indexOf(now) != tk.minute
+		c.mu.Unlock()
+		if late || now.Before(c.pausedUntil()) {
+			continue
 		}
-		return nil
+		return tk, nil
 	}
+}
+
+// ticket is the windows a request is counted in and how many requests
+// each held with it, to read the server's rate-limit headers against.
+type ticket struct {
+	second, minute         int64
+	secondUsed, minuteUsed int
+}
+
+// reserve books the earliest send time at or after now that both windows
+// allow.
+func (c *Client) reserve(now time.Time) (time.Time, ticket) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := now
+	// Each window's earliest time is monotone, so a few rounds agree.
+	for range 100 {
+		t2 := c.minute.earliest(c.second.earliest(t))
+		if t2.Equal(t) {
+			break
+		}
+		t = t2
+	}
+	var tk ticket
+	tk.second, tk.secondUsed = c.second.take(t)
+	tk.minute, tk.minuteUsed = c.minute.take(t)
+	return t, tk
+}
+
+// pausedUntil is the end of the pause in force.
+func (c *Client) pausedUntil() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pausedTo
 }
 
 // pause stops every request from starting for d: when one request is told
@@ -582,12 +624,14 @@ func (c *Client) pause(d time.Duration) {
 // recordPause counts a pause the server's limits caused.
 func (c *Client) recordPause(d time.Duration) { c.Stats.Waited.Add(int64(d)) }
 
-// observe reads the rate-limit headers of any answer: it lowers the budget
-// to a smaller announced limit (within the bounds above), spends the
+// observe reads the rate-limit headers of any answer to the request tk
+// stands for: it lowers the budget to a smaller announced limit (within
+// the bounds above), aligns the minute windows to ratelimit-reset, lowers
+// what is left of each window to what the server says remains, spends the
 // answer's cost, pauses when the minute window is used up, records what
 // the server demanded, and reports Retry-After and an exhausted monthly
-// quota.
-func (c *Client) observe(h http.Header) (retryAfter time.Duration, quota error) {
+// quota. No header raises the budget above the policy's.
+func (c *Client) observe(h http.Header, tk ticket) (retryAfter time.Duration, quota error) {
 	retryAfter = -1 // absent
 	if v := h.Get("X-API-Version"); v != "" && c.versionLogged.CompareAndSwap(false, true) {
 		c.log.Info("server API version", "x_api_version", v)
@@ -603,39 +647,51 @@ func (c *Client) observe(h http.Header) (retryAfter time.Duration, quota error) 
 	d := Demand{At: now, RemainingMinute: -1, RetryAfter: retryAfter}
 	seen := retryAfter >= 0
 
-	c.mu.Lock()
-	if lim, ok := headerFloat(h, "X-Ratelimit-Limit-Stacks-Second"); ok {
-		d.PerSecond, seen = lim, true
-		c.lowerLimit("per_second", lim, MinBelievedPerSecond, &c.limits.second, c.second, 1)
-	}
-	if lim, ok := headerFloat(h, "X-Ratelimit-Limit-Stacks-Minute"); ok {
-		d.PerMinute, seen = lim, true
-		c.lowerLimit("per_minute", lim, MinBelievedPerMinute, &c.limits.minute, c.minute, 60)
-	}
-	d.BelievedPerSecond, d.BelievedPerMinute = c.limits.second, c.limits.minute
-	c.mu.Unlock()
+	// The per-minute headers, or the generic ratelimit-* ones of the same
+	// window when a gateway sends only those.
+	minuteLimit, minuteLimitOK := headerFloatOf(h, "X-Ratelimit-Limit-Stacks-Minute", "Ratelimit-Limit")
+	minuteRem, minuteRemOK := headerFloatOf(h, "X-Ratelimit-Remaining-Stacks-Minute", "Ratelimit-Remaining")
+	secondLimit, secondLimitOK := headerFloat(h, "X-Ratelimit-Limit-Stacks-Second")
+	secondRem, secondRemOK := headerFloat(h, "X-Ratelimit-Remaining-Stacks-Second")
 
-	// A request that costs N takes N tokens: the first was taken before it
-	// was sent, the rest become debt the next requests wait out.
+	// A request that costs N counts N: the first was charged when it was
+	// sent, the rest is charged now and may be debt the next windows carry.
 	cost := int64(1)
 	if v, ok := headerFloat(h, "X-Ratelimit-Cost-Stacks"); ok && !math.IsNaN(v) {
 		d.Cost, seen = int64(min(max(v, 0), MaxRequestCost)), true
 		cost = max(d.Cost, 1)
 	}
 	c.Stats.Cost.Add(cost)
-	for range cost - 1 {
-		c.minute.ReserveN(now, 1)
-		c.second.ReserveN(now, 1)
+
+	c.mu.Lock()
+	if secondLimitOK {
+		d.PerSecond, seen = secondLimit, true
+		c.lowerLimit("per_second", secondLimit, MinBelievedPerSecond, &c.limits.second, c.second)
 	}
+	if minuteLimitOK {
+		d.PerMinute, seen = minuteLimit, true
+		c.lowerLimit("per_minute", minuteLimit, MinBelievedPerMinute, &c.limits.minute, c.minute)
+	}
+	d.BelievedPerSecond, d.BelievedPerMinute = c.limits.second, c.limits.minute
+	if end, ok := resetEnd(h.Get("Ratelimit-Reset"), now); ok {
+		c.minute.setPhase(end)
+	}
+	if rem, ok := believedRemaining(secondRem, secondRemOK, secondLimit, secondLimitOK); ok {
+		c.second.heard(tk.second, tk.secondUsed, rem)
+	}
+	if rem, ok := believedRemaining(minuteRem, minuteRemOK, minuteLimit, minuteLimitOK); ok {
+		c.minute.heard(tk.minute, tk.minuteUsed, rem)
+	}
+	c.second.charge(int(cost - 1))
+	c.minute.charge(int(cost - 1))
+	c.mu.Unlock()
 
 	// An exhausted minute window pauses everyone until it resets, at most
-	// a minute. The second window is left to the token bucket, which
-	// already runs at the announced per-second limit: by the time a
-	// response says a one-second window is used up, that window has often
-	// passed.
-	if rem, ok := headerFloat(h, "X-Ratelimit-Remaining-Stacks-Minute"); ok {
-		d.RemainingMinute, seen = rem, true
-		if rem <= 0 {
+	// a minute, whatever the windows above believe: a server whose
+	// windows the client has not understood still gets its pause.
+	if minuteRemOK {
+		d.RemainingMinute, seen = minuteRem, true
+		if minuteRem <= 0 {
 			p := reset
 			if !resetOK || p <= 0 {
 				p = time.Until(now.Truncate(time.Minute).Add(time.Minute))
@@ -661,10 +717,23 @@ func (c *Client) observe(h http.Header) (retryAfter time.Duration, quota error) 
 	return retryAfter, quota
 }
 
+// believedRemaining checks a remaining-requests header against the limit
+// sent with it: NaN, or more left than the limit allows, cannot be true and
+// is ignored; a negative count is read as nothing left.
+func believedRemaining(rem float64, ok bool, limit float64, limitOK bool) (float64, bool) {
+	switch {
+	case !ok || math.IsNaN(rem):
+		return 0, false
+	case limitOK && !math.IsNaN(limit) && limit > 0 && rem > limit:
+		return 0, false
+	}
+	return max(rem, 0), true
+}
+
 // lowerLimit adopts an announced limit lower than the one in force, but
 // never below floor: a server announcing 0.001 a minute would stall the
-// run for days. per is the seconds of the limit's window. Callers hold c.mu.
-func (c *Client) lowerLimit(name string, announced, floor float64, current *float64, lim *rate.Limiter, per float64) {
+// run for days. Callers hold c.mu.
+func (c *Client) lowerLimit(name string, announced, floor float64, current *float64, w *window) {
 	if math.IsNaN(announced) || announced <= 0 || announced >= *current {
 		return
 	}
@@ -673,12 +742,22 @@ func (c *Client) lowerLimit(name string, announced, floor float64, current *floa
 		return
 	}
 	*current = believed
-	lim.SetLimit(rate.Limit(believed * safetyMargin / per))
+	w.setLimit(believed)
 	if believed > announced {
 		c.log.Warn("server announces a limit below what this client believes; keeping to the floor", name, announced, "believed", believed)
 		return
 	}
 	c.log.Info("server's limit is lower than the policy; using it", name, announced)
+}
+
+// headerFloatOf is the first of keys the header carries as a number.
+func headerFloatOf(h http.Header, keys ...string) (float64, bool) {
+	for _, k := range keys {
+		if h.Get(k) != "" {
+			return headerFloat(h, k)
+		}
+	}
+	return 0, false
 }
 
 func headerFloat(h http.Header, key string) (float64, bool) {
@@ -721,6 +800,21 @@ func parseReset(v string, now time.Time) (time.Duration, bool) {
 		return time.Duration(s) * time.Second, true
 	}
 	return 0, false
+}
+
+// resetEnd is the end of the minute window a Unix-timestamp
+// ratelimit-reset names, when it is within a minute of now (either way,
+// as clocks differ); the relative form is too coarse to align windows to.
+func resetEnd(v string, now time.Time) (time.Time, bool) {
+	s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || s < resetUnixMin {
+		return time.Time{}, false
+	}
+	end := time.Unix(s, 0)
+	if end.Before(now.Add(-time.Minute)) || end.After(now.Add(MaxMinutePause)) {
+		return time.Time{}, false
+	}
+	return end, true
 }
 
 // backoff is exponential with equal jitter: the delay d (BackoffBase

@@ -346,10 +346,58 @@ func TestClientSpendsRequestCost(t *testing.T) {
 			if got := c.Stats.Cost.Load(); got != tt.wantCost {
 				t.Fatalf("cost %d, want %d", got, tt.wantCost)
 			}
-			// The bucket started full (1 token), the request took one, the
-			// cost the rest: tokens now are about 1-cost (plus refill).
-			if tok := c.second.Tokens(); tok > float64(1-tt.wantCost)+0.5 {
-				t.Fatalf("second bucket holds %.2f tokens after a request costing %d", tok, tt.wantCost)
+			// The request was charged to its one-a-second window when sent,
+			// the rest of its cost on the answer: the window (or, once it
+			// has passed, the debt the next carries) holds all but what
+			// passed windows absorbed.
+			c.mu.Lock()
+			charged, _ := c.second.state(c.second.indexOf(time.Now()))
+			c.mu.Unlock()
+			if int64(charged) < tt.wantCost-2 {
+				t.Fatalf("second window holds %d after a request costing %d", charged, tt.wantCost)
+			}
+		})
+	}
+}
+
+// Remaining-request headers that cannot be true never let the client send
+// more in a window than its budget; a believable one lowers it.
+func TestClientRemainingHeadersOnlyLower(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		headers   []string
+		wantAllow int // the one-second window's allowance after the answer, budget 5
+	}{
+		{"remaining above its limit", []string{"X-Ratelimit-Limit-Stacks-Second", "5", "X-Ratelimit-Remaining-Stacks-Second", "1000"}, 5},
+		{"remaining far above the budget, no limit", []string{"X-Ratelimit-Remaining-Stacks-Second", "1e12"}, 5},
+		{"remaining not a number", []string{"X-Ratelimit-Remaining-Stacks-Second", "NaN"}, 5},
+		{"remaining infinite", []string{"X-Ratelimit-Remaining-Stacks-Second", "+Inf"}, 5},
+		{"negative remaining: nothing left", []string{"X-Ratelimit-Remaining-Stacks-Second", "-3"}, 1},
+		{"two left after this one", []string{"X-Ratelimit-Remaining-Stacks-Second", "2"}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// No server: the answer's headers are read against a booking
+			// that is the only one of its window.
+			c := newTestClient(t, "http://127.0.0.1:1", func(o *Options) { o.RequestsPerSecond = 5 })
+			var tk ticket
+			c.mu.Lock()
+			now := time.Now()
+			tk.second, tk.secondUsed = c.second.take(now)
+			tk.minute, tk.minuteUsed = c.minute.take(now)
+			c.mu.Unlock()
+			h := http.Header{}
+			for i := 0; i+1 < len(tt.headers); i += 2 {
+				h.Set(tt.headers[i], tt.headers[i+1])
+			}
+			c.observe(h, tk)
+			c.mu.Lock()
+			_, allow := c.second.state(tk.second)
+			c.mu.Unlock()
+			if allow != tt.wantAllow {
+				t.Fatalf("window allows %d, want %d", allow, tt.wantAllow)
 			}
 		})
 	}
