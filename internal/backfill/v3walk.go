@@ -156,6 +156,11 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 		if !it.budget.take() {
 			return false, errors.Join(errBudget, land())
 		}
+		if err := u.walks.runs.failure(); err != nil {
+			// Nothing read after a run that failed may land (runs of
+			// walks that ended are not waited for).
+			return false, errors.Join(fmt.Errorf("commit segment %s: %w", segmentLabel(g), err), land())
+		}
 		pg, atBottom, retry, err := u.fetch(ctx, it, g, cursor)
 		if err != nil {
 			return false, errors.Join(err, land())
