@@ -167,7 +167,9 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 		f()
 	}
 	for _, f := range it.landed {
-		err = errors.Join(err, f())
+		if err == nil { // a unit that saw the failure has reported it already
+			err = f()
+		}
 	}
 	if perr := proofs.wait(); err == nil {
 		err = perr
