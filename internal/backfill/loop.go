@@ -27,6 +27,10 @@ type Iteration struct {
 	queue *workQueue[Unit]
 	// onEnd runs when every unit has returned (a source's committer).
 	onEnd []func()
+	// landed, checked after onEnd, reports work a unit handed off before
+	// it returned (a v3 walk's last runs of cached pages) that failed to
+	// land.
+	landed []func() error
 	// more, when a source sets it, gives a worker that found no unit left
 	// to start another one cut off the units still running (see forEachThen).
 	more func() (Unit, bool)
@@ -133,6 +137,7 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 		defer proveMu.Unlock()
 		return src.Prove(dbctx, it)
 	}
+	proofs := newProver(prove)
 	it.queue = newWorkQueue(units)
 	allDone, err := forEachQueued(ctx, cfg.Concurrency, it.queue, it.budget, it.more, func(ctx context.Context, u Unit) (bool, error) {
 		r.mu.Lock()
@@ -156,12 +161,25 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 			return false, err
 		}
 		r.unitsDone.Add(1)
-		return true, prove()
+		return true, proofs.request()
 	})
 	for _, f := range it.onEnd {
 		f()
 	}
+	for _, f := range it.landed {
+		if err == nil { // a unit that saw the failure has reported it already
+			err = f()
+		}
+	}
+	if perr := proofs.wait(); err == nil {
+		err = perr
+	}
 	if ctx.Err() != nil {
+		if r.unitsDone.Load() > 0 && err == nil {
+			// What the finished units proved, their handed-off work
+			// included, is kept for the summary and the next run.
+			_ = prove()
+		}
 		return iterResult{}, b, ctx.Err()
 	}
 	if err != nil {
@@ -308,3 +326,70 @@ func (p *pageBudget) exhausted() bool {
 }
 
 func round2(f float64) float64 { return float64(int64(f*100)) / 100 }
+
+// prover runs a source's Prove in the background, so that a worker whose
+// unit finished goes on to its next unit instead of waiting for the proof
+// (which waits for the database's writer). Requests that arrive while a
+// proof runs are served by one more proof after it, which sees everything
+// that landed until then.
+type prover struct {
+	prove func() error
+
+	mu      sync.Mutex
+	idle    *sync.Cond // on mu: no proof is running
+	running bool
+	again   bool  // a request arrived while a proof ran
+	err     error // the first proof that failed
+}
+
+func newProver(prove func() error) *prover {
+	p := &prover{prove: prove}
+	p.idle = sync.NewCond(&p.mu)
+	return p
+}
+
+// request asks for a proof and returns at once, with the error of an
+// earlier proof, if one failed (the pass then stops).
+func (p *prover) request() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	if p.running {
+		p.again = true
+		return nil
+	}
+	p.running = true
+	go p.loop()
+	return nil
+}
+
+// loop proves until no request is left.
+func (p *prover) loop() {
+	for {
+		err := p.prove()
+		p.mu.Lock()
+		if err != nil && p.err == nil {
+			p.err = err
+		}
+		if !p.again || p.err != nil {
+			p.running, p.again = false, false
+			p.idle.Broadcast()
+			p.mu.Unlock()
+			return
+		}
+		p.again = false
+		p.mu.Unlock()
+	}
+}
+
+// wait waits until no proof runs and returns the first that failed.
+func (p *prover) wait() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.running {
+		p.idle.Wait()
+	}
+	return p.err
+}

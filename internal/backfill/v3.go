@@ -177,6 +177,8 @@ func (s *v3Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
 		}
 		return nil
 	})
+	walks.runs = startCommitter(it, walks.writeRuns)
+	it.landed = append(it.landed, walks.runs.failure)
 	units := make([]Unit, len(plan.active))
 	for i, g := range plan.active {
 		u := walks.unit(g)

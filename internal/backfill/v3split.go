@@ -56,6 +56,9 @@ type walkSet struct {
 	run     *run
 	api     CursorAPI
 	commits *committer[segCommit]
+	// runs writes the walks' runs of cached pages, many in one
+	// transaction when several are queued.
+	runs    *committer[cachedRun]
 	cell    int64
 	workers int
 	// chainStart estimates the chain's first height (see segPlanInput):
@@ -86,8 +89,8 @@ type walkState struct {
 }
 
 // newWalkSet registers the iteration's planned segments (as the database
-// holds them) and the next free segment id; the caller sets commits before
-// any walk starts.
+// holds them) and the next free segment id; the caller sets commits and
+// runs before any walk starts.
 func newWalkSet(r *run, api CursorAPI, active []store.Segment, nextID, chainStart int64) *walkSet {
 	w := &walkSet{run: r, api: api, cell: r.cfg.SegmentCell, workers: r.cfg.Concurrency, chainStart: chainStart,
 		committed: map[int64]store.Segment{}, nextID: nextID, walks: map[int64]*walkState{}}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
-	"time"
 
 	"github.com/stxwallets/walletcache/internal/chain"
 	"github.com/stxwallets/walletcache/internal/hiro"
@@ -108,22 +107,28 @@ func (u *segmentUnit) Final() bool   { return u.g.Final }
 // so a page never lands after one before it failed.
 const walkInFlight = 16
 
+// runsInFlight is how many runs of cached pages of one walk may wait for
+// the run writer at once: the walk reads the next run from the cache while
+// the last one is written, and memory stays bounded.
+const runsInFlight = 2
+
 // Run walks the segment down from where it stands until it passes below
 // its lowest height, in three stages a page: fetch it (resolving the
 // cursor's edge cases), absorb it into the segment's state, and hand it to
 // the committer while the next pages are fetched. A run of pages of a final
-// segment read from the raw cache is written in bulk instead
-// (flushCached). Pages queued for the committer and a run of cached pages
-// never wait at the same time, so pages land in walk order.
+// segment read from the raw cache goes to the run writer instead, which
+// writes the runs of every walk that queued one in one transaction
+// (queueCached). Pages queued for the committer and runs queued for the
+// writer never wait at the same time, so a walk's pages land in walk order.
 func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 	g := u.g
-	var pending []<-chan error
+	var pending, runs []<-chan error // pages queued for the committer, runs for the writer
 	var cached cachedRun
-	// settle waits until at most keep pages of the walk are uncommitted.
-	settle := func(keep int) error {
-		for len(pending) > keep {
-			err := <-pending[0]
-			pending = pending[1:]
+	// settle waits until at most keep entries of q are not yet durable.
+	settle := func(q *[]<-chan error, keep int) error {
+		for len(*q) > keep {
+			err := <-(*q)[0]
+			*q = (*q)[1:]
 			if err != nil {
 				return fmt.Errorf("commit segment %s: %w", segmentLabel(g), err)
 			}
@@ -132,10 +137,10 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 	}
 	// land writes everything the walk has read.
 	land := func() error {
-		if cached.active {
-			return u.flushCached(ctx, it, &cached)
+		if err := u.queueCached(&cached, &runs, settle); err != nil {
+			return err
 		}
-		return settle(0)
+		return errors.Join(settle(&pending, 0), settle(&runs, 0))
 	}
 	cursor := g.NextCursor
 	if !g.Started && !g.Open {
@@ -150,6 +155,11 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 		}
 		if !it.budget.take() {
 			return false, errors.Join(errBudget, land())
+		}
+		if err := u.walks.runs.failure(); err != nil {
+			// Nothing read after a run that failed may land (runs of
+			// walks that ended are not waited for).
+			return false, errors.Join(fmt.Errorf("commit segment %s: %w", segmentLabel(g), err), land())
 		}
 		pg, atBottom, retry, err := u.fetch(ctx, it, g, cursor)
 		if err != nil {
@@ -173,7 +183,7 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 		cursor = g.NextCursor
 		if u.lastHit && g.Final && !g.Open {
 			if !cached.active {
-				if err := settle(0); err != nil { // queued pages land first
+				if err := settle(&pending, 0); err != nil { // queued pages land first
 					return false, err
 				}
 				cached = cachedRun{active: true, before: before}
@@ -182,30 +192,37 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 			cached.pages++
 			cached.state = g
 			if len(cached.rows) >= cachedRunRows || g.Done {
-				if err := u.flushCached(ctx, it, &cached); err != nil {
+				if err := u.queueCached(&cached, &runs, settle); err != nil {
 					return false, err
 				}
 			}
 			continue
 		}
-		if err := u.flushCached(ctx, it, &cached); err != nil {
+		if err := u.queueCached(&cached, &runs, settle); err != nil {
 			return false, err
 		}
-		if err := settle(walkInFlight - 1); err != nil {
+		if err := settle(&runs, 0); err != nil { // queued runs land first
+			return false, err
+		}
+		if err := settle(&pending, walkInFlight-1); err != nil {
 			return false, err // the committer fails every page after this one the same way
 		}
 		pending = append(pending, u.commits.submit(segCommit{page: store.SegmentPage{Segment: g, Txs: kept}, progress: !g.Open}))
 	}
-	return true, land()
+	// A finished walk hands its last runs off: the worker starts its next
+	// unit while they are written, and the segment is done (for Prove)
+	// once they land; a run that fails to land fails the iteration
+	// (Iteration.landed).
+	return true, errors.Join(u.queueCached(&cached, &runs, settle), settle(&pending, 0))
 }
 
-// cachedRunRows is how many rows of raw-cache pages a walk gathers before
-// it writes them in bulk: large enough that a write costs little per row,
-// small enough that memory stays flat.
-const cachedRunRows = 50_000
+// cachedRunRows is how many rows of raw-cache pages a walk gathers into one
+// run: large enough that a write costs little per row, small enough that
+// the runs queued (runsInFlight a walk) keep memory flat.
+const cachedRunRows = 10_000
 
 // cachedRun is a run of consecutive pages of a walk read from the raw
-// cache, not yet written.
+// cache, not yet queued for the writer.
 type cachedRun struct {
 	active bool
 	before int64         // how far down the segment was reconciled before the run
@@ -214,33 +231,51 @@ type cachedRun struct {
 	pages  int64
 }
 
-// flushCached writes a run of cached pages in one transaction
-// (store.ReplaceSegmentRows: one upsert through a row feed, instead of a
-// commit of per-row bookkeeping every few pages), and ends the run.
-func (u *segmentUnit) flushCached(ctx context.Context, it *Iteration, c *cachedRun) error {
+// queueCached hands the walk's current run of cached pages, if any, to the
+// run writer and ends it, once at most runsInFlight-1 earlier runs of the
+// walk are still waiting.
+func (u *segmentUnit) queueCached(c *cachedRun, runs *[]<-chan error, settle func(*[]<-chan error, int) error) error {
 	if !c.active {
 		return nil
 	}
-	r := it.run
-	g := c.state
+	if err := settle(runs, runsInFlight-1); err != nil {
+		return err
+	}
+	*runs = append(*runs, u.walks.runs.submit(*c))
+	*c = cachedRun{}
+	return nil
+}
+
+// writeRuns writes runs of cached pages, of one walk or of several, in one
+// transaction (store.CommitSegmentRuns: the rows through a row feed,
+// instead of a commit of per-row bookkeeping every few pages). It is the
+// run writer's commit.
+func (w *walkSet) writeRuns(ctx context.Context, batch []cachedRun) error {
+	r := w.run
+	runs := make([]store.SegmentRun, len(batch))
+	segs := make([]*store.Segment, len(batch))
+	var pages int64
+	for i, c := range batch {
+		runs[i] = store.SegmentRun{Segment: c.state, Before: c.before, Txs: c.rows}
+		segs[i] = &runs[i].Segment
+		pages += c.pages
+	}
 	var n int
 	var deleted int64
-	err := u.walks.write([]*store.Segment{&g}, func() (err error) {
-		n, deleted, err = r.cfg.Store.ReplaceSegmentRows(context.WithoutCancel(ctx), g, c.before, c.rows)
+	err := w.write(segs, func() (err error) {
+		n, deleted, err = r.cfg.Store.CommitSegmentRuns(ctx, runs)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("commit segment %s: %w", segmentLabel(g), err)
+		return err
 	}
 	r.rows.Add(int64(n))
 	r.deleted.Add(deleted)
-	r.pages.Add(c.pages)
-	r.progressPages.Add(c.pages)
-	r.lastCommit.Store(time.Now().UnixNano())
+	r.pages.Add(pages)
+	r.progressPages.Add(pages)
 	if deleted > 0 {
 		r.log.Info("removed rows that left the canonical chain", "rows", deleted)
 	}
-	*c = cachedRun{}
 	return nil
 }
 

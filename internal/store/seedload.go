@@ -91,7 +91,7 @@ func (l *SeedLoad) Write(ctx context.Context, produce func(put func([]chain.Tx) 
 		return nil
 	case produced != nil && !errors.Is(produced, errFeedStopped):
 		return err // the producer's own error, named by the producer
-	case l.direct && (strings.Contains(err.Error(), "onstraint") || strings.Contains(err.Error(), "uplicate key")):
+	case l.direct && isKeyConflict(err):
 		return fmt.Errorf("seed load: %w: %v", ErrSeedConflict, err)
 	}
 	err = fmt.Errorf("seed load: write rows: %w", err)

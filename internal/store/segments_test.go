@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -170,18 +171,18 @@ func TestRecordWindows(t *testing.T) {
 	}
 }
 
-// ReplaceSegmentRows, the bulk commit of cached pages, reconciles exactly as
+// CommitSegmentRuns, the bulk commit of cached pages, reconciles exactly as
 // CommitSegmentPages does, alone or mixed with it on either side of a page
 // boundary inside a block: a row seen on one side is never deleted by the
 // other, and nothing is left in segment_seen once the walk is done.
-func TestReplaceSegmentRowsAgreesWithCommitSegmentPages(t *testing.T) {
+func TestCommitSegmentRunsAgreesWithCommitSegmentPages(t *testing.T) {
 	t.Parallel()
 	type commit func(s *Store, g Segment, before int64, txs []chain.Tx) (int, int64, error)
 	paged := func(s *Store, g Segment, _ int64, txs []chain.Tx) (int, int64, error) {
 		return s.CommitSegmentPages(context.Background(), []SegmentPage{{Segment: g, Txs: txs}})
 	}
 	bulk := func(s *Store, g Segment, before int64, txs []chain.Tx) (int, int64, error) {
-		return s.ReplaceSegmentRows(context.Background(), g, before, txs)
+		return s.CommitSegmentRuns(context.Background(), []SegmentRun{{Segment: g, Before: before, Txs: txs}})
 	}
 	for _, tc := range []struct {
 		name         string
@@ -227,6 +228,85 @@ func TestReplaceSegmentRowsAgreesWithCommitSegmentPages(t *testing.T) {
 			segs, err := s.Segments(ctx)
 			if err != nil || len(segs) != 1 || !segs[0].Done || segs[0].Reconciled != 9 || segs[0].Pages != 2 {
 				t.Fatalf("segment %+v %v", segs, err)
+			}
+		})
+	}
+}
+
+// CommitSegmentRuns writes runs of several segments in one call: straight
+// into an empty table (recording the seen ids of the height a walk stands
+// on), and through the staging table when a row's tx_id is already stored
+// at another height, with the same result.
+func TestCommitSegmentRunsOfManySegments(t *testing.T) {
+	t.Parallel()
+	for _, stored := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tx_id stored elsewhere %v", stored), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := openTemp(t)
+			if stored {
+				if _, err := s.CommitPages(ctx, []Page{{WindowID: 99, Attempt: 1, Txs: []chain.Tx{at("moved", 55, 1)}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a := Segment{ID: 1, RunID: 1, Lo: 10, Hi: 20, Final: true, Attempt: 1, Reconciled: 20}
+			b := Segment{ID: 2, RunID: 1, Lo: 30, Hi: 40, Final: true, Attempt: 1, Reconciled: 40}
+			if err := s.SaveSegments(ctx, []Segment{a, b}, nil); err != nil {
+				t.Fatal(err)
+			}
+			a1 := a
+			a1.Started, a1.TopHeight, a1.NextCursor, a1.Reconciled, a1.Pages, a1.Rows = true, 20, "15:2147483647:0", 15, 1, 2
+			// a's heights hold nothing: the rows go straight in, unless
+			// "moved" is stored (at 55) already.
+			n, _, err := s.CommitSegmentRuns(ctx, []SegmentRun{{Segment: a1, Before: 20, Txs: []chain.Tx{at("a18", 18, 1), at("moved", 16, 1), at("a15", 15, 1)}}})
+			if err != nil || n != 3 {
+				t.Fatalf("first run: %d rows, %v", n, err)
+			}
+			var seen []string
+			rows, err := s.DB().Query(`SELECT tx_id FROM segment_seen WHERE segment_id = 1`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				seen = append(seen, id)
+			}
+			rows.Close()
+			if !equalIDs(seen, "a15") {
+				t.Fatalf("seen after the first run: %v (only the height the walk stands on)", seen)
+			}
+			// One call: the rest of a, all of b.
+			a2 := a1
+			a2.Done, a2.NextCursor, a2.Reconciled, a2.Pages, a2.Rows = true, "", 9, 3, 4
+			b1 := b
+			b1.Started, b1.TopHeight, b1.Done, b1.Reconciled, b1.Pages, b1.Rows = true, 40, true, 29, 1, 2
+			b2 := b1 // a second run of the same segment in the same call
+			b2.Pages, b2.Rows = 2, 3
+			n, deleted, err := s.CommitSegmentRuns(ctx, []SegmentRun{
+				{Segment: a2, Before: 15, Txs: []chain.Tx{at("a15b", 15, 1), at("a12", 12, 1)}},
+				{Segment: b1, Before: 40, Txs: []chain.Tx{at("b33", 33, 1), at("b31", 31, 1)}},
+				{Segment: b2, Before: 29, Txs: []chain.Tx{at("b31", 31, 1)}},
+			})
+			if err != nil || n != 4 || deleted != 0 {
+				t.Fatalf("second call: %d rows, %d deleted, %v", n, deleted, err)
+			}
+			if ids := storedIDs(t, s); !equalIDs(ids, "a12", "a15", "a15b", "a18", "b31", "b33", "moved") {
+				t.Fatalf("stored %v", ids)
+			}
+			var h int64
+			if err := s.DB().QueryRow(`SELECT block_height FROM transactions WHERE tx_id = 'moved'`).Scan(&h); err != nil || h != 16 {
+				t.Fatalf("moved row at height %d, %v", h, err)
+			}
+			var left int
+			if err := s.DB().QueryRow(`SELECT count(*) FROM segment_seen`).Scan(&left); err != nil || left != 0 {
+				t.Fatalf("seen rows left after the walks: %d %v", left, err)
+			}
+			segs, err := s.Segments(ctx)
+			if err != nil || len(segs) != 2 || !segs[0].Done || segs[0].Reconciled != 9 || !segs[1].Done || segs[1].Pages != 2 {
+				t.Fatalf("segments %+v %v", segs, err)
 			}
 		})
 	}
