@@ -277,11 +277,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, err
 	}
 	sum.RunID, r.runID = runID, runID
-	restoreCheckpoints, err := cfg.Store.DeferCheckpoints(dbctx)
-	if err != nil {
+	if err := cfg.Store.DeferCheckpoints(dbctx); err != nil {
 		return sum, err
 	}
-	defer restoreCheckpoints()
 
 	pubCtx, stopPub := context.WithCancel(dbctx)
 	pubDone := make(chan struct{})

@@ -134,19 +134,21 @@ func (s *Store) DB() *sql.DB { return s.db }
 const bulkCheckpointThreshold = "256MB"
 
 // DeferCheckpoints lets the WAL grow to bulkCheckpointThreshold before a
-// commit checkpoints it, until restore is called. A checkpoint writes the
-// whole tx_id index again whenever it changed, however few rows the WAL
-// holds (about half a second at 100k rows, growing with the table): at
-// DuckDB's default a backfill checkpoints every 50k rows or so, each time
-// stalling its commits, and a rebuild checkpoints its bulk load and then
-// the whole index again for the provisional tail. The WAL is as durable
-// as the file (a kill -9 replays it at the next open), and Close
-// checkpoints what is left. The setting is the database's.
-func (s *Store) DeferCheckpoints(ctx context.Context) (restore func(), err error) {
+// commit checkpoints it, for the rest of the store's life. A checkpoint
+// writes the whole tx_id index again whenever it changed, however few rows
+// the WAL holds (about half a second at 100k rows, growing with the
+// table): at DuckDB's default a backfill checkpoints every 50k rows or so,
+// each time stalling its commits, and a rebuild checkpoints its bulk load
+// and then the whole index again for the provisional tail. The WAL is as
+// durable as the file (a kill -9 replays it at the next open), and Close
+// checkpoints what is left. It is not undone: any later commit would then
+// checkpoint the whole WAL, also on the way out after Ctrl+C, which must
+// not wait for that. The setting is the database's.
+func (s *Store) DeferCheckpoints(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, "SET checkpoint_threshold = '"+bulkCheckpointThreshold+"'"); err != nil {
-		return nil, fmt.Errorf("defer checkpoints: %w", err)
+		return fmt.Errorf("defer checkpoints: %w", err)
 	}
-	return func() { _, _ = s.db.ExecContext(context.WithoutCancel(ctx), "RESET checkpoint_threshold") }, nil
+	return nil
 }
 
 // Close checkpoints and closes the database.
