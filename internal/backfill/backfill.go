@@ -231,6 +231,7 @@ type run struct {
 	state     progress.State
 	bounds    Bounds // of the current iteration; zero before the first plan
 	cacheWarn sync.Once
+	cacheW    *cacheWriter // nil: cachePut writes at once
 	// unverified are the units given up on in this run, by label.
 	unverified map[string]*UnverifiedError
 	// notCached are the units an offline run found pages missing for.
@@ -276,11 +277,17 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, err
 	}
 	sum.RunID, r.runID = runID, runID
+	if err := cfg.Store.DeferCheckpoints(dbctx); err != nil {
+		return sum, err
+	}
 
 	pubCtx, stopPub := context.WithCancel(dbctx)
 	pubDone := make(chan struct{})
 	go func() { r.publish(pubCtx); close(pubDone) }()
 
+	if cfg.Cache != nil {
+		r.startCacheWriter()
+	}
 	var bounds Bounds
 	runErr := func() error {
 		if cfg.Seed != nil && cfg.Offline {
@@ -335,6 +342,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}()
 	stopPub()
 	<-pubDone
+	r.cacheW.close()
 
 	if runErr == nil && len(r.unverified) > 0 {
 		runErr = r.gaveUp()

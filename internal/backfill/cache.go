@@ -26,11 +26,21 @@ func cachedPage[P any](it *Iteration, key string, use bool, decode func([]byte) 
 
 // cachePut keeps a trusted page in the raw cache. A cache that cannot be
 // written is a warning once, never a failure: the database is the record.
+// The page is written by the run's cache writer when there is one, so the
+// unit goes on fetching meanwhile.
 func cachePut(it *Iteration, key string, body []byte) {
 	r := it.run
 	if r.cfg.Cache == nil || body == nil {
 		return
 	}
+	if r.cacheW != nil {
+		r.cacheW.in <- cacheWrite{key: key, body: body}
+		return
+	}
+	r.putPage(key, body)
+}
+
+func (r *run) putPage(key string, body []byte) {
 	if err := r.cfg.Cache.Put(key, body); err != nil {
 		r.cacheWarn.Do(func() {
 			r.log.Warn("cannot write the raw cache; going on without it", "err", err)
@@ -39,12 +49,71 @@ func cachePut(it *Iteration, key string, body []byte) {
 }
 
 // cacheDrop forgets cached pages that a unit could not verify with, so the
-// next attempt asks the server.
+// next attempt asks the server. Pages handed to the cache writer before are
+// written first, so none of them lands after its deletion.
 func cacheDrop(it *Iteration, keys []string) {
-	if it.run.cfg.Cache == nil {
+	if it.run.cfg.Cache == nil || len(keys) == 0 {
 		return
 	}
+	it.run.cacheW.flush()
 	for _, k := range keys {
 		_ = it.run.cfg.Cache.Delete(k)
 	}
+}
+
+// cacheWriter writes trusted pages to the raw cache on a goroutine of its
+// own, in the order they were handed to it: compressing and writing a page
+// takes a millisecond or more, which the unit that fetched it would
+// otherwise spend before its next request. Run closes it (every page
+// handed over is then written) before it returns; a kill -9 loses the
+// pages not yet written, which the database does not need.
+type cacheWriter struct {
+	in   chan cacheWrite
+	done chan struct{}
+}
+
+// cacheWrite is a page to write, or, with flushed set, a request to say
+// when every page before it is written.
+type cacheWrite struct {
+	key     string
+	body    []byte
+	flushed chan struct{}
+}
+
+// startCacheWriter starts the writer of the run's trusted pages.
+func (r *run) startCacheWriter() {
+	// The queue lets a burst of verified windows go on fetching; beyond
+	// it, units wait for the disk.
+	w := &cacheWriter{in: make(chan cacheWrite, 256), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for op := range w.in {
+			if op.flushed != nil {
+				close(op.flushed)
+				continue
+			}
+			r.putPage(op.key, op.body)
+		}
+	}()
+	r.cacheW = w
+}
+
+// flush returns once every page handed to w before is written; a nil
+// writer has nothing pending.
+func (w *cacheWriter) flush() {
+	if w == nil {
+		return
+	}
+	done := make(chan struct{})
+	w.in <- cacheWrite{flushed: done}
+	<-done
+}
+
+// close writes what is left and stops the writer.
+func (w *cacheWriter) close() {
+	if w == nil {
+		return
+	}
+	close(w.in)
+	<-w.done
 }

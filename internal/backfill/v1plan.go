@@ -30,7 +30,10 @@ func (s *v1Source) plan(ctx context.Context, it *Iteration) ([]Unit, error) {
 	}
 	ids := &atomic.Int64{}
 	ids.Store(nextID - 1)
-	commits := startCommitter(it, func(ctx context.Context, ops []store.WindowOp) error {
+	// A window waits only on its end's verdict: that commits at once, pages
+	// wait for more to share their transaction.
+	urgent := func(op store.WindowOp) bool { return op.Finish != nil }
+	commits := startBatchingCommitter(it, commitLinger, urgent, func(ctx context.Context, ops []store.WindowOp) error {
 		n, err := st.CommitWindowOps(ctx, ops)
 		if err != nil {
 			return err

@@ -36,6 +36,9 @@ type Store struct {
 	// writeMu serialises write transactions: DuckDB detects conflicting
 	// concurrent writes optimistically and would fail one of them.
 	writeMu sync.Mutex
+	// upserted are the v1 windows whose pages take the upsert: provisional
+	// ones and those that met a stored row (CommitWindowOps). Under writeMu.
+	upserted map[int64]bool
 }
 
 // Open opens (creating and migrating when writable) the database at path.
@@ -65,7 +68,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, openError(abs, err)
 	}
-	s := &Store{path: abs, db: db, readOnly: opts.ReadOnly}
+	s := &Store{path: abs, db: db, readOnly: opts.ReadOnly, upserted: map[int64]bool{}}
 	if _, err := db.ExecContext(ctx, "SET TimeZone = 'UTC'"); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: set time zone: %w", abs, err)
@@ -76,6 +79,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if !opts.ReadOnly {
+		if _, err := db.ExecContext(ctx, ensureVersion); err != nil {
+			db.Close()
+			diskFull(&err)
+			return nil, fmt.Errorf("open %s: data version: %w", abs, err)
+		}
 		// Registered outside any transaction: a function added inside one
 		// would vanish with its rollback.
 		if err := s.registerFeed(ctx); err != nil {
@@ -119,6 +127,29 @@ func (s *Store) Path() string { return s.path }
 
 // DB is the database handle, for packages that only query (dashboards).
 func (s *Store) DB() *sql.DB { return s.db }
+
+// bulkCheckpointThreshold is how large the WAL grows during a backfill
+// before a commit checkpoints it into the file (DuckDB's
+// checkpoint_threshold, 16 MB by default).
+const bulkCheckpointThreshold = "256MB"
+
+// DeferCheckpoints lets the WAL grow to bulkCheckpointThreshold before a
+// commit checkpoints it, for the rest of the store's life. A checkpoint
+// writes the whole tx_id index again whenever it changed, however few rows
+// the WAL holds (about half a second at 100k rows, growing with the
+// table): at DuckDB's default a backfill checkpoints every 50k rows or so,
+// each time stalling its commits, and a rebuild checkpoints its bulk load
+// and then the whole index again for the provisional tail. The WAL is as
+// durable as the file (a kill -9 replays it at the next open), and Close
+// checkpoints what is left. It is not undone: any later commit would then
+// checkpoint the whole WAL, also on the way out after Ctrl+C, which must
+// not wait for that. The setting is the database's.
+func (s *Store) DeferCheckpoints(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, "SET checkpoint_threshold = '"+bulkCheckpointThreshold+"'"); err != nil {
+		return fmt.Errorf("defer checkpoints: %w", err)
+	}
+	return nil
+}
 
 // Close checkpoints and closes the database.
 func (s *Store) Close() error {

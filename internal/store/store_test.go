@@ -221,3 +221,58 @@ func TestCloseWithoutCheckpointKeepsCommits(t *testing.T) {
 		t.Fatalf("after replaying the WAL: %q %v %v", v, ok, err)
 	}
 }
+
+// TestCommitWindowOpsMeetsStoredRow commits a batch whose plain insert
+// meets a row already stored: the batch lands whole through the upsert,
+// with the newest copy of the row, its window's end counted after it, and
+// the data version counted once per commit.
+func TestCommitWindowOpsMeetsStoredRow(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	version := func() string {
+		v, _, err := s.Meta(ctx, "data_version")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	old := Window{ID: 1, Start: 100, End: 199, Source: "v1", Attempt: 1, Final: true}
+	if _, err := s.CommitWindowOps(ctx, []WindowOp{{Begin: &old}, {Page: &Page{WindowID: 1, Attempt: 1, APITotal: 1, Txs: []chain.Tx{tx("a", 100, 1)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(); v != "1" {
+		t.Fatalf("data version %q after the first commit, want 1", v)
+	}
+	// A fresh window, and a row of the first one served again with another
+	// amount, in one batch.
+	fresh := Window{ID: 2, Start: 200, End: 299, Source: "v1", Attempt: 1, Final: true}
+	end := &FinishOp{Window: fresh, APITotal: 2, Final: true}
+	n, err := s.CommitWindowOps(ctx, []WindowOp{
+		{Begin: &fresh},
+		{Page: &Page{WindowID: 2, Attempt: 1, APITotal: 2, Txs: []chain.Tx{tx("b", 200, 2), tx("c", 250, 3)}}},
+		{Page: &Page{WindowID: 1, Attempt: 1, Offset: 50, APITotal: 1, Txs: []chain.Tx{tx("a", 100, 7)}}},
+		{Finish: end},
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("commit: %d rows, %v", n, err)
+	}
+	if r := end.Result; !r.Verified || r.Stored != 2 || r.Deleted != 0 {
+		t.Fatalf("finish %+v", r)
+	}
+	var rows int
+	var amount uint64
+	if err := s.DB().QueryRow(`SELECT count(*), sum(CASE WHEN tx_id = 'a' THEN token_transfer_amount END) FROM transactions`).Scan(&rows, &amount); err != nil || rows != 3 || amount != 7 {
+		t.Fatalf("%d rows, amount of a %d: %v", rows, amount, err)
+	}
+	if v := version(); v != "2" {
+		t.Fatalf("data version %q after the second commit, want 2", v)
+	}
+	// The windows of a batch that met a stored row upsert from now on; the
+	// same row once more is no error.
+	if _, err := s.CommitPages(ctx, []Page{{WindowID: 1, Attempt: 1, Offset: 100, APITotal: 1, Txs: []chain.Tx{tx("a", 100, 8)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if !s.upserted[1] || !s.upserted[2] {
+		t.Fatalf("upserted windows %v, want 1 and 2", s.upserted)
+	}
+}

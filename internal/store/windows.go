@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -127,6 +128,14 @@ type FinishOp struct {
 // it holds, so the committer of a run gives every window's bookkeeping to
 // the batch its pages go in, instead of a transaction of its own. It
 // returns the rows upserted.
+//
+// DuckDB's upsert (INSERT OR REPLACE) costs about four times a plain
+// insert, and most pages bring rows that are not stored yet: a batch is
+// first written with plain inserts, except the pages of windows that may
+// hold stored rows (provisional ones, fetched again in every iteration,
+// and those that met a stored row before). When a row turns out to be
+// stored already, the transaction is rolled back and the batch is written
+// again with the upsert, and its windows take the upsert from then on.
 func (s *Store) CommitWindowOps(ctx context.Context, ops []WindowOp) (rows int, err error) {
 	defer diskFull(&err)
 	s.writeMu.Lock()
@@ -139,6 +148,21 @@ func (s *Store) CommitWindowOps(ctx context.Context, ops []WindowOp) (rows int, 
 		return 0, fmt.Errorf("commit windows: %w", err)
 	}
 	defer conn.Close()
+	rows, err = s.commitWindowOps(ctx, conn, ops, false)
+	if err != nil && isDuplicateKey(err) {
+		for _, op := range ops {
+			if op.Page != nil {
+				s.upserted[op.Page.WindowID] = true
+			}
+		}
+		rows, err = s.commitWindowOps(ctx, conn, ops, true)
+	}
+	return rows, err
+}
+
+// commitWindowOps is one try of CommitWindowOps, with the upsert for every
+// page when upsertAll is set, else only for the windows in s.upserted.
+func (s *Store) commitWindowOps(ctx context.Context, conn *sql.Conn, ops []WindowOp, upsertAll bool) (rows int, err error) {
 	tx, err := beginOn(ctx, conn)
 	if err != nil {
 		return 0, fmt.Errorf("commit windows: %w", err)
@@ -150,7 +174,7 @@ func (s *Store) CommitWindowOps(ctx context.Context, ops []WindowOp) (rows int, 
 		if len(pages) == 0 {
 			return nil
 		}
-		n, err := commitPages(ctx, conn, pages)
+		n, err := commitPages(ctx, conn, pages, upsertAll, func(p *Page) bool { return upsertAll || s.upserted[p.WindowID] })
 		pages = pages[:0]
 		rows += n
 		changed = true
@@ -164,6 +188,9 @@ func (s *Store) CommitWindowOps(ctx context.Context, ops []WindowOp) (rows int, 
 		case op.Begin != nil:
 			err = flush()
 			if err == nil {
+				if !op.Begin.Final {
+					s.upserted[op.Begin.ID] = true
+				}
 				err = beginAttempt(ctx, conn, *op.Begin)
 			}
 		case op.Finish != nil:
@@ -191,6 +218,17 @@ func (s *Store) CommitWindowOps(ctx context.Context, ops []WindowOp) (rows int, 
 	return rows, nil
 }
 
+// isDuplicateKey reports whether err is DuckDB refusing a row whose key is
+// already stored.
+func isDuplicateKey(err error) bool {
+	var de *duckdb.Error
+	if errors.As(err, &de) && de.Type == duckdb.ErrorTypeConstraint {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "onstraint") || strings.Contains(msg, "uplicate key")
+}
+
 // beginAttempt is BeginAttempt inside the transaction of conn.
 func beginAttempt(ctx context.Context, conn *sql.Conn, w Window) error {
 	stmts := []struct {
@@ -211,17 +249,27 @@ func beginAttempt(ctx context.Context, conn *sql.Conn, w Window) error {
 }
 
 // commitPages is CommitPages inside the transaction of conn, without the
-// data version.
-func commitPages(ctx context.Context, conn *sql.Conn, pages []*Page) (rows int, err error) {
+// data version; the rows of the pages for which upsert is true take the
+// upsert, the others a plain insert (which fails on a stored tx_id), and the
+// pages' records replace those of the same offsets only when replace is set.
+func commitPages(ctx context.Context, conn *sql.Conn, pages []*Page, replace bool, upsert func(*Page) bool) (rows int, err error) {
 	seen := make([]seenTx, 0, len(pages)*50)
+	var plain []bool // per row of seen; nil when every row is upserted
 	for _, p := range pages {
+		up := upsert(p)
+		if !up && plain == nil {
+			plain = make([]bool, len(seen), cap(seen))
+		}
 		for _, t := range p.Txs {
 			seen = append(seen, seenTx{t, []driver.Value{p.WindowID, int32(p.Attempt), t.TxID}})
+			if plain != nil {
+				plain = append(plain, !up)
+			}
 		}
 	}
 	err = conn.Raw(func(dc any) error {
 		var err error
-		rows, err = upsertSeen(dc.(driver.Conn), "window_seen", seen)
+		rows, err = writeSeen(dc.(driver.Conn), "window_seen", seen, plain)
 		return err
 	})
 	if err != nil {
@@ -229,7 +277,14 @@ func commitPages(ctx context.Context, conn *sql.Conn, pages []*Page) (rows int, 
 	}
 	var sb strings.Builder
 	args := make([]any, 0, len(pages)*5)
-	sb.WriteString(`INSERT OR REPLACE INTO window_pages (window_id, attempt, page_offset, api_total, rows) VALUES `)
+	// An attempt commits each offset once, and the upsert costs four times
+	// a plain insert: a page committed twice fails the batch, which is then
+	// written again with every upsert.
+	if replace {
+		sb.WriteString(`INSERT OR REPLACE INTO window_pages (window_id, attempt, page_offset, api_total, rows) VALUES `)
+	} else {
+		sb.WriteString(`INSERT INTO window_pages (window_id, attempt, page_offset, api_total, rows) VALUES `)
+	}
 	for i, p := range pages {
 		if i > 0 {
 			sb.WriteString(", ")
@@ -354,41 +409,72 @@ type seenTx struct {
 // a tx_id when offsets shift or a cursor walk revisits a block) and every
 // row's seen record to seenTable. It returns the number of rows upserted.
 func upsertSeen(dc driver.Conn, seenTable string, rows []seenTx) (int, error) {
-	txApp, err := duckdb.NewTableAppender(dc, "INSERT OR REPLACE INTO transactions SELECT * FROM appended_data", "", "", "transactions", nil)
-	if err != nil {
-		return 0, err
-	}
+	return writeSeen(dc, seenTable, rows, nil)
+}
+
+// writeSeen is upsertSeen, except that a row whose last copy has plain set
+// is written with a plain insert, which costs a fraction of the upsert and
+// fails on a tx_id already stored (plain nil: none).
+func writeSeen(dc driver.Conn, seenTable string, rows []seenTx, plain []bool) (int, error) {
 	seenApp, err := duckdb.NewAppender(dc, "", "", seenTable)
 	if err != nil {
-		txApp.Close()
 		return 0, err
 	}
-	latest := make(map[string]chain.Tx, len(rows))
+	latest := make(map[string]int, len(rows)) // tx_id -> its last copy in rows
 	order := make([]string, 0, len(rows))
-	for _, r := range rows {
+	for i, r := range rows {
 		if _, dup := latest[r.tx.TxID]; !dup {
 			order = append(order, r.tx.TxID)
 		}
-		latest[r.tx.TxID] = r.tx
+		latest[r.tx.TxID] = i
 		if err := seenApp.AppendRow(r.seen...); err != nil {
-			txApp.Close()
 			seenApp.Close()
 			return 0, err
 		}
-	}
-	for _, id := range order {
-		if err := appendTx(txApp, latest[id]); err != nil {
-			txApp.Close()
-			seenApp.Close()
-			return 0, err
-		}
-	}
-	if err := txApp.Close(); err != nil {
-		seenApp.Close()
-		return 0, fmt.Errorf("upsert transactions: %w", err)
 	}
 	if err := seenApp.Close(); err != nil {
 		return 0, fmt.Errorf("record %s: %w", seenTable, err)
+	}
+	// Created on their first row; closing one twice is only an error
+	// ignored here, after another failure.
+	var insApp, upApp *duckdb.Appender
+	closeAll := func() {
+		for _, a := range []*duckdb.Appender{insApp, upApp} {
+			if a != nil {
+				_ = a.Close()
+			}
+		}
+	}
+	for _, id := range order {
+		i := latest[id]
+		var a **duckdb.Appender
+		if plain != nil && plain[i] {
+			a = &insApp
+			if *a == nil {
+				*a, err = duckdb.NewAppender(dc, "", "", "transactions")
+			}
+		} else {
+			a = &upApp
+			if *a == nil {
+				*a, err = duckdb.NewTableAppender(dc, "INSERT OR REPLACE INTO transactions SELECT * FROM appended_data", "", "", "transactions", nil)
+			}
+		}
+		if err == nil {
+			err = appendTx(*a, rows[i].tx)
+		}
+		if err != nil {
+			closeAll()
+			return 0, err
+		}
+	}
+	for _, a := range []*duckdb.Appender{insApp, upApp} {
+		if a == nil {
+			continue
+		}
+		if err := a.Close(); err != nil {
+			closeAll()
+			return 0, fmt.Errorf("upsert transactions: %w", err)
+		}
 	}
 	return len(order), nil
 }
