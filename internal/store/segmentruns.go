@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -261,15 +260,4 @@ func (s *Store) finishRuns(ctx context.Context, conn *sql.Conn, runs []SegmentRu
 		return fmt.Errorf("count the version: %w", err)
 	}
 	return nil
-}
-
-// isKeyConflict tells whether err is DuckDB refusing a row whose key is
-// already stored.
-func isKeyConflict(err error) bool {
-	var de *duckdb.Error
-	if errors.As(err, &de) && de.Type == duckdb.ErrorTypeConstraint {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "onstraint") || strings.Contains(msg, "uplicate key")
 }

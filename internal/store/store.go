@@ -252,3 +252,15 @@ func (t *connTx) rollback() {
 		_, _ = t.conn.ExecContext(context.WithoutCancel(t.ctx), "ROLLBACK")
 	}
 }
+
+// isKeyConflict tells whether err is DuckDB refusing a row whose key is
+// already stored. Errors that come through the appender are not always a
+// *duckdb.Error, so their text is read too.
+func isKeyConflict(err error) bool {
+	var de *duckdb.Error
+	if errors.As(err, &de) && de.Type == duckdb.ErrorTypeConstraint {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "onstraint") || strings.Contains(msg, "uplicate key")
+}

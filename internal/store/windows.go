@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -149,7 +148,7 @@ func (s *Store) CommitWindowOps(ctx context.Context, ops []WindowOp) (rows int, 
 	}
 	defer conn.Close()
 	rows, err = s.commitWindowOps(ctx, conn, ops, false)
-	if err != nil && isDuplicateKey(err) {
+	if err != nil && isKeyConflict(err) {
 		for _, op := range ops {
 			if op.Page != nil {
 				s.upserted[op.Page.WindowID] = true
@@ -216,17 +215,6 @@ func (s *Store) commitWindowOps(ctx context.Context, conn *sql.Conn, ops []Windo
 		return 0, fmt.Errorf("commit windows: %w", err)
 	}
 	return rows, nil
-}
-
-// isDuplicateKey reports whether err is DuckDB refusing a row whose key is
-// already stored.
-func isDuplicateKey(err error) bool {
-	var de *duckdb.Error
-	if errors.As(err, &de) && de.Type == duckdb.ErrorTypeConstraint {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "onstraint") || strings.Contains(msg, "uplicate key")
 }
 
 // beginAttempt is BeginAttempt inside the transaction of conn.
