@@ -187,6 +187,14 @@ type SegmentPage struct {
 // there that the segment did not see have left the canonical chain and are
 // deleted. Either all of it lands or none, so a segment resumes from its
 // next cursor exactly. It returns the rows written and deleted.
+//
+// As in CommitWindowOps, rows of pages of fixed final segments are first
+// written with plain inserts (a fraction of the upsert's cost): their
+// heights are walked once. The open segment, walked again from the tip in
+// every iteration, and provisional ones take the upsert; so does a segment
+// once a batch of its pages met a stored row (its block walked again from
+// the top, a re-opened segment), after that batch is rolled back and
+// written again with the upsert.
 func (s *Store) CommitSegmentPages(ctx context.Context, pages []SegmentPage) (rows int, deleted int64, err error) {
 	defer diskFull(&err)
 	s.writeMu.Lock()
@@ -199,6 +207,19 @@ func (s *Store) CommitSegmentPages(ctx context.Context, pages []SegmentPage) (ro
 		return 0, 0, fmt.Errorf("commit segment pages: %w", err)
 	}
 	defer conn.Close()
+	rows, deleted, err = s.commitSegmentPages(ctx, conn, pages, false)
+	if err != nil && isKeyConflict(err) {
+		for _, p := range pages {
+			s.upsertedSegments[p.Segment.ID] = true
+		}
+		rows, deleted, err = s.commitSegmentPages(ctx, conn, pages, true)
+	}
+	return rows, deleted, err
+}
+
+// commitSegmentPages is one try of CommitSegmentPages, with the upsert for
+// every row when upsertAll is set.
+func (s *Store) commitSegmentPages(ctx context.Context, conn *sql.Conn, pages []SegmentPage, upsertAll bool) (rows int, deleted int64, err error) {
 	tx, err := beginOn(ctx, conn)
 	if err != nil {
 		return 0, 0, fmt.Errorf("commit segment pages: %w", err)
@@ -223,14 +244,18 @@ func (s *Store) CommitSegmentPages(ctx context.Context, pages []SegmentPage) (ro
 	}
 
 	seen := make([]seenTx, 0, len(pages)*50)
+	plain := make([]bool, 0, len(pages)*50)
 	for _, p := range pages {
+		g := p.Segment
+		insert := !upsertAll && g.Final && !g.Open && !s.upsertedSegments[g.ID]
 		for _, t := range p.Txs {
-			seen = append(seen, seenTx{t, []driver.Value{p.Segment.ID, int32(p.Segment.Attempt), t.BlockHeight, t.TxID}})
+			seen = append(seen, seenTx{t, []driver.Value{g.ID, int32(g.Attempt), t.BlockHeight, t.TxID}})
+			plain = append(plain, insert)
 		}
 	}
 	err = conn.Raw(func(dc any) error {
 		var err error
-		rows, err = upsertSeen(dc.(driver.Conn), "segment_seen", seen)
+		rows, err = writeSeen(dc.(driver.Conn), "segment_seen", seen, plain)
 		return err
 	})
 	if err != nil {

@@ -128,6 +128,43 @@ func TestCommitSegmentPagesFixedSegment(t *testing.T) {
 	}
 }
 
+// A fixed final segment's rows go in with plain inserts; a batch that
+// meets a stored row (its block walked again from the top) is written
+// again with the upsert, exactly, and the segment upserts from then on.
+func TestCommitSegmentPagesMeetsStoredRow(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	g := Segment{ID: 5, RunID: 1, Lo: 10, Hi: 20, Final: true, Attempt: 1, Reconciled: 20}
+	if err := s.SaveSegments(ctx, []Segment{g}, nil); err != nil {
+		t.Fatal(err)
+	}
+	g.Started, g.TopHeight, g.NextCursor, g.Reconciled = true, 20, "17:2147483647:0", 17
+	if _, _, err := s.CommitSegmentPages(ctx, []SegmentPage{{Segment: g, Txs: []chain.Tx{at("x20", 20, 1), at("x18", 18, 1)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if s.upsertedSegments[5] {
+		t.Fatal("a fresh segment's first batch took the upsert")
+	}
+	// The block of x18 walked again from the top, x18 served with another
+	// amount, next to a new row.
+	again := at("x18", 18, 1)
+	again.TokenTransferAmount = 9
+	g.NextCursor, g.Reconciled = "15:2147483647:0", 15
+	rows, _, err := s.CommitSegmentPages(ctx, []SegmentPage{{Segment: g, Txs: []chain.Tx{again, at("x16", 16, 1)}}})
+	if err != nil || rows != 2 {
+		t.Fatalf("batch meeting a stored row: %d rows, %v", rows, err)
+	}
+	var n int
+	var amount uint64
+	if err := s.DB().QueryRow(`SELECT count(*), sum(CASE WHEN tx_id = 'x18' THEN token_transfer_amount END) FROM transactions`).Scan(&n, &amount); err != nil || n != 3 || amount != 9 {
+		t.Fatalf("%d rows, amount of x18 %d (%v): want 3 rows and the new copy", n, amount, err)
+	}
+	segs, err := s.Segments(ctx)
+	if err != nil || len(segs) != 1 || segs[0].Reconciled != 15 || !s.upsertedSegments[5] {
+		t.Fatalf("segment %+v %v, upserted %v", segs, err, s.upsertedSegments)
+	}
+}
+
 // Proven spans become verified, final windows that count what is stored;
 // rows in a span outside the heights that prove it are not canonical and
 // go; replaced window records go with their bookkeeping.

@@ -39,6 +39,9 @@ type Store struct {
 	// upserted are the v1 windows whose pages take the upsert: provisional
 	// ones and those that met a stored row (CommitWindowOps). Under writeMu.
 	upserted map[int64]bool
+	// upsertedSegments are the v3 segments whose pages met a stored row
+	// (CommitSegmentPages). Under writeMu.
+	upsertedSegments map[int64]bool
 }
 
 // Open opens (creating and migrating when writable) the database at path.
@@ -68,7 +71,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, openError(abs, err)
 	}
-	s := &Store{path: abs, db: db, readOnly: opts.ReadOnly, upserted: map[int64]bool{}}
+	s := &Store{path: abs, db: db, readOnly: opts.ReadOnly, upserted: map[int64]bool{}, upsertedSegments: map[int64]bool{}}
 	if _, err := db.ExecContext(ctx, "SET TimeZone = 'UTC'"); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: set time zone: %w", abs, err)

@@ -392,17 +392,13 @@ type seenTx struct {
 	seen []driver.Value
 }
 
-// upsertSeen appends rows to the transactions table as one upsert through
-// the Appender (each tx_id once, the last copy winning: a batch can repeat
-// a tx_id when offsets shift or a cursor walk revisits a block) and every
-// row's seen record to seenTable. It returns the number of rows upserted.
-func upsertSeen(dc driver.Conn, seenTable string, rows []seenTx) (int, error) {
-	return writeSeen(dc, seenTable, rows, nil)
-}
-
-// writeSeen is upsertSeen, except that a row whose last copy has plain set
-// is written with a plain insert, which costs a fraction of the upsert and
-// fails on a tx_id already stored (plain nil: none).
+// writeSeen appends rows to the transactions table through the Appender
+// (each tx_id once, the last copy winning: a batch can repeat a tx_id when
+// offsets shift or a cursor walk revisits a block) and every row's seen
+// record to seenTable. A row whose last copy has plain set is written with
+// a plain insert, which costs a fraction of the upsert and fails on a
+// tx_id already stored; the others are upserted (plain nil: all). It
+// returns the number of rows written.
 func writeSeen(dc driver.Conn, seenTable string, rows []seenTx, plain []bool) (int, error) {
 	seenApp, err := duckdb.NewAppender(dc, "", "", seenTable)
 	if err != nil {
