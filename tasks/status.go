@@ -35,6 +35,9 @@ func Status(ctx context.Context, p Process, asJSON bool) error {
 	if err != nil {
 		return err
 	}
+	if msg := walNotice(pol.Paths.Database, walNoticeBytes); msg != "" && !backfillRunning(pol) {
+		fmt.Fprintln(p.Stderr, msg)
+	}
 	rep, err := gatherStatus(ctx, pol)
 	if err != nil {
 		return err
@@ -53,6 +56,30 @@ func Status(ctx context.Context, p Process, asJSON bool) error {
 		return exitcode.Errorf(exitcode.BelowPolicy, "coverage %.2f%% is below coverage.min_percent %.0f%%", rep.CoveragePercent, rep.MinPercent)
 	}
 	return nil
+}
+
+// walNoticeBytes is the write-ahead log status mentions before reading: a
+// backfill lets it grow to 256 MB, and Ctrl+C leaves it for the next open.
+const walNoticeBytes = 32 << 20
+
+// walNotice is the line status prints before it reads a database whose
+// write-ahead log holds at least min bytes, or "". Every read-only open
+// replays the log in memory (about 4 s and 400 MB for 166 MB of it), which
+// would look like a hang.
+func walNotice(path string, min int64) string {
+	n := store.PendingWALBytes(path)
+	if n == 0 || n < min {
+		return ""
+	}
+	return fmt.Sprintf("status: reading the %.1f MB write-ahead log an interrupted backfill left; every read takes a few seconds until the next `mage backfill` folds it into the database",
+		float64(n)/(1<<20))
+}
+
+// backfillRunning tells whether a live backfill publishes its state for
+// the policy's database.
+func backfillRunning(pol *policy.Policy) bool {
+	s, ok, _ := progress.Read(progress.PathFor(pol.Paths.Database))
+	return ok && s.Running && store.ProcessAlive(s.PID)
 }
 
 // gatherStatus builds the status report for a policy without printing it.
@@ -88,7 +115,7 @@ func gatherStatus(ctx context.Context, pol *policy.Policy) (status.Report, error
 			// backfill publishes live state there is no point waiting for
 			// its lock.
 			wait := lockWait
-			if s, ok, _ := progress.Read(progress.PathFor(pol.Paths.Database)); ok && s.Running && store.ProcessAlive(s.PID) {
+			if backfillRunning(pol) {
 				wait = 0
 			}
 			return openStoreRaw(ctx, pol.Paths.Database, true, wait)

@@ -154,6 +154,16 @@ func (s *Store) DeferCheckpoints(ctx context.Context) error {
 	return nil
 }
 
+// PendingWALBytes is the size of the write-ahead log next to the database
+// at path (0 when there is none): what the next open replays.
+func PendingWALBytes(path string) int64 {
+	st, err := os.Stat(path + ".wal")
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
 // Close checkpoints and closes the database.
 func (s *Store) Close() error {
 	if !s.readOnly {
