@@ -77,7 +77,6 @@ var fields = []*field{
 	{key: "dashboards.prices.source", kind: kindEnum, enum: []string{"coingecko", "csv", "none"}, ptr: func(p *Policy) any { return &p.Dashboards.Prices.Source }},
 	{key: "dashboards.prices.base_url", kind: kindURL, ptr: func(p *Policy) any { return &p.Dashboards.Prices.BaseURL }},
 	{key: "dashboards.prices.csv", kind: kindOptPath, ptr: func(p *Policy) any { return &p.Dashboards.Prices.CSV }},
-	{key: "dashboards.prices.days", kind: kindInt, min: 1, max: 3650, ptr: func(p *Policy) any { return &p.Dashboards.Prices.Days }},
 	{key: "seed.postgres_url", kind: kindSecret, ptr: func(p *Policy) any { return &p.Seed.PostgresURL }},
 	{key: "seed.postgres_schema", kind: kindIdent, ptr: func(p *Policy) any { return &p.Seed.PostgresSchema }},
 	{key: "seed.archive_dump", kind: kindOptPath, ptr: func(p *Policy) any { return &p.Seed.ArchiveDump }},

@@ -430,6 +430,9 @@ func (l *loader) section(n *yaml.Node, prefix string) {
 			continue
 		}
 		seen[k.Value] = k.Line
+		if _, ok := retiredKeys[key]; ok {
+			continue
+		}
 		if !contains(known, k.Value) {
 			l.fileErr(k.Line, "", unknownKey(key, k.Value, known))
 			continue
@@ -441,6 +444,12 @@ func (l *loader) section(n *yaml.Node, prefix string) {
 		}
 		l.section(v, key)
 	}
+}
+
+// retiredKeys are keys older policy files may still set: they are accepted
+// and have no effect, so such a file keeps loading. Each says why it went.
+var retiredKeys = map[string]string{
+	"dashboards.prices.days": "prices are requested for the whole history the wallet panels use",
 }
 
 func contains(list []string, s string) bool {

@@ -159,8 +159,6 @@ type Prices struct {
 	// CSV is a date,price_usd file, required when Source is csv; absolute
 	// after Load, "" when unset.
 	CSV string `yaml:"csv" json:"csv"`
-	// Days is how many days of prices to request.
-	Days int `yaml:"days" json:"days"`
 }
 
 // Seed is an optional bulk source of history: a stacks-blockchain-api
@@ -205,7 +203,6 @@ func Default() Policy {
 				Source:  "coingecko",
 				BaseURL: "https://api.coingecko.com",
 				CSV:     "",
-				Days:    365,
 			},
 		},
 	}

@@ -92,7 +92,6 @@ func TestDefaultIsValid(t *testing.T) {
 		{"prices.source", p.Dashboards.Prices.Source, "coingecko"},
 		{"prices.base_url", p.Dashboards.Prices.BaseURL, "https://api.coingecko.com"},
 		{"prices.csv", p.Dashboards.Prices.CSV, ""},
-		{"prices.days", p.Dashboards.Prices.Days, 365},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -242,7 +241,7 @@ seed:
 		Dashboards: Dashboards{
 			WalletMaxDays: 3650,
 			WalletWindows: []int{1, 3650},
-			Prices:        Prices{Source: "csv", BaseURL: "https://prices.example", CSV: filepath.Join(dir, "prices/stx.csv"), Days: 7},
+			Prices:        Prices{Source: "csv", BaseURL: "https://prices.example", CSV: filepath.Join(dir, "prices/stx.csv")},
 		},
 		Seed: Seed{PostgresURL: "postgres://reader:hunter2@db.example/stacks", PostgresSchema: "my_schema", ArchiveDump: filepath.Join(dir, "dumps/api.dump")},
 		File: path,
@@ -318,7 +317,6 @@ func TestLoadValueErrors(t *testing.T) {
 		{"wallet_windows repeat", "dashboards:\n  wallet_windows:\n    - 30\n    - 15\n    - 30\n", 6, "dashboards.wallet_windows", "entries must be distinct", "entry 3 repeats 30 (entry 1)"},
 		{"prices.source", "dashboards:\n  prices:\n    source: binance\n", 4, "dashboards.prices.source", "one of coingecko, csv, none", `got "binance"`},
 		{"prices.base_url", "dashboards:\n  prices:\n    base_url: coingecko\n", 4, "dashboards.prices.base_url", "an http:// or https:// URL", `got "coingecko"`},
-		{"prices.days", "dashboards:\n  prices:\n    days: 0\n", 4, "dashboards.prices.days", "from 1 to 3650", "got 0"},
 		{"prices.csv number", "dashboards:\n  prices:\n    csv: 12\n", 4, "dashboards.prices.csv", "a file path", "got 12"},
 		{"csv required (absent)", "dashboards:\n  prices:\n    source: csv\n", 4, "dashboards.prices.csv", "required when dashboards.prices.source is csv", ""},
 		{"csv required (empty)", "dashboards:\n  prices:\n    source: csv\n\n    csv: \"\"\n", 6, "dashboards.prices.csv", "required when dashboards.prices.source is csv", ""},
@@ -368,7 +366,7 @@ func TestLoadStructureErrors(t *testing.T) {
 			`:2: unknown key "source.bse_url" (known keys here: base_url, api, requests_per_minute, requests_per_second, concurrency, timeout, max_retries, max_wait)`,
 			`did you mean "base_url"?`}},
 		{"unknown deep key", "dashboards:\n  prices:\n    coin: stx\n", []string{
-			`:3: unknown key "dashboards.prices.coin" (known keys here: source, base_url, csv, days)`}},
+			`:3: unknown key "dashboards.prices.coin" (known keys here: source, base_url, csv)`}},
 		{"api key in the file", "source:\n  api_key: abc\n", []string{
 			`:2: unknown key "source.api_key"`, "set HIRO_API_KEY in the environment or in .env"}},
 		{"duplicate key", "horizon:\n  target_days: 30\n  target_days: 40\n", []string{
@@ -911,5 +909,32 @@ func TestRedactDSN(t *testing.T) {
 		if strings.Contains(s, "hunter2") {
 			t.Errorf("%s shows the seed password: %s", name, s)
 		}
+	}
+}
+
+// TestRetiredKeyLoads: a key the policy no longer has but older files set
+// loads without error and changes nothing, while a misspelling of it is
+// still an unknown key.
+func TestRetiredKeyLoads(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "backfill.yaml")
+	if err := os.WriteFile(path, []byte("dashboards:\n  prices:\n    days: 30\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path, nil)
+	if err != nil {
+		t.Fatalf("a file setting the retired dashboards.prices.days: %v", err)
+	}
+	want := Default()
+	want.File = got.File
+	if !reflect.DeepEqual(got.Dashboards, want.Dashboards) {
+		t.Errorf("dashboards = %+v, want the defaults %+v", got.Dashboards, want.Dashboards)
+	}
+	if err := os.WriteFile(path, []byte("dashboards:\n  prices:\n    dayz: 30\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), `unknown key "dashboards.prices.dayz"`) {
+		t.Errorf("a misspelt key: %v, want an unknown-key error", err)
 	}
 }
