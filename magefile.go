@@ -21,7 +21,7 @@ import (
 // stdout and stderr and reads its environment and working directory.
 var proc = tasks.Process{Stdout: os.Stdout, Stderr: os.Stderr}
 
-// Aliases keep the command names of the older scripts working.
+// Aliases keep the older command names (smoke-notebook, backfill-status) working.
 var Aliases = map[string]interface{}{
 	"backfill-status": Status,
 	"smoke-notebook":  Smoke,
@@ -94,7 +94,7 @@ func Smoke(ctx context.Context) error {
 	return exitcode.Expose(tasks.Smoke(ctx, proc))
 }
 
-// Notebook rebuilds every artifact from the database and runs the smoke checks (the older scripts' make notebook).
+// Notebook rebuilds every artifact from the database and runs the smoke checks.
 func Notebook(ctx context.Context) error {
 	defer tasks.ExitOnSecondInterrupt(os.Stderr)()
 	return exitcode.Expose(tasks.Notebook(ctx, proc))
@@ -106,7 +106,7 @@ func Publish(ctx context.Context) error {
 	return exitcode.Expose(tasks.Publish(ctx, proc))
 }
 
-// Bench runs the benchmarks (rate budget, seed load, status and dashboards at 10M) with go test -bench and ends with one line each; it takes tens of minutes.
+// Bench runs the benchmarks (rate budget, seed load and readers, rebuild from the raw cache, status and dashboards at 10M) with go test -bench and ends with one line each; it takes tens of minutes.
 func Bench(ctx context.Context) error { return exitcode.Expose(tasks.Bench(ctx, proc)) }
 
 // Demo runs the whole chain offline against the built-in simulator in data/demo and prints where the page is.

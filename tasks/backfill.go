@@ -34,7 +34,7 @@ func Backfill(ctx context.Context, p Process) error {
 func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.Summary, error) {
 	if pol.ReadOnly {
 		return backfill.Summary{}, exitcode.Errorf(exitcode.BadInput,
-			"BACKFILL_READ_ONLY is set, so backfill may not write the database: unset it to backfill (status and checks work in read-only mode)")
+			"BACKFILL_READ_ONLY is set, so backfill may not write the database: unset it to backfill (only status and prune -dryrun=true work in read-only mode)")
 	}
 	log := p.newLogger()
 	client, err := hiro.New(hiro.Options{

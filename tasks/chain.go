@@ -40,8 +40,8 @@ func Smoke(ctx context.Context, p Process) error {
 	return p.pipeline(ctx, pol, false)
 }
 
-// Notebook is the older scripts' `make notebook`: rebuild every artifact from
-// the database and run the smoke checks.
+// Notebook rebuilds every artifact from the database and runs the smoke
+// checks: the same chain as Smoke, under the name notebook users run.
 func Notebook(ctx context.Context, p Process) error { return Smoke(ctx, p) }
 
 // Publish is `mage publish`: dashboards, smoke checks, then the copy to

@@ -137,6 +137,7 @@ type UnverifiedError struct {
 	Detail   string // what did not match
 }
 
+// Error names what was not verified and why.
 func (e *UnverifiedError) Error() string {
 	return fmt.Sprintf("%s did not verify after %d attempts: %s", e.Unit, e.Attempts, e.Detail)
 }
@@ -147,6 +148,7 @@ type GaveUpError struct {
 	Units []*UnverifiedError
 }
 
+// Error names the units given up on and what did not match.
 func (e *GaveUpError) Error() string {
 	parts := make([]string, 0, min(len(e.Units), 3))
 	for i, u := range e.Units {

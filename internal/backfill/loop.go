@@ -283,6 +283,7 @@ type ImplausibleTipError struct {
 	HorizonStart time.Time
 }
 
+// Error says which tip was sent and why it cannot be true.
 func (e *ImplausibleTipError) Error() string {
 	return fmt.Sprintf("the server says its newest block (height %d) has burn time %s, before the horizon starts (%s): "+
 		"it is not serving a current chain; check HIRO_API_URL", e.Tip.Height,

@@ -204,6 +204,7 @@ type NotCachedError struct {
 	Why string
 }
 
+// Error names the page the raw cache lacks.
 func (e *NotCachedError) Error() string {
 	if e.Why != "" {
 		return fmt.Sprintf("page %s must come from the server (%s)", e.Key, e.Why)
@@ -219,6 +220,7 @@ type OfflineIncompleteError struct {
 	First string   // the first missing page's error
 }
 
+// Error says how much the offline rebuild left missing and how to fill it.
 func (e *OfflineIncompleteError) Error() string {
 	list := strings.Join(e.Units[:min(len(e.Units), 3)], ", ")
 	if len(e.Units) > 3 {

@@ -23,7 +23,7 @@ const (
 	// targetShare is the share of the row cap a window is sized for: the
 	// headroom absorbs a window denser than the one before it, which
 	// would otherwise cost a request to cut. On a month of the simulator's
-	// bursty chains (5,000 to 70,000 transactions a day) 0.7 sends 0.7 to
+	// bursty chains (6,000 to 73,000 transactions a day) 0.7 sends 0.7 to
 	// 1.1 % more requests than the rows need, cuts included; 0.8 cuts four
 	// times as often for the same pages.
 	targetShare = 0.7

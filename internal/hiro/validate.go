@@ -57,6 +57,7 @@ type ValueError struct {
 	Want  string // what the API can send
 }
 
+// Error names the field, the value and the rule it breaks.
 func (e *ValueError) Error() string {
 	return fmt.Sprintf("%v: transaction %q: %s = %q: want %s", ErrImpossibleValue, e.TxID, e.Field, e.Value, e.Want)
 }

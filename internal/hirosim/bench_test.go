@@ -11,7 +11,7 @@ import (
 )
 
 // BenchmarkGenerate measures streaming generation (transactions per second
-// is the number to watch; the brief asks for ~1M in a few seconds).
+// is the number to watch; the aim is about 1M in a few seconds).
 func BenchmarkGenerate(b *testing.B) {
 	cfg := Config{Seed: 1, Now: testNow, History: 7 * 24 * time.Hour, TxPerBlock: 2}
 	n := 0

@@ -24,6 +24,7 @@ type HTTPError struct {
 	Body       string // the first bytes of the body, for the message
 }
 
+// Error names the request and the status the price source answered.
 func (e *HTTPError) Error() string {
 	msg := fmt.Sprintf("GET %s: HTTP %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
 	if e.Body != "" {

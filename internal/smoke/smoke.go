@@ -1,5 +1,5 @@
 // Package smoke runs fast consistency checks over built dashboard artifacts
-// (`mage smoke`, the smoke notebook of the older scripts): the panel CSVs, the
+// (`mage smoke`, alias smoke-notebook): the panel CSVs, the
 // first-seen parquet file and index.html.
 //
 // It reads the files only; it never opens the database and reads the parquet
@@ -74,6 +74,7 @@ func (r Report) String() string {
 // FailedError is returned by Check when at least one check failed.
 type FailedError struct{ Failed []Result }
 
+// Error lists the failed checks with their numbers.
 func (e *FailedError) Error() string {
 	parts := make([]string, len(e.Failed))
 	for i, c := range e.Failed {

@@ -41,7 +41,7 @@ CREATE TABLE windows (
     window_id     BIGINT PRIMARY KEY,
     start_time    BIGINT NOT NULL,
     end_time      BIGINT NOT NULL,
-    source        VARCHAR NOT NULL,     -- v1 | v3
+    source        VARCHAR NOT NULL,     -- v1 | v3 | postgres | archive (a seed)
     attempt       INTEGER NOT NULL,     -- bumps each time the window is fetched afresh
     api_total     BIGINT,               -- what the API said the window holds
     stored_rows   BIGINT,               -- what was stored when it was verified
@@ -75,7 +75,7 @@ CREATE TABLE runs (
     pid           INTEGER NOT NULL,
     started_at    TIMESTAMPTZ NOT NULL,
     finished_at   TIMESTAMPTZ,
-    outcome       VARCHAR NOT NULL,     -- running | complete | partial | interrupted | failed
+    outcome       VARCHAR NOT NULL,     -- running | complete | partial | interrupted | failed | killed
     source        VARCHAR NOT NULL,
     pages         BIGINT NOT NULL,
     requests      BIGINT NOT NULL,

@@ -181,8 +181,9 @@ type SegmentPage struct {
 	Txs     []chain.Tx
 }
 
-// CommitSegmentPages writes pages in one transaction: their rows (an upsert
-// on tx_id), the tx_ids each segment has seen, each segment's new state,
+// CommitSegmentPages writes pages in one transaction: their rows (plain
+// inserts where the segment is fixed and final, otherwise or after a key
+// conflict an upsert on tx_id), the tx_ids each segment has seen, each segment's new state,
 // and the reconciliation of the heights the walk passed below: stored rows
 // there that the segment did not see have left the canonical chain and are
 // deleted. Either all of it lands or none, so a segment resumes from its

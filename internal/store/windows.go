@@ -94,8 +94,9 @@ type Page struct {
 	Txs      []chain.Tx
 }
 
-// CommitPages writes pages in one transaction: their rows (an upsert on
-// tx_id, so a page seen twice never doubles a row), the tx_ids each window's
+// CommitPages writes pages in one transaction: their rows (plain inserts,
+// with an upsert on tx_id as fallback after a key conflict, so a page seen
+// twice never doubles a row), the tx_ids each window's
 // attempt has seen, and the page bookkeeping. Either all of it lands or none.
 func (s *Store) CommitPages(ctx context.Context, pages []Page) (rows int, err error) {
 	ops := make([]WindowOp, len(pages))
