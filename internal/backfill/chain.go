@@ -47,6 +47,7 @@ type ChainMismatchError struct {
 	Got    string // the hash the server has at Height ("" when it has no such block)
 }
 
+// Error names the recorded block and what the source has at its height.
 func (e *ChainMismatchError) Error() string {
 	got := "has no block there"
 	if e.Got != "" {

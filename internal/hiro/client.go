@@ -52,6 +52,8 @@ type StatusError struct {
 	KeySent bool
 }
 
+// Error names the request, the status and the body (and, for 401 and 403,
+// whether a key was sent).
 func (e *StatusError) Error() string {
 	msg := fmt.Sprintf("GET %s: HTTP %d: %s", e.URL, e.Status, e.Body)
 	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
@@ -74,6 +76,7 @@ type UnreachableError struct {
 	Err      error
 }
 
+// Error names the server, why it could not be reached and the attempts made.
 func (e *UnreachableError) Error() string {
 	return fmt.Sprintf("cannot reach %s (%s, %d attempts)", e.Addr, e.Reason, e.Attempts)
 }
@@ -88,6 +91,7 @@ type RetriesError struct {
 	Err      error // the last attempt's failure
 }
 
+// Error is the last failure and the attempts made.
 func (e *RetriesError) Error() string {
 	return fmt.Sprintf("%v (gave up after %d attempts)", e.Err, e.Attempts)
 }
@@ -154,7 +158,7 @@ const defaultBackoffBase = 500 * time.Millisecond
 // Stats counts what the client did; safe to read while it runs.
 type Stats struct {
 	Requests     atomic.Int64 // every HTTP request sent
-	Retries      atomic.Int64 // requests sent again after a failure
+	Retries      atomic.Int64 // requests sent again after a failure (not after a 429: Throttled counts those)
 	Throttled    atomic.Int64 // 429 answers
 	ServerErrors atomic.Int64 // 5xx answers
 	Malformed    atomic.Int64 // truncated, oversized or undecodable bodies and impossible values
@@ -304,6 +308,7 @@ type RedirectError struct {
 	Reason   string
 }
 
+// Error names both ends of the refused redirect and why it was refused.
 func (e *RedirectError) Error() string {
 	return fmt.Sprintf("refused redirect from %s to %s: %s", e.From, e.To, e.Reason)
 }
@@ -349,6 +354,8 @@ type RateLimitError struct {
 	Demand  string // what the server demanded, in words
 }
 
+// Error says what the server demanded, how long the request waited and
+// which policy key bounds it.
 func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("GET %s: the server's rate limits would keep this request waiting longer than source.max_wait %s (waited %s; the server demands %s); run again later or raise source.max_wait",
 		e.URL, e.MaxWait, e.Waited.Round(time.Second), e.Demand)
@@ -435,8 +442,8 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, decode 
 			if err := sleep(ctx, delay); err != nil {
 				return nil, err
 			}
+			c.Stats.Retries.Add(1)
 		}
-		c.Stats.Retries.Add(1)
 	}
 }
 

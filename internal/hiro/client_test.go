@@ -71,15 +71,16 @@ func TestClientRetries(t *testing.T) {
 		wantErr       error
 		wantRequests  int64
 		wantThrottled int64
+		wantRetries   int64 // re-sends after a failure; a 429 is pacing, not one
 	}{
-		{"5xx then ok", []func(http.ResponseWriter, *http.Request){status(503), status(502), status(200)}, nil, 3, 0},
-		{"429 with retry-after then ok", []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "0.05"), status(200)}, nil, 2, 1},
-		{"429s do not use up retries", []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "0"), status(429, "Retry-After", "0"), status(429, "Retry-After", "0"), status(429, "Retry-After", "0"), status(429, "Retry-After", "0"), status(200)}, nil, 6, 5},
-		{"truncated body with content-length", []func(http.ResponseWriter, *http.Request){truncated, status(200)}, nil, 2, 0},
-		{"cut JSON", []func(http.ResponseWriter, *http.Request){cutJSON, status(200)}, nil, 2, 0},
-		{"410 gone is final", []func(http.ResponseWriter, *http.Request){status(410)}, ErrGone, 1, 0},
-		{"quota exhausted stops", []func(http.ResponseWriter, *http.Request){status(429, "X-Ratelimit-Remaining-Stacks-Month", "0", "Retry-After", "1")}, ErrQuotaExhausted, 1, 1},
-		{"gives up after max retries", []func(http.ResponseWriter, *http.Request){status(500)}, errAny, 4, 0},
+		{"5xx then ok", []func(http.ResponseWriter, *http.Request){status(503), status(502), status(200)}, nil, 3, 0, 2},
+		{"429 with retry-after then ok", []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "0.05"), status(200)}, nil, 2, 1, 0},
+		{"429s do not use up retries", []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "0"), status(429, "Retry-After", "0"), status(429, "Retry-After", "0"), status(429, "Retry-After", "0"), status(429, "Retry-After", "0"), status(200)}, nil, 6, 5, 0},
+		{"truncated body with content-length", []func(http.ResponseWriter, *http.Request){truncated, status(200)}, nil, 2, 0, 1},
+		{"cut JSON", []func(http.ResponseWriter, *http.Request){cutJSON, status(200)}, nil, 2, 0, 1},
+		{"410 gone is final", []func(http.ResponseWriter, *http.Request){status(410)}, ErrGone, 1, 0, 0},
+		{"quota exhausted stops", []func(http.ResponseWriter, *http.Request){status(429, "X-Ratelimit-Remaining-Stacks-Month", "0", "Retry-After", "1")}, ErrQuotaExhausted, 1, 1, 0},
+		{"gives up after max retries", []func(http.ResponseWriter, *http.Request){status(500)}, errAny, 4, 0, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +101,9 @@ func TestClientRetries(t *testing.T) {
 			}
 			if got := c.Stats.Throttled.Load(); got != tt.wantThrottled {
 				t.Fatalf("throttled %d, want %d", got, tt.wantThrottled)
+			}
+			if got := c.Stats.Retries.Load(); got != tt.wantRetries {
+				t.Fatalf("retries %d, want %d", got, tt.wantRetries)
 			}
 		})
 	}
