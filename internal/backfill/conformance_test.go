@@ -527,3 +527,24 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A raw cache with nothing to replay stays out of the info log: a first
+// run's iteration lines all name the API source. A rebuild that replays
+// the cache logs its replay pass.
+func TestEmptyReplayIsNotLogged(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, backfill.SourceV1, 602)
+	var first syncBuffer
+	h.cfg.Logger = slog.New(slog.NewTextHandler(&first, nil))
+	h.mustRun()
+	if out := first.String(); strings.Contains(out, `source="raw cache"`) || !strings.Contains(out, `msg="iteration planned" iteration=1 source=v1`) {
+		t.Errorf("a first run's log should hold only v1 iterations:\n%s", out)
+	}
+	h.open("rebuilt.duckdb")
+	var rebuild syncBuffer
+	h.cfg.Logger = slog.New(slog.NewTextHandler(&rebuild, nil))
+	h.mustRun()
+	if out := rebuild.String(); !strings.Contains(out, `msg="iteration planned" iteration=1 source="raw cache"`) {
+		t.Errorf("a rebuild should log its replay of the raw cache:\n%s", out)
+	}
+}

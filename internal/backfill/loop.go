@@ -125,7 +125,13 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 	r.pagesKnown.Store(0)
 	r.unitsOpened.Store(0)
 	r.iterPages0.Store(r.pages.Load())
-	r.log.Info("iteration planned", "iteration", n, "source", src.Name(), "coverage_percent", round2(cov.Percent),
+	// A raw cache with nothing to replay is not news: its pass logs at
+	// debug level, so the log's first iteration is the one that fetches.
+	logIter := r.log.Info
+	if replay && len(units) == 0 {
+		logIter = r.log.Debug
+	}
+	logIter("iteration planned", "iteration", n, "source", src.Name(), "coverage_percent", round2(cov.Percent),
 		"units", len(units), "unit_kind", unitKind(src), "final_units", final, "provisional_units", len(units)-final,
 		"tip_height", tip.Height, "tip_burn_time", tip.BurnBlockTime.UTC().Format(time.RFC3339))
 
@@ -195,7 +201,7 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 	r.publishCommitted(dbctx, cov)
 	r.keepRecord(it, src, newest.Unix(), served)
 	c := src.Counters()
-	r.log.Info("iteration done", "iteration", n, "source", src.Name(), "coverage_percent", round2(cov.Percent),
+	logIter("iteration done", "iteration", n, "source", src.Name(), "coverage_percent", round2(cov.Percent),
 		"missing_ranges", len(cov.Missing), "pages", r.pages.Load()-pagesBefore, "cache_hits", r.cacheHits.Load(),
 		"rows_written", r.rows.Load(), "rows_deleted", r.deleted.Load(),
 		"requests", c.Requests, "retries", c.Retries, "throttled", c.Throttled,
