@@ -60,7 +60,7 @@ func (p Process) demo(ctx context.Context, chain hirosim.Config, days int) error
 // of days, every path under dir and no rate budget to wait on.
 func demoPolicy(dir, simURL string, days int) policy.Policy {
 	p := policy.Default()
-	p.Dir, p.File = dir, filepath.Join(dir, "(demo policy)")
+	p.Dir, p.File = dir, "the demo's built-in policy"
 	p.Source.BaseURL = simURL
 	p.Source.API = "v1"
 	p.Source.RequestsPerMinute, p.Source.RequestsPerSecond = 100_000, 1000
