@@ -71,6 +71,11 @@ func (s *v3ClientSource) BlockHash(ctx context.Context, height int64) (string, e
 	return s.c.BlockHash(ctx, height)
 }
 
+// BlockAtDepth names the block depth below the newest.
+func (s *v3ClientSource) BlockAtDepth(ctx context.Context, depth int64) (int64, string, error) {
+	return s.c.BlockAtDepth(ctx, depth)
+}
+
 // NewV3Over is the v3 source over any CursorAPI (a test server in memory).
 func NewV3Over(api CursorAPI) Source { return &v3Source{api: api} }
 
