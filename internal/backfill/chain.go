@@ -33,16 +33,20 @@ type depthBlocker interface {
 // chooseAnchor reads the block that will identify the chain: anchorDepth
 // below the newest, or the chain's first block (first) when the chain is
 // not that long. A block said to be that deep but above the tip, or below
-// the chain's first block, cannot be: it is an error.
+// the chain's first block, cannot be: it is an error. A server that
+// refuses the list's offset (a 4xx) is asked for the block at the tip's
+// height less anchorDepth instead, as before the list was used.
 func chooseAnchor(ctx context.Context, h blockHasher, tip hiro.Tip, first int64) (anchor, error) {
 	if d, ok := h.(depthBlocker); ok {
 		height, hash, err := d.BlockAtDepth(ctx, anchorDepth)
+		var se *hiro.StatusError
 		switch {
 		case err == nil && (height > tip.Height || height < first):
 			return anchor{}, fmt.Errorf("%w: the block %d below the newest is said to be at height %d, outside the chain's heights %d..%d",
 				hiro.ErrMalformed, anchorDepth, height, first, tip.Height)
 		case err == nil:
 			return anchor{height, hash}, nil
+		case errors.As(err, &se) && se.Status >= 400 && se.Status < 500:
 		case !errors.Is(err, hiro.ErrBlockNotFound):
 			return anchor{}, err
 		}
