@@ -83,7 +83,7 @@ func Warm(ctx context.Context, c *hiro.Client, cache PageCache, api string) (sto
 	case SourceV1:
 		sent = append(sent, c.PrefetchNewestTx(ctx))
 	case SourceV3:
-		sent = append(sent, c.PrefetchV3Newest(ctx))
+		sent = append(sent, c.PrefetchV3Page(ctx, ""))
 	}
 	return func() {
 		cancel()

@@ -102,10 +102,10 @@ func (c *Client) PrefetchNewestTx(ctx context.Context) <-chan struct{} {
 	return c.Prefetch(ctx, v1TxPath, newestTxQuery())
 }
 
-// PrefetchV3Newest prefetches the newest page of the v3 list, the page
-// V3Transactions reads at cursor "".
-func (c *Client) PrefetchV3Newest(ctx context.Context) <-chan struct{} {
-	return c.Prefetch(ctx, V3TransactionsPath, V3Query("", PageLimit))
+// PrefetchV3Page prefetches the page of the v3 list V3Transactions reads
+// at cursor ("" for the newest).
+func (c *Client) PrefetchV3Page(ctx context.Context, cursor string) <-chan struct{} {
+	return c.Prefetch(ctx, V3TransactionsPath, V3Query(cursor, PageLimit))
 }
 
 // PrefetchBlockHash prefetches the request of BlockHash(height).
