@@ -65,6 +65,8 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 		}
 		log.Info("offline (BACKFILL_OFFLINE): rebuilding final history from the raw cache; no request is sent", "raw_dir", pol.Paths.RawDir)
 	} else {
+		stop := backfill.Warm(ctx, client, cache, pol.Source.API)
+		defer stop()
 		t, err := probeServer(ctx, client, pol)
 		if err != nil {
 			return backfill.Summary{}, err

@@ -23,6 +23,76 @@ type blockHasher interface {
 	BlockHash(ctx context.Context, height int64) (string, error)
 }
 
+// depthBlocker is a blockHasher that can also name the block a depth below
+// the newest with one request that needs no tip, so that the request can
+// go out with the tip's (Warm).
+type depthBlocker interface {
+	BlockAtDepth(ctx context.Context, depth int64) (height int64, hash string, err error)
+}
+
+// chooseAnchor reads the block that will identify the chain: anchorDepth
+// below the newest, or the chain's first block (first) when the chain is
+// not that long. A block said to be that deep but above the tip, or below
+// the chain's first block, cannot be: it is an error. A server that
+// refuses the list's offset (a 4xx) is asked for the block at the tip's
+// height less anchorDepth instead, as before the list was used.
+func chooseAnchor(ctx context.Context, h blockHasher, tip hiro.Tip, first int64) (anchor, error) {
+	if d, ok := h.(depthBlocker); ok {
+		height, hash, err := d.BlockAtDepth(ctx, anchorDepth)
+		var se *hiro.StatusError
+		switch {
+		case err == nil && (height > tip.Height || height < first):
+			return anchor{}, fmt.Errorf("%w: the block %d below the newest is said to be at height %d, outside the chain's heights %d..%d",
+				hiro.ErrMalformed, anchorDepth, height, first, tip.Height)
+		case err == nil:
+			return anchor{height, hash}, nil
+		case errors.As(err, &se) && se.Status >= 400 && se.Status < 500:
+		case !errors.Is(err, hiro.ErrBlockNotFound):
+			return anchor{}, err
+		}
+	}
+	a := anchor{height: max(tip.Height-anchorDepth, first)}
+	var err error
+	a.hash, err = h.BlockHash(ctx, a.height)
+	return a, err
+}
+
+// Warm sends, with the first request of a run (the tip the caller reads
+// before anything is opened), the requests the run will make first that do
+// not depend on the tip: the block that identifies the chain (the one the
+// raw cache recorded, or the one anchorDepth below the newest when it has
+// none) and, for a source the policy fixes, the newest transaction (v1)
+// or the newest page (v3). Their answers wait in the client for the run to
+// ask (hiro.Client.Prefetch), so its start-up costs one round trip instead
+// of two or three. Nothing is believed any sooner: the run checks every
+// answer as it would have, in the same order. A cache whose anchor cannot
+// be read is left to the run, which reports it. stop cancels what is still
+// under way and waits for it: no prefetch outlives the run.
+func Warm(ctx context.Context, c *hiro.Client, cache PageCache, api string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var sent []<-chan struct{}
+	if k, ok := cache.(chainKeeper); ok {
+		switch height, _, ok, err := k.ChainAnchor(); {
+		case err == nil && ok:
+			sent = append(sent, c.PrefetchBlockHash(ctx, height))
+		case err == nil:
+			sent = append(sent, c.PrefetchBlockAtDepth(ctx, anchorDepth))
+		}
+	}
+	switch api {
+	case SourceV1:
+		sent = append(sent, c.PrefetchNewestTx(ctx))
+	case SourceV3:
+		sent = append(sent, c.PrefetchV3Page(ctx, ""))
+	}
+	return func() {
+		cancel()
+		for _, done := range sent {
+			<-done
+		}
+	}
+}
+
 // chainKeeper is a raw cache that remembers which chain filled it.
 type chainKeeper interface {
 	ChainAnchor() (height int64, hash string, ok bool, err error)
@@ -116,12 +186,10 @@ func (r *run) checkChain(ctx context.Context, src Source, tip hiro.Tip) error {
 		if tip.Blocks > 0 {
 			first = max(tip.Height-tip.Blocks+1, 1)
 		}
-		a.height = max(tip.Height-anchorDepth, first)
-		hash, err := h.BlockHash(ctx, a.height)
-		if err != nil {
+		var err error
+		if a, err = chooseAnchor(ctx, h, tip, first); err != nil {
 			return fmt.Errorf("read the block that identifies the chain: %w", err)
 		}
-		a.hash = hash
 		r.log.Info("recorded the chain this database and raw cache hold", "block_height", a.height, "block_hash", a.hash)
 	}
 	if len(have) == 0 || have[0].where != "database" {

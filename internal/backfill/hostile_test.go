@@ -99,14 +99,21 @@ func (h *harness) useClient(source string, c *hiro.Client) {
 
 // shiftTip moves the burn time of the newest block by d on the tip routes.
 func shiftTip(d time.Duration) func(string, url.Values, map[string]any) bool {
+	return eachBlock(func(url.Values) bool { return true }, func(b map[string]any) {
+		b["burn_block_time"] = b["burn_block_time"].(float64) + d.Seconds()
+	})
+}
+
+// eachBlock rewrites with f every block of the answers of /extended/v2/blocks
+// whose query match accepts.
+func eachBlock(match func(url.Values) bool, f func(block map[string]any)) func(string, url.Values, map[string]any) bool {
 	return func(path string, q url.Values, body map[string]any) bool {
-		if path != "/extended/v2/blocks" {
+		if path != "/extended/v2/blocks" || !match(q) {
 			return false
 		}
 		res, _ := body["results"].([]any)
 		for _, r := range res {
-			b := r.(map[string]any)
-			b["burn_block_time"] = b["burn_block_time"].(float64) + d.Seconds()
+			f(r.(map[string]any))
 		}
 		return true
 	}
@@ -138,22 +145,8 @@ func TestHostileFutureTip(t *testing.T) {
 // A tip in 1970 is an error that says what the server sent, never
 // "100 %, meets policy".
 func TestHostileTipIn1970(t *testing.T) {
-	t.Parallel()
-	for _, src := range sources {
-		t.Run(src.name, func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t, src.name, 202)
-			l := h.throughLiar(src.name)
-			l.set(func(path string, q url.Values, body map[string]any) bool {
-				if path != "/extended/v2/blocks" {
-					return false
-				}
-				for _, r := range body["results"].([]any) {
-					r.(map[string]any)["burn_block_time"] = 86400.0
-				}
-				return true
-			})
-			sum, err := backfill.Run(context.Background(), h.cfg)
+	lyingFirstRun(t, 202, eachBlock(func(url.Values) bool { return true }, func(b map[string]any) { b["burn_block_time"] = 86400.0 }),
+		func(t *testing.T, _ *harness, sum backfill.Summary, err error) {
 			var implausible *backfill.ImplausibleTipError
 			if !errors.As(err, &implausible) || !strings.Contains(err.Error(), "1970-01-02") {
 				t.Fatalf("err %v, want the implausible tip named", err)
@@ -161,6 +154,22 @@ func TestHostileTipIn1970(t *testing.T) {
 			if sum.Coverage.Percent == 100 {
 				t.Fatal("a 1970 tip gave 100 % coverage")
 			}
+		})
+}
+
+// lyingFirstRun runs, for each source in a parallel subtest, a first
+// backfill through a liar that rewrites answers with rewrite, and hands
+// the harness and the outcome to check.
+func lyingFirstRun(t *testing.T, seed int64, rewrite func(string, url.Values, map[string]any) bool,
+	check func(t *testing.T, h *harness, sum backfill.Summary, err error)) {
+	t.Parallel()
+	for _, src := range sources {
+		t.Run(src.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, src.name, seed)
+			h.throughLiar(src.name).set(rewrite)
+			sum, err := backfill.Run(context.Background(), h.cfg)
+			check(t, h, sum, err)
 		})
 	}
 }
@@ -373,4 +382,26 @@ func TestHostileImpossibleValueEveryTime(t *testing.T) {
 			t.Fatalf("a row of the bad window was stored: %s", x.TxID)
 		}
 	}
+}
+
+// A block said to be anchorDepth below the newest but above the tip cannot
+// be: the first run stops before it writes anything, and records no chain.
+func TestHostileAnchorAboveTheTip(t *testing.T) {
+	higher := eachBlock(func(q url.Values) bool { return q.Has("offset") }, func(b map[string]any) {
+		b["height"] = b["height"].(float64) + 5000
+	})
+	lyingFirstRun(t, 205, higher, func(t *testing.T, h *harness, _ backfill.Summary, err error) {
+		if err == nil || !strings.Contains(err.Error(), "outside the chain's heights") {
+			t.Fatalf("err %v, want the impossible anchor named", err)
+		}
+		if n := len(storetest.Rows(t, h.st.DB())); n != 0 {
+			t.Fatalf("the refused run wrote %d rows", n)
+		}
+		if _, ok, err := h.st.Meta(context.Background(), store.MetaChainAnchor); ok || err != nil {
+			t.Fatalf("a chain anchor was recorded (%v)", err)
+		}
+		if _, _, ok, err := h.cache.ChainAnchor(); ok || err != nil {
+			t.Fatalf("the raw cache recorded a chain (%v)", err)
+		}
+	})
 }

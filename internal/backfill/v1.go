@@ -40,6 +40,11 @@ func (s *v1Source) BlockHash(ctx context.Context, height int64) (string, error) 
 	return s.c.BlockHash(ctx, height)
 }
 
+// BlockAtDepth names the block depth below the newest.
+func (s *v1Source) BlockAtDepth(ctx context.Context, depth int64) (int64, string, error) {
+	return s.c.BlockAtDepth(ctx, depth)
+}
+
 // Prove has nothing to do: a window verifies itself when its last page lands.
 func (s *v1Source) Prove(context.Context, *Iteration) error { return nil }
 

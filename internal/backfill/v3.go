@@ -40,6 +40,9 @@ func (a clientCursorAPI) Transactions(ctx context.Context, cursor string) (hiro.
 func (a clientCursorAPI) BlockAtTime(ctx context.Context, unix int64) (hiro.BlockRef, error) {
 	return a.c.BlockAtTime(ctx, unix)
 }
+func (a clientCursorAPI) PrefetchPage(ctx context.Context, cursor string) <-chan struct{} {
+	return a.c.PrefetchV3Page(ctx, cursor)
+}
 func (a clientCursorAPI) Tip(ctx context.Context) (hiro.Tip, error) { return a.c.ChainTip(ctx) }
 func (a clientCursorAPI) Counters() Counters                        { return clientCounters(a.c) }
 
@@ -69,6 +72,11 @@ type v3ClientSource struct {
 // BlockHash names the block at height.
 func (s *v3ClientSource) BlockHash(ctx context.Context, height int64) (string, error) {
 	return s.c.BlockHash(ctx, height)
+}
+
+// BlockAtDepth names the block depth below the newest.
+func (s *v3ClientSource) BlockAtDepth(ctx context.Context, depth int64) (int64, string, error) {
+	return s.c.BlockAtDepth(ctx, depth)
 }
 
 // NewV3Over is the v3 source over any CursorAPI (a test server in memory).
@@ -106,14 +114,47 @@ func (s *v3Source) takeNewest() *hiro.V3Page {
 	return pg
 }
 
-// Plan turns the coverage gaps into height segments in four stages: carry
-// over the segments of earlier iterations, record what finished ones prove,
-// map the remaining gaps to height ranges, and cut those into segments.
+// pagePrefetcher is a CursorAPI that can ask for a page before the walk
+// that reads it does (hiro.Client.Prefetch).
+type pagePrefetcher interface {
+	PrefetchPage(ctx context.Context, cursor string) <-chan struct{}
+}
+
+// Plan turns the coverage gaps into height segments (plan). The open walk
+// reads the newest page first and the page at its next cursor second,
+// whatever the plan: that page is asked for as soon as the first height
+// lookup has answered, when the rate budget has a slot the lookups leave
+// free until the plan is made (asked earlier, it would delay a lookup), so
+// that the walk finds it answered. Only a plan whose open segment ends
+// within the newest page leaves it unread.
 func (s *v3Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
+	newest := s.takeNewest() // never used by a later iteration
+	var ahead <-chan struct{}
+	readAhead := func() {}
+	if p, ok := s.api.(pagePrefetcher); ok && newest != nil && newest.Next != "" {
+		var once sync.Once
+		readAhead = func() { once.Do(func() { ahead = p.PrefetchPage(ctx, newest.Next) }) }
+	}
+	units, err := s.plan(ctx, it, newest, readAhead)
+	switch {
+	case ahead == nil:
+	case err != nil:
+		<-ahead // no request outlives an iteration that stops here
+	default:
+		it.onEnd = append(it.onEnd, func() { <-ahead })
+	}
+	return units, err
+}
+
+// plan cuts the segments in four stages: carry over the segments of
+// earlier iterations, record what finished ones prove, map the remaining
+// gaps to height ranges (answered runs once a lookup has answered), and
+// cut those into segments; an open walk that has not started begins with
+// newest.
+func (s *v3Source) plan(ctx context.Context, it *Iteration, newest *hiro.V3Page, answered func()) ([]Unit, error) {
 	r := it.run
 	st := r.cfg.Store
 	dbctx := context.WithoutCancel(ctx)
-	newest := s.takeNewest() // never used by a later iteration
 	kept, err := s.carrySegments(dbctx, it)
 	if err != nil {
 		return nil, err
@@ -127,7 +168,7 @@ func (s *v3Source) Plan(ctx context.Context, it *Iteration) ([]Unit, error) {
 		return nil, err
 	}
 	cov := store.CoverageOf(it.Bounds.Horizon(), windows)
-	ranges, finalBelow, err := s.heightRanges(ctx, it, cov)
+	ranges, finalBelow, err := s.heightRanges(ctx, it, cov, answered)
 	if err != nil {
 		return nil, err
 	}
@@ -261,11 +302,17 @@ func (s *v3Source) Prove(ctx context.Context, it *Iteration) error {
 // its heights reach the provisional zone: then it joins the open range.
 // The lookups are sent together, in two rounds (those that need finalBelow
 // last), not one after another: each costs a round trip before any walk
-// can start.
-func (s *v3Source) heightRanges(ctx context.Context, it *Iteration, cov store.Coverage) ([]heightRange, int64, error) {
+// can start. answered runs after each lookup the server answered.
+func (s *v3Source) heightRanges(ctx context.Context, it *Iteration, cov store.Coverage, answered func()) ([]heightRange, int64, error) {
 	b, settle := it.Bounds, it.Settle()
 	r := it.run
-	l := heightLookup{at: func(ctx context.Context, unix int64) (hiro.BlockRef, error) { return r.blockAtTime(ctx, s.api, unix) }, log: r.log}
+	l := heightLookup{at: func(ctx context.Context, unix int64) (hiro.BlockRef, error) {
+		ref, err := r.blockAtTime(ctx, s.api, unix)
+		if err == nil || errors.Is(err, hiro.ErrBlockNotFound) {
+			answered()
+		}
+		return ref, err
+	}, log: r.log}
 	gaps := cov.Missing
 	topFrom := b.FinalEdge + 1
 	if n := len(gaps); n > 0 && gaps[n-1].End >= b.FinalEdge {

@@ -217,6 +217,9 @@ type Client struct {
 	// versionLogged: the server's X-API-Version was logged (once per client,
 	// so once per run).
 	versionLogged atomic.Bool
+
+	preMu sync.Mutex
+	pre   map[string]*prefetched // by target URL (prefetch.go)
 }
 
 // Bounds on what the client believes of rate-limit headers. A server (or a
@@ -375,10 +378,17 @@ var ErrBodyTooLarge = fmt.Errorf("%w: body larger than %d bytes after decompress
 // decode runs inside the retry loop: a body it rejects with ErrMalformed is
 // requested again, so a truncated page is never returned.
 func (c *Client) Get(ctx context.Context, path string, query url.Values, decode func([]byte) error) ([]byte, error) {
-	u := *c.base
-	u.Path = c.base.Path + path
-	u.RawQuery = query.Encode()
-	target := u.String()
+	target := c.target(path, query)
+	if p := c.takePrefetched(target); p != nil {
+		if body, ok, err := c.fromPrefetch(ctx, p, decode); ok {
+			return body, err
+		}
+	}
+	return c.get(ctx, target, decode)
+}
+
+// get is Get without the prefetched answers.
+func (c *Client) get(ctx context.Context, target string, decode func([]byte) error) ([]byte, error) {
 	shown := policy.RedactURL(target)
 	start := time.Now()
 
@@ -445,6 +455,14 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, decode 
 			c.Stats.Retries.Add(1)
 		}
 	}
+}
+
+// target is the URL of path?query on the server, without user info.
+func (c *Client) target(path string, query url.Values) string {
+	u := *c.base
+	u.Path = c.base.Path + path
+	u.RawQuery = query.Encode()
+	return u.String()
 }
 
 var errThrottled = errors.New("429 too many requests")
