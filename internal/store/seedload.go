@@ -12,7 +12,7 @@ import (
 )
 
 // SeedLoad writes a seed's rows with one INSERT … SELECT over a row feed
-// (DuckDB pulls them on all its threads), into a staging table of their
+// (DuckDB pulls them while the producer makes the next), into a staging table of their
 // own or, when the span held nothing, straight into transactions inside
 // one open transaction; Finish then commits whole windows in one
 // set-based transaction. A bulk load is bound by DuckDB, not by per-page
