@@ -120,8 +120,9 @@ func BenchmarkRebuild(b *testing.B) {
 				b.ReportMetric(jsonRate, "read_json_rows/s")
 				b.ReportMetric(rate/jsonRate, "ratio")
 				b.ReportMetric(float64(lists), "list_requests")
-				b.Logf("%s: rebuilt %d rows in %s (%.0f rows/s, %d cache hits, %d list requests); read_json %d rows in %s (%.0f rows/s): %.2fx",
-					source, rows, took.Round(time.Millisecond), rate, sum.CacheHits, lists, jsonRows, jsonTook.Round(time.Millisecond), jsonRate, rate/jsonRate)
+				b.Logf("%s: rebuilt %d rows in %s (%.0f rows/s, %d cache hits, %d list requests); read_json %d rows in %s (%.0f rows/s): %.2fx; load average %s",
+					source, rows, took.Round(time.Millisecond), rate, sum.CacheHits, lists, jsonRows, jsonTook.Round(time.Millisecond), jsonRate, rate/jsonRate,
+					benchenv.LoadAverage())
 				b.StartTimer()
 			}
 		})

@@ -73,7 +73,15 @@ func BenchmarkSeedLoad(b *testing.B) {
 		if err := json.Unmarshal(out[bytes.LastIndexByte(bytes.TrimSpace(out), '\n')+1:], &res); err != nil {
 			b.Fatalf("seed load process printed %q: %v", out, err)
 		}
-		peakMB := child.ProcessState.SysUsage().(*syscall.Rusage).Maxrss / 1024
+		// The child's own high-water mark. The rusage of a waited child is
+		// no good here: Linux also counts the memory of this process, which
+		// the child shares until its exec, and this process grows with
+		// every read_csv below (the second iteration read 1,100 MB for a
+		// child whose own peak was 544 MB).
+		peakMB := res.PeakRSSKB / 1024
+		if peakMB == 0 {
+			peakMB = child.ProcessState.SysUsage().(*syscall.Rusage).Maxrss / 1024
+		}
 		st, err := store.Open(context.Background(), dbPath, store.Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -94,9 +102,9 @@ func BenchmarkSeedLoad(b *testing.B) {
 		b.ReportMetric(csvRate, "read_csv_rows/s")
 		b.ReportMetric(seedRate/csvRate, "ratio")
 		b.ReportMetric(float64(peakMB), "seed_peak_rss_MB")
-		b.Logf("%d rows (%d seed windows): seed %.0f rows/s in %s (the whole run with the API's tail %s), read_csv %.0f rows/s in %s: %.2fx; the backfill process's peak RSS %d MB",
+		b.Logf("%d rows (%d seed windows): seed %.0f rows/s in %s (the whole run with the API's tail %s), read_csv %.0f rows/s in %s: %.2fx; the backfill process's peak RSS %d MB; load average %s",
 			stored, res.SeedWindows, seedRate, res.SeedElapsed.Round(time.Millisecond), res.Elapsed.Round(time.Millisecond),
-			csvRate, readCSV.Round(time.Millisecond), seedRate/csvRate, peakMB)
+			csvRate, readCSV.Round(time.Millisecond), seedRate/csvRate, peakMB, benchenv.LoadAverage())
 		b.StartTimer()
 	}
 }
@@ -117,31 +125,43 @@ type seedChildResult struct {
 	SeedElapsed time.Duration
 	Elapsed     time.Duration
 	SeedWindows int
+	PeakRSSKB   int64 // the child's VmHWM, store closed; 0 where /proc lacks it
 }
 
 // seedLoadChild is the backfill of BenchmarkSeedLoad in its own process:
 // the seed from SEED_CHILD_PG (or the archive SEED_CHILD_ARCHIVE), the API's tail from SEED_CHILD_API, into
 // the database SEED_CHILD_DB. It prints a seedChildResult.
 func seedLoadChild() error {
-	ctx := context.Background()
-	days, err := strconv.Atoi(os.Getenv("SEED_CHILD_DAYS"))
+	res, err := seedLoad()
 	if err != nil {
 		return err
 	}
+	// Read after the store's Close, whose checkpoint is part of the load.
+	res.PeakRSSKB = benchenv.PeakRSSKB()
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// seedLoad runs the backfill of seedLoadChild and closes what it opened.
+func seedLoad() (seedChildResult, error) {
+	ctx := context.Background()
+	days, err := strconv.Atoi(os.Getenv("SEED_CHILD_DAYS"))
+	if err != nil {
+		return seedChildResult{}, err
+	}
 	st, err := store.Open(ctx, os.Getenv("SEED_CHILD_DB"), store.Options{})
 	if err != nil {
-		return err
+		return seedChildResult{}, err
 	}
 	defer st.Close()
 	r, err := seed.Open(ctx, seed.Config{PostgresURL: os.Getenv("SEED_CHILD_PG"), ArchiveDump: os.Getenv("SEED_CHILD_ARCHIVE")})
 	if err != nil {
-		return err
+		return seedChildResult{}, err
 	}
 	defer r.Close()
 	client, err := hiro.New(hiro.Options{BaseURL: os.Getenv("SEED_CHILD_API"), RequestsPerMinute: 1e6, RequestsPerSecond: 1e5, Concurrency: 4,
 		Timeout: 10 * time.Second, MaxRetries: 3, MaxWait: time.Minute})
 	if err != nil {
-		return err
+		return seedChildResult{}, err
 	}
 	cfg := backfill.Config{Store: st, V3: backfill.NewV3(client), API: backfill.SourceV3, Seed: backfill.NewSeed(r),
 		TargetDays: days + 1, Settle: 2 * time.Hour, Window: time.Hour, MaxPages: 100_000, Concurrency: 4, Stall: time.Minute, LogEvery: time.Minute,
@@ -149,20 +169,20 @@ func seedLoadChild() error {
 	if path := os.Getenv("SEED_LOAD_CPUPROFILE"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
-			return err
+			return seedChildResult{}, err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
+			return seedChildResult{}, err
 		}
 		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
 	sum, err := backfill.Run(ctx, cfg)
 	if err != nil {
-		return err
+		return seedChildResult{}, err
 	}
-	return json.NewEncoder(os.Stdout).Encode(seedChildResult{SeedElapsed: sum.SeedElapsed, Elapsed: time.Since(start), SeedWindows: sum.SeedWindows})
+	return seedChildResult{SeedElapsed: sum.SeedElapsed, Elapsed: time.Since(start), SeedWindows: sum.SeedWindows}, nil
 }
 
 // timeReadCSV loads csvPath into a fresh database with DuckDB's read_csv

@@ -8,9 +8,26 @@ package benchenv
 import (
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
+
+// LoadAverage is the machine's 1, 5 and 15 minute load averages as
+// /proc/loadavg gives them ("1.52 2.10 2.33"), or "unknown" elsewhere: a
+// figure measured on a shared machine means little without the load it
+// was measured under.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
 
 // Int is the positive whole number in the environment variable name, or
 // def when it is unset.
@@ -40,4 +57,25 @@ func Duration(tb testing.TB, name string, def time.Duration) time.Duration {
 		tb.Fatalf("%s=%q: want a Go duration such as 20ms, zero or more", name, v)
 	}
 	return d
+}
+
+// PeakRSSKB is this process's peak resident set since its exec (VmHWM), in
+// KiB, or 0 where /proc/self/status does not give it. Unlike the rusage a
+// parent reads of a waited child, it does not count the parent's memory,
+// which Linux charges to a child that shared it until its exec.
+func PeakRSSKB() int64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb
+		}
+	}
+	return 0
 }

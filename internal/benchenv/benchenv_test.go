@@ -3,6 +3,8 @@ package benchenv
 import (
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,4 +53,34 @@ func TestBadValuesStop(t *testing.T) {
 			t.Errorf("%s: err %v, output %q; want a failure naming %s", c.env, err, out, c.want)
 		}
 	}
+}
+
+// The load average is the three numbers of /proc/loadavg, and the peak RSS
+// grows by what the process touches, where /proc gives them.
+func TestMachineFigures(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc on this system")
+	}
+	f := strings.Fields(LoadAverage())
+	if len(f) != 3 {
+		t.Fatalf("load average %q: want three numbers", LoadAverage())
+	}
+	for _, v := range f {
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			t.Fatalf("load average %q: %v", LoadAverage(), err)
+		}
+	}
+	before := PeakRSSKB()
+	if before <= 0 {
+		t.Fatalf("peak RSS %d KiB before: want a positive number", before)
+	}
+	buf := make([]byte, 64<<20)
+	for i := range buf { // touched, so resident
+		buf[i] = byte(i)
+	}
+	after := PeakRSSKB()
+	if after-before < 60<<10 {
+		t.Fatalf("peak RSS grew by %d KiB after touching 64 MiB, want at least 60 MiB", after-before)
+	}
+	runtime.KeepAlive(buf)
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // SeedLoad writes a seed's rows with one INSERT … SELECT over a row feed
-// (DuckDB pulls them on all its threads), into a staging table of their
+// (DuckDB pulls them while the producer makes the next), into a staging table of their
 // own or, when the span held nothing, straight into transactions inside
 // one open transaction; Finish then commits whole windows in one
 // set-based transaction. A bulk load is bound by DuckDB, not by per-page
@@ -227,7 +227,15 @@ SELECT DISTINCT ON (tx_id) * FROM ` + seedStage + ` WHERE tx_id NOT IN (SELECT t
 			return res, fmt.Errorf("seed load: record windows: %w", err)
 		}
 	}
-	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
+	// A load of less than a row group is all in the WAL: committed under
+	// DuckDB's threshold it is written once, into the file. A larger one
+	// is mostly in the file already, and a checkpoint now would only move
+	// the index's from Close into the load.
+	commit := func() error { _, err := c.ExecContext(ctx, "COMMIT"); return err }
+	if l.rows < rowGroupRows {
+		commit = func() error { return l.s.commitBulk(ctx, c) }
+	}
+	if err := commit(); err != nil {
 		return res, fmt.Errorf("seed load: commit: %w", err)
 	}
 	committed = true

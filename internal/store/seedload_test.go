@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/stxwallets/walletcache/internal/chain"
@@ -73,4 +75,77 @@ func TestSeedLoadConflict(t *testing.T) {
 	if err != nil || !res.Verified[0] {
 		t.Fatalf("staged load: %+v %v", res, err)
 	}
+}
+
+// With checkpoints deferred, a bulk load whose log would pass DuckDB's own
+// threshold goes into the file at its commit, leaving no WAL for Close to
+// write again; Close leaves a small WAL (a provisional tail) for the next
+// open to replay, and checkpoints a large one.
+func TestBulkCommitCheckpointsAndCloseKeepsSmallWAL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "w.duckdb")
+	s := openAt(t, path, Options{})
+	defer func() { s.Close() }()
+	if err := s.DeferCheckpoints(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows := func(prefix string, n int, start int64) []chain.Tx {
+		out := make([]chain.Tx, n)
+		for i := range out {
+			out[i] = tx(fmt.Sprintf("0x%s%062x", prefix, i), start+int64(i%1000), uint64(i))
+		}
+		return out
+	}
+	const bulk = 110_000 // about 19 MB of log, past DuckDB's 16 MB, in one row group
+	ws := []SeedWindow{{Window: Window{ID: 1, Start: 1000, End: 1999, Attempt: 1}, SeedCount: bulk}}
+	if res, err := seedLoad(t, s, Span{Start: 1000, End: 1999}, false, rows("aa", bulk, 1000), ws); err != nil || !res.Verified[0] {
+		t.Fatalf("bulk load: %+v %v", res, err)
+	}
+	if wal := PendingWALBytes(path); wal != 0 {
+		t.Fatalf("the bulk load's commit left a %d-byte WAL, want it checkpointed into the file", wal)
+	}
+	ws = []SeedWindow{{Window: Window{ID: 2, Start: 3000, End: 3999, Attempt: 1}, SeedCount: 10}}
+	if res, err := seedLoad(t, s, Span{Start: 3000, End: 3999}, false, rows("bb", 10, 3000), ws); err != nil || !res.Verified[0] {
+		t.Fatalf("small load: %+v %v", res, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if wal := PendingWALBytes(path); wal == 0 {
+		t.Fatal("Close checkpointed a WAL of ten rows")
+	}
+	s = openAt(t, path, Options{})
+	var n int64
+	if err := s.DB().QueryRow(`SELECT count(*) FROM transactions`).Scan(&n); err != nil || n != bulk+10 {
+		t.Fatalf("%d rows after replaying the WAL (%v), want %d", n, err, bulk+10)
+	}
+	wins, err := s.Windows(ctx)
+	if err != nil || len(wins) != 2 || !wins[0].Covered() || !wins[1].Covered() {
+		t.Fatalf("windows after replaying the WAL: %+v %v", wins, err)
+	}
+	// A large WAL, from commits outside bulk loads, is checkpointed.
+	if err := s.DeferCheckpoints(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	more := rows("cc", bulk, 5000)
+	_, err = s.feedRows(ctx, conn, "transactions", func(put func([]chain.Tx) error) error { return put(more) })
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wal := PendingWALBytes(path); wal <= defaultCheckpointThresholdBytes {
+		t.Fatalf("WAL of %d bytes after %d rows, want more than %d for this check", wal, bulk, defaultCheckpointThresholdBytes)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if wal := PendingWALBytes(path); wal != 0 {
+		t.Fatalf("Close left a %d-byte WAL, want it checkpointed", wal)
+	}
+	s = openAt(t, path, Options{})
 }

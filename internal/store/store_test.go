@@ -13,6 +13,16 @@ import (
 	"github.com/stxwallets/walletcache/internal/chain"
 )
 
+// openAt opens the database at path, failing the test when it cannot.
+func openAt(t *testing.T, path string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func openTemp(t *testing.T) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "db", "w.duckdb"), Options{})
@@ -199,10 +209,7 @@ func TestCloseWithoutCheckpointKeepsCommits(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "w.duckdb")
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openAt(t, path, Options{})
 	if err := s.SetMeta(ctx, "k", "committed"); err != nil {
 		t.Fatal(err)
 	}
@@ -212,10 +219,7 @@ func TestCloseWithoutCheckpointKeepsCommits(t *testing.T) {
 	if fi, err := os.Stat(path + ".wal"); err != nil || fi.Size() == 0 {
 		t.Fatalf("want the WAL left for the next open, got %v", err)
 	}
-	s, err = Open(ctx, path, Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openAt(t, path, Options{ReadOnly: true})
 	defer s.Close()
 	if v, ok, err := s.Meta(ctx, "k"); err != nil || !ok || v != "committed" {
 		t.Fatalf("after replaying the WAL: %q %v %v", v, ok, err)
