@@ -139,13 +139,9 @@ func (s *Store) DB() *sql.DB { return s.db }
 // checkpoint_threshold, 16 MB by default).
 const bulkCheckpointThreshold = "256MB"
 
-// defaultCheckpointThreshold is DuckDB's own checkpoint_threshold, in the
-// setting's form and in bytes: the WAL size past which DuckDB judges a
-// checkpoint worth its cost.
-const (
-	defaultCheckpointThreshold      = "16MB"
-	defaultCheckpointThresholdBytes = 16 << 20
-)
+// defaultCheckpointThreshold is DuckDB's own checkpoint_threshold: the WAL
+// size past which DuckDB judges a checkpoint worth its cost.
+const defaultCheckpointThreshold = "16MB"
 
 // DeferCheckpoints lets the WAL grow to bulkCheckpointThreshold before a
 // commit checkpoints it, for the rest of the store's life. A checkpoint
@@ -155,8 +151,8 @@ const (
 // each time stalling its commits, and a rebuild checkpoints its bulk load
 // and then the whole index again for the provisional tail. The WAL is as
 // durable as the file (a kill -9 replays it at the next open); Close
-// checkpoints what is left when it is worth it, and bulk loads commit
-// under DuckDB's threshold (commitBulk). It is not undone: any later commit would then
+// checkpoints what is left, and bulk loads commit under DuckDB's threshold
+// (commitBulk). It is not undone: any later commit would then
 // checkpoint the whole WAL, also on the way out after Ctrl+C, which must
 // not wait for that. The setting is the database's.
 func (s *Store) DeferCheckpoints(ctx context.Context) error {
@@ -204,21 +200,14 @@ func PendingWALBytes(path string) int64 {
 	return st.Size()
 }
 
-// Close closes the database, checkpointing it first when the WAL holds
-// more than DuckDB's own checkpoint threshold. A checkpoint folds the WAL
-// into the file so the next open is fast, but it writes the whole tx_id
-// index again whenever the table changed (half a second at 100k rows,
-// growing with the table), which a few thousand rows of a provisional tail
-// do not earn: a smaller WAL stays for the next open to replay (every
-// committed transaction is in it), as DuckDB itself would leave it.
+// Close checkpoints and closes the database. The checkpoint writes the
+// whole tx_id index again when the table changed (about half a second at
+// 100k rows), but it leaves the file self-contained: a database copied
+// after a clean exit holds every committed row without its .wal, and no
+// read-only open (status, dashboards) has a log to replay.
 func (s *Store) Close() error {
 	if !s.readOnly {
-		if PendingWALBytes(s.path) > defaultCheckpointThresholdBytes {
-			_, _ = s.db.Exec("CHECKPOINT")
-		} else {
-			// DuckDB checkpoints on close whatever the WAL holds.
-			_, _ = s.db.Exec("PRAGMA disable_checkpoint_on_shutdown")
-		}
+		_, _ = s.db.Exec("CHECKPOINT")
 	}
 	return s.db.Close()
 }
