@@ -227,15 +227,7 @@ SELECT DISTINCT ON (tx_id) * FROM ` + seedStage + ` WHERE tx_id NOT IN (SELECT t
 			return res, fmt.Errorf("seed load: record windows: %w", err)
 		}
 	}
-	// A load of less than a row group is all in the WAL: committed under
-	// DuckDB's threshold it is written once, into the file. A larger one
-	// is mostly in the file already, and a checkpoint now would only move
-	// the index's from Close into the load.
-	commit := func() error { _, err := c.ExecContext(ctx, "COMMIT"); return err }
-	if l.rows < rowGroupRows {
-		commit = func() error { return l.s.commitBulk(ctx, c) }
-	}
-	if err := commit(); err != nil {
+	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
 		return res, fmt.Errorf("seed load: commit: %w", err)
 	}
 	committed = true

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/stxwallets/walletcache/internal/chain"
@@ -74,57 +72,5 @@ func TestSeedLoadConflict(t *testing.T) {
 	res, err := seedLoad(t, s, Span{Start: 300, End: 399}, true, []chain.Tx{tx("a", 300, 1), tx("e", 310, 1)}, ws)
 	if err != nil || !res.Verified[0] {
 		t.Fatalf("staged load: %+v %v", res, err)
-	}
-}
-
-// With checkpoints deferred, a bulk load whose log would pass DuckDB's own
-// threshold goes into the file at its commit, leaving no WAL for Close to
-// write again; a later small load's log stays in the WAL until Close,
-// which folds it in so that the file alone holds every committed row.
-func TestBulkCommitCheckpointsAndCloseFoldsTheRest(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "w.duckdb")
-	s := openAt(t, path, Options{})
-	defer func() { s.Close() }()
-	if err := s.DeferCheckpoints(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rows := func(prefix string, n int, start int64) []chain.Tx {
-		out := make([]chain.Tx, n)
-		for i := range out {
-			out[i] = tx(fmt.Sprintf("0x%s%062x", prefix, i), start+int64(i%1000), uint64(i))
-		}
-		return out
-	}
-	const bulk = 110_000 // about 19 MB of log, past DuckDB's 16 MB, in one row group
-	ws := []SeedWindow{{Window: Window{ID: 1, Start: 1000, End: 1999, Attempt: 1}, SeedCount: bulk}}
-	if res, err := seedLoad(t, s, Span{Start: 1000, End: 1999}, false, rows("aa", bulk, 1000), ws); err != nil || !res.Verified[0] {
-		t.Fatalf("bulk load: %+v %v", res, err)
-	}
-	if wal := PendingWALBytes(path); wal != 0 {
-		t.Fatalf("the bulk load's commit left a %d-byte WAL, want it checkpointed into the file", wal)
-	}
-	ws = []SeedWindow{{Window: Window{ID: 2, Start: 3000, End: 3999, Attempt: 1}, SeedCount: 10}}
-	if res, err := seedLoad(t, s, Span{Start: 3000, End: 3999}, false, rows("bb", 10, 3000), ws); err != nil || !res.Verified[0] {
-		t.Fatalf("small load: %+v %v", res, err)
-	}
-	if wal := PendingWALBytes(path); wal == 0 {
-		t.Fatal("a ten-row load was checkpointed at its commit; want it in the WAL under the deferred threshold")
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if wal := PendingWALBytes(path); wal != 0 {
-		t.Fatalf("Close left a %d-byte WAL, want it folded into the file", wal)
-	}
-	s = openAt(t, path, Options{ReadOnly: true})
-	var n int64
-	if err := s.DB().QueryRow(`SELECT count(*) FROM transactions`).Scan(&n); err != nil || n != bulk+10 {
-		t.Fatalf("%d rows after reopening (%v), want %d", n, err, bulk+10)
-	}
-	wins, err := s.Windows(ctx)
-	if err != nil || len(wins) != 2 || !wins[0].Covered() || !wins[1].Covered() {
-		t.Fatalf("windows after reopening: %+v %v", wins, err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -43,8 +42,6 @@ type Store struct {
 	// upsertedSegments are the v3 segments whose pages met a stored row
 	// (CommitSegmentPages). Under writeMu.
 	upsertedSegments map[int64]bool
-	// deferred is set once DeferCheckpoints has raised the threshold.
-	deferred atomic.Bool
 }
 
 // Open opens (creating and migrating when writable) the database at path.
@@ -139,10 +136,6 @@ func (s *Store) DB() *sql.DB { return s.db }
 // checkpoint_threshold, 16 MB by default).
 const bulkCheckpointThreshold = "256MB"
 
-// defaultCheckpointThreshold is DuckDB's own checkpoint_threshold: the WAL
-// size past which DuckDB judges a checkpoint worth its cost.
-const defaultCheckpointThreshold = "16MB"
-
 // DeferCheckpoints lets the WAL grow to bulkCheckpointThreshold before a
 // commit checkpoints it, for the rest of the store's life. A checkpoint
 // writes the whole tx_id index again whenever it changed, however few rows
@@ -150,44 +143,15 @@ const defaultCheckpointThreshold = "16MB"
 // table): at DuckDB's default a backfill checkpoints every 50k rows or so,
 // each time stalling its commits, and a rebuild checkpoints its bulk load
 // and then the whole index again for the provisional tail. The WAL is as
-// durable as the file (a kill -9 replays it at the next open); Close
-// checkpoints what is left, and bulk loads commit under DuckDB's threshold
-// (commitBulk). It is not undone: any later commit would then
+// durable as the file (a kill -9 replays it at the next open), and Close
+// checkpoints what is left. It is not undone: any later commit would then
 // checkpoint the whole WAL, also on the way out after Ctrl+C, which must
 // not wait for that. The setting is the database's.
 func (s *Store) DeferCheckpoints(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, "SET checkpoint_threshold = '"+bulkCheckpointThreshold+"'"); err != nil {
 		return fmt.Errorf("defer checkpoints: %w", err)
 	}
-	s.deferred.Store(true)
 	return nil
-}
-
-// rowGroupRows is DuckDB's row group size: an insert writes its rows to
-// the file as each group fills, and logs the rest at its commit.
-const rowGroupRows = 122_880
-
-// commitBulk commits the open transaction of a bulk load on conn (a seed
-// or a raw-cache replay of less than a row group, in one commit) under
-// DuckDB's own checkpoint threshold. A commit whose log would pass it
-// checkpoints instead of writing the log, so the load is written once,
-// into the file, rather than into the WAL and again by the checkpoint at
-// Close: the 107k rows of a 5-day v1 rebuild made a 38 MB WAL.
-// Only the commit runs under it; the deferral stays for every other
-// commit, those of a rebuild's v3 run writer too, which commits many times
-// and would checkpoint the whole index each time the WAL passed 16 MB.
-// The caller holds writeMu, so no other write sees the setting.
-func (s *Store) commitBulk(ctx context.Context, conn *sql.Conn) error {
-	if s.deferred.Load() {
-		if _, err := s.db.ExecContext(ctx, "SET checkpoint_threshold = '"+defaultCheckpointThreshold+"'"); err != nil {
-			return fmt.Errorf("checkpoint threshold: %w", err)
-		}
-		defer func() {
-			_, _ = s.db.ExecContext(context.WithoutCancel(ctx), "SET checkpoint_threshold = '"+bulkCheckpointThreshold+"'")
-		}()
-	}
-	_, err := conn.ExecContext(ctx, "COMMIT")
-	return err
 }
 
 // PendingWALBytes is the size of the write-ahead log next to the database
