@@ -430,7 +430,7 @@ func (l *loader) section(n *yaml.Node, prefix string) {
 			continue
 		}
 		seen[k.Value] = k.Line
-		if _, ok := retiredKeys[key]; ok {
+		if retiredKeys[key] {
 			continue
 		}
 		if !contains(known, k.Value) {
@@ -447,9 +447,10 @@ func (l *loader) section(n *yaml.Node, prefix string) {
 }
 
 // retiredKeys are keys older policy files may still set: they are accepted
-// and have no effect, so such a file keeps loading. Each says why it went.
-var retiredKeys = map[string]string{
-	"dashboards.prices.days": "prices are requested for the whole history the wallet panels use",
+// and have no effect, so such a file keeps loading.
+var retiredKeys = map[string]bool{
+	// Prices are requested for the whole history the wallet panels use.
+	"dashboards.prices.days": true,
 }
 
 func contains(list []string, s string) bool {
