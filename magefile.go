@@ -106,7 +106,7 @@ func Publish(ctx context.Context) error {
 	return exitcode.Expose(tasks.Publish(ctx, proc))
 }
 
-// Bench runs the benchmarks (rate budget, seed load and readers, rebuild from the raw cache, status and dashboards at 10M) with go test -bench and ends with one line each; it takes tens of minutes.
+// Bench runs the benchmarks (rate budget, seed load and readers, rebuild from the raw cache, backfill peak RSS, status and dashboards at 10M) with go test -bench and ends with one line each; it takes tens of minutes.
 func Bench(ctx context.Context) error { return exitcode.Expose(tasks.Bench(ctx, proc)) }
 
 // Demo runs the whole chain offline against the built-in simulator in data/demo and prints where the page is.

@@ -192,6 +192,7 @@ BenchmarkBackfillRateLimited/v3-2 	 1	89086773528 ns/op	 1.010 pages/min_pages	 
 BenchmarkSeedLoad-2 	 1	397863436370 ns/op	 1.154 ratio	 27861 read_csv_rows/s	 4377 seed_peak_rss_MB	 32149 seed_rows/s
 BenchmarkRebuild/v1-2 	 1	1656000000 ns/op	 0.04 ingest_vs_bare_fetch	 0.38 ratio
 BenchmarkRebuild/v3-2 	 1	2843000000 ns/op	 0.04 ingest_vs_bare_fetch	 0.16 ratio
+BenchmarkBackfillPeakRSS/v3-2 	 1	61000000000 ns/op	 1210 MB_per_M_rows	 190.0 peak_rss_MB_5d	 480.0 peak_rss_MB_20d	 480.0 peak_rss_MB	 9000 year_MB
 `))
 	var out strings.Builder
 	writeRatios(&out, parseBench(lines))

@@ -37,7 +37,7 @@ import (
 // database instead, with pg_restore and no server (the dump is made first).
 //
 // The backfill runs in a process of its own (this test binary started
-// again, see seedLoadChild), as `mage backfill` would, so its peak RSS is
+// again, see backfillChild), as `mage backfill` would, so its peak RSS is
 // the product's alone, not the simulator's that serves the API's tail.
 // SEED_LOAD_CPUPROFILE=<file> writes that process's CPU profile.
 func BenchmarkSeedLoad(b *testing.B) {
@@ -48,9 +48,9 @@ func BenchmarkSeedLoad(b *testing.B) {
 	srv := pgtest.Shared(b)
 	db := srv.NewDB(b)
 	srv.Load(b, db, pgtest.Chain{Txs: func(yield func(chain.Tx) bool) { hirosim.Generate(cfg, yield) }})
-	seedEnv := "SEED_CHILD_PG=" + srv.URL(db, srv.Password)
+	seedEnv := childPG + "=" + srv.URL(db, srv.Password)
 	if os.Getenv("SEED_LOAD_SOURCE") == "archive" {
-		seedEnv = "SEED_CHILD_ARCHIVE=" + srv.Dump(b, db, "")
+		seedEnv = childArchive + "=" + srv.Dump(b, db, "")
 	}
 	sim := hirosim.New(cfg)
 	url := sim.Start()
@@ -59,37 +59,15 @@ func BenchmarkSeedLoad(b *testing.B) {
 		b.StopTimer()
 		dir := b.TempDir()
 		dbPath := filepath.Join(dir, "w.duckdb")
-		child := exec.Command(os.Args[0], "-test.run=^$")
-		child.Env = append(os.Environ(), seedChildEnv+"=1", seedEnv,
-			"SEED_CHILD_API="+url, "SEED_CHILD_DB="+dbPath, "SEED_CHILD_DAYS="+strconv.Itoa(days))
-		child.Stderr = os.Stderr
 		b.StartTimer()
-		out, err := child.Output()
+		res := runBackfillChild(b, url, dbPath, backfill.SourceV3, days, seedEnv, "SEED_LOAD_CPUPROFILE="+os.Getenv("SEED_LOAD_CPUPROFILE"))
 		b.StopTimer()
-		if err != nil {
-			b.Fatalf("seed load process: %v", err)
-		}
-		var res seedChildResult
-		if err := json.Unmarshal(out[bytes.LastIndexByte(bytes.TrimSpace(out), '\n')+1:], &res); err != nil {
-			b.Fatalf("seed load process printed %q: %v", out, err)
-		}
-		// The child's own high-water mark. The rusage of a waited child is
-		// no good here: Linux also counts the memory of this process, which
-		// the child shares until its exec, and this process grows with
-		// every read_csv below (the second iteration read 1,100 MB for a
-		// child whose own peak was 544 MB).
 		peakMB := res.PeakRSSKB / 1024
-		if peakMB == 0 {
-			peakMB = child.ProcessState.SysUsage().(*syscall.Rusage).Maxrss / 1024
-		}
 		st, err := store.Open(context.Background(), dbPath, store.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		var stored int64
-		if err := st.DB().QueryRow(`SELECT count(*) FROM transactions`).Scan(&stored); err != nil {
-			b.Fatal(err)
-		}
+		stored := res.Rows
 		csvPath := filepath.Join(dir, "txs.csv")
 		if _, err := st.DB().Exec(fmt.Sprintf(`COPY transactions TO '%s' (HEADER)`, csvPath)); err != nil {
 			b.Fatal(err)
@@ -116,23 +94,59 @@ func seedBenchChain(days int) hirosim.Config {
 		TxPerTenure: 140, MaxAmount: math.MaxInt64, PlausibleFees: true}
 }
 
-// seedChildEnv set makes this test binary run seedLoadChild instead of its
-// tests (from TestMain).
-const seedChildEnv = "SEED_LOAD_CHILD"
+// childEnv set makes this test binary run backfillChild instead of its
+// tests (from TestMain); the other variables configure that backfill.
+const (
+	childEnv     = "BACKFILL_BENCH_CHILD"
+	childAPI     = "BACKFILL_CHILD_API"     // the simulator's URL
+	childDB      = "BACKFILL_CHILD_DB"      // the database file
+	childDays    = "BACKFILL_CHILD_DAYS"    // days of history the chain holds
+	childSource  = "BACKFILL_CHILD_SOURCE"  // v1 or v3
+	childPG      = "BACKFILL_CHILD_PG"      // a PostgreSQL seed's URL, or empty
+	childArchive = "BACKFILL_CHILD_ARCHIVE" // an archive seed's file, or empty
+)
 
-// seedChildResult is what seedLoadChild prints as its last line.
-type seedChildResult struct {
+// childResult is what backfillChild prints as its last line.
+type childResult struct {
 	SeedElapsed time.Duration
 	Elapsed     time.Duration
 	SeedWindows int
+	Rows        int64
 	PeakRSSKB   int64 // the child's VmHWM, store closed; 0 where /proc lacks it
 }
 
-// seedLoadChild is the backfill of BenchmarkSeedLoad in its own process:
-// the seed from SEED_CHILD_PG (or the archive SEED_CHILD_ARCHIVE), the API's tail from SEED_CHILD_API, into
-// the database SEED_CHILD_DB. It prints a seedChildResult.
-func seedLoadChild() error {
-	res, err := seedLoad()
+// runBackfillChild runs one backfill in a process of its own (see
+// backfillChild): source against the simulator at url, into dbPath, with
+// extra environment (a seed, a profile). Its peak RSS is the child's own
+// high-water mark. The rusage of a waited child is no good here: Linux also
+// counts the memory of this process, which the child shares until its
+// exec, and this process grows with every read_csv of the seed benchmark
+// (its second iteration read 1,100 MB for a child whose own peak was
+// 544 MB).
+func runBackfillChild(b *testing.B, url, dbPath, source string, days int, extra ...string) childResult {
+	b.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(append(os.Environ(), childEnv+"=1", childAPI+"="+url, childDB+"="+dbPath,
+		childDays+"="+strconv.Itoa(days), childSource+"="+source), extra...)
+	child.Stderr = os.Stderr
+	out, err := child.Output()
+	if err != nil {
+		b.Fatalf("backfill process: %v", err)
+	}
+	var res childResult
+	if err := json.Unmarshal(out[bytes.LastIndexByte(bytes.TrimSpace(out), '\n')+1:], &res); err != nil {
+		b.Fatalf("backfill process printed %q: %v", out, err)
+	}
+	if res.PeakRSSKB == 0 {
+		res.PeakRSSKB = child.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	}
+	return res
+}
+
+// backfillChild is the backfill of runBackfillChild in its own process. It
+// prints a childResult.
+func backfillChild() error {
+	res, err := childBackfill()
 	if err != nil {
 		return err
 	}
@@ -141,48 +155,60 @@ func seedLoadChild() error {
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
-// seedLoad runs the backfill of seedLoadChild and closes what it opened.
-func seedLoad() (seedChildResult, error) {
+// childBackfill runs the backfill of backfillChild and closes what it
+// opened: the API source from its environment against the simulator, with
+// the seed it names (none when neither seed variable is set).
+func childBackfill() (childResult, error) {
 	ctx := context.Background()
-	days, err := strconv.Atoi(os.Getenv("SEED_CHILD_DAYS"))
+	days, err := strconv.Atoi(os.Getenv(childDays))
 	if err != nil {
-		return seedChildResult{}, err
+		return childResult{}, err
 	}
-	st, err := store.Open(ctx, os.Getenv("SEED_CHILD_DB"), store.Options{})
+	st, err := store.Open(ctx, os.Getenv(childDB), store.Options{})
 	if err != nil {
-		return seedChildResult{}, err
+		return childResult{}, err
 	}
 	defer st.Close()
-	r, err := seed.Open(ctx, seed.Config{PostgresURL: os.Getenv("SEED_CHILD_PG"), ArchiveDump: os.Getenv("SEED_CHILD_ARCHIVE")})
-	if err != nil {
-		return seedChildResult{}, err
-	}
-	defer r.Close()
-	client, err := hiro.New(hiro.Options{BaseURL: os.Getenv("SEED_CHILD_API"), RequestsPerMinute: 1e6, RequestsPerSecond: 1e5, Concurrency: 4,
+	client, err := hiro.New(hiro.Options{BaseURL: os.Getenv(childAPI), RequestsPerMinute: 1e6, RequestsPerSecond: 1e5, Concurrency: 4,
 		Timeout: 10 * time.Second, MaxRetries: 3, MaxWait: time.Minute})
 	if err != nil {
-		return seedChildResult{}, err
+		return childResult{}, err
 	}
-	cfg := backfill.Config{Store: st, V3: backfill.NewV3(client), API: backfill.SourceV3, Seed: backfill.NewSeed(r),
+	cfg := backfill.Config{Store: st, API: os.Getenv(childSource),
 		TargetDays: days + 1, Settle: 2 * time.Hour, Window: time.Hour, MaxPages: 100_000, Concurrency: 4, Stall: time.Minute, LogEvery: time.Minute,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	if cfg.API == backfill.SourceV1 {
+		cfg.V1 = backfill.NewV1(client)
+	} else {
+		cfg.V3 = backfill.NewV3(client)
+	}
+	if pg, archive := os.Getenv(childPG), os.Getenv(childArchive); pg != "" || archive != "" {
+		r, err := seed.Open(ctx, seed.Config{PostgresURL: pg, ArchiveDump: archive})
+		if err != nil {
+			return childResult{}, err
+		}
+		defer r.Close()
+		cfg.Seed = backfill.NewSeed(r)
+	}
 	if path := os.Getenv("SEED_LOAD_CPUPROFILE"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
-			return seedChildResult{}, err
+			return childResult{}, err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return seedChildResult{}, err
+			return childResult{}, err
 		}
 		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
 	sum, err := backfill.Run(ctx, cfg)
 	if err != nil {
-		return seedChildResult{}, err
+		return childResult{}, err
 	}
-	return seedChildResult{SeedElapsed: sum.SeedElapsed, Elapsed: time.Since(start), SeedWindows: sum.SeedWindows}, nil
+	res := childResult{SeedElapsed: sum.SeedElapsed, Elapsed: time.Since(start), SeedWindows: sum.SeedWindows}
+	err = st.DB().QueryRowContext(ctx, `SELECT count(*) FROM transactions`).Scan(&res.Rows)
+	return res, err
 }
 
 // timeReadCSV loads csvPath into a fresh database with DuckDB's read_csv

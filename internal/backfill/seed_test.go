@@ -24,9 +24,9 @@ import (
 // these tests mostly wait on a local HTTP server and on DuckDB's fsyncs,
 // not on the CPU.
 func TestMain(m *testing.M) {
-	if os.Getenv(seedChildEnv) != "" { // BenchmarkSeedLoad's backfill process
-		if err := seedLoadChild(); err != nil {
-			fmt.Fprintln(os.Stderr, "seed load:", err)
+	if os.Getenv(childEnv) != "" { // a benchmark's backfill process
+		if err := backfillChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "backfill process:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)

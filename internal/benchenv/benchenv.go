@@ -44,6 +44,26 @@ func Int(tb testing.TB, name string, def int) int {
 	return n
 }
 
+// Ascending is the comma-separated list of positive whole numbers in the
+// environment variable name, each larger than the one before ("5,20"), or
+// def when it is unset.
+func Ascending(tb testing.TB, name string, def []int) []int {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || (len(out) > 0 && n <= out[len(out)-1]) {
+			tb.Fatalf("%s=%q: want whole numbers, 1 or more, in ascending order, such as 5,20", name, v)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 // Duration is the Go duration ("20ms") in the environment variable name,
 // zero or more, or def when it is unset.
 func Duration(tb testing.TB, name string, def time.Duration) time.Duration {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +14,10 @@ import (
 func TestValues(t *testing.T) {
 	t.Setenv("BENCHENV_N", "")
 	t.Setenv("BENCHENV_D", "")
+	t.Setenv("BENCHENV_L", "")
+	if got := Ascending(t, "BENCHENV_L", []int{5, 20}); !slices.Equal(got, []int{5, 20}) {
+		t.Fatalf("unset: %v, want the default [5 20]", got)
+	}
 	if got := Int(t, "BENCHENV_N", 5); got != 5 {
 		t.Fatalf("unset: %d, want the default 5", got)
 	}
@@ -21,6 +26,10 @@ func TestValues(t *testing.T) {
 	}
 	t.Setenv("BENCHENV_N", "12")
 	t.Setenv("BENCHENV_D", "20ms")
+	t.Setenv("BENCHENV_L", "1, 7,30")
+	if got := Ascending(t, "BENCHENV_L", nil); !slices.Equal(got, []int{1, 7, 30}) {
+		t.Fatalf("1, 7,30: %v", got)
+	}
 	if got := Int(t, "BENCHENV_N", 5); got != 12 {
 		t.Fatalf("12: %d", got)
 	}
@@ -33,9 +42,12 @@ func TestValues(t *testing.T) {
 // check runs in a child process, since it fails the test that reads it.
 func TestBadValuesStop(t *testing.T) {
 	if v := os.Getenv("BENCHENV_CHILD"); v != "" {
-		if v == "int" {
+		switch v {
+		case "int":
 			Int(t, "BENCHENV_N", 5)
-		} else {
+		case "list":
+			Ascending(t, "BENCHENV_L", nil)
+		default:
 			Duration(t, "BENCHENV_D", 0)
 		}
 		return
@@ -45,6 +57,9 @@ func TestBadValuesStop(t *testing.T) {
 		{"int", "BENCHENV_N=five", "BENCHENV_N=\"five\""},
 		{"duration", "BENCHENV_D=-1s", "BENCHENV_D=\"-1s\""},
 		{"duration", "BENCHENV_D=soon", "BENCHENV_D=\"soon\""},
+		{"list", "BENCHENV_L=20,5", "BENCHENV_L=\"20,5\""},
+		{"list", "BENCHENV_L=5,,20", "BENCHENV_L=\"5,,20\""},
+		{"list", "BENCHENV_L=0", "BENCHENV_L=\"0\""},
 	} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestBadValuesStop$")
 		cmd.Env = append(os.Environ(), "BENCHENV_CHILD="+c.kind, c.env)
