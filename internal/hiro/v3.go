@@ -67,7 +67,7 @@ func V3Query(cursor string, limit int) url.Values {
 func (c *Client) V3Transactions(ctx context.Context, cursor string) (V3Page, []byte, error) {
 	var page V3Page
 	body, err := c.Get(ctx, V3TransactionsPath, V3Query(cursor, PageLimit), func(b []byte) error {
-		p, err := DecodeV3Page(b)
+		p, err := DecodeV3Page(b, PageLimit)
 		if err != nil {
 			return err
 		}
@@ -85,7 +85,7 @@ func (c *Client) V3Transactions(ctx context.Context, cursor string) (V3Page, []b
 // Other failures (network, 5xx after retries) are returned as errors.
 func (c *Client) ProbeV3(ctx context.Context) (bool, error) {
 	_, err := c.Get(ctx, V3TransactionsPath, V3Query("", 1), func(b []byte) error {
-		_, err := DecodeV3Page(b)
+		_, err := DecodeV3Page(b, 1)
 		return err
 	})
 	switch err = classify404(err, "cursor"); {
@@ -178,11 +178,13 @@ type v3Summary struct {
 	} `json:"smart_contract"`
 }
 
-// DecodeV3Page decodes and checks a GET /extended/v3/transactions body.
-// Any defect (truncation, missing fields, rows out of keyset order, a next
-// cursor that does not go older) is ErrMalformed, so the request is retried
-// instead of a partial page being stored.
-func DecodeV3Page(body []byte) (V3Page, error) {
+// DecodeV3Page decodes and checks a GET /extended/v3/transactions body
+// asked for limit rows. Any defect (truncation, missing fields, another
+// limit than the one asked, rows out of keyset order, a page with rows but
+// no current cursor, a next cursor that does not go below the page) is
+// ErrMalformed, so the request is retried instead of a partial page being
+// stored.
+func DecodeV3Page(body []byte, limit int) (V3Page, error) {
 	var env v3Envelope
 	if err := decodeJSON(body, &env); err != nil {
 		return V3Page{}, fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -190,9 +192,9 @@ func DecodeV3Page(body []byte) (V3Page, error) {
 	if env.Total == nil || env.Limit == nil || env.Cursor == nil || env.Results == nil {
 		return V3Page{}, fmt.Errorf("%w: envelope lacks total, limit, cursor or results", ErrMalformed)
 	}
-	if *env.Total < 0 || *env.Limit < 0 || len(env.Results) > PageLimit {
-		return V3Page{}, fmt.Errorf("%w: %w: envelope limit %d, total %d with %d results: want non-negative numbers and at most %d results",
-			ErrMalformed, ErrImpossibleValue, *env.Limit, *env.Total, len(env.Results), PageLimit)
+	if *env.Total < 0 || *env.Limit != limit || len(env.Results) > limit {
+		return V3Page{}, fmt.Errorf("%w: %w: envelope limit %d, total %d with %d results: want the limit asked (%d), a non-negative total and at most that many results",
+			ErrMalformed, ErrImpossibleValue, *env.Limit, *env.Total, len(env.Results), limit)
 	}
 	p := V3Page{Limit: *env.Limit, Total: *env.Total, Txs: make([]chain.Tx, 0, len(env.Results))}
 	deref := func(s *string) string {
@@ -212,6 +214,12 @@ func DecodeV3Page(body []byte) (V3Page, error) {
 		}
 		p.Txs = append(p.Txs, tx)
 	}
+	if len(p.Txs) > 0 && p.Current == "" {
+		// The walk compares Current with the cursor it sent to notice a
+		// page that starts below a row that left the chain: without it,
+		// that shift would go unseen.
+		return V3Page{}, fmt.Errorf("%w: %d results without a current cursor", ErrMalformed, len(p.Txs))
+	}
 	if p.Current != "" {
 		// Current names the first result; a server that says otherwise
 		// cannot be trusted to have resolved the cursor either.
@@ -225,19 +233,43 @@ func DecodeV3Page(body []byte) (V3Page, error) {
 		}
 	}
 	if p.Next != "" {
-		h, _, _, err := ParseCursor(p.Next)
+		h, m, i, err := ParseCursor(p.Next)
 		if err != nil {
 			return V3Page{}, fmt.Errorf("%w: next cursor: %v", ErrMalformed, err)
 		}
-		if n := len(p.Txs); n == 0 || h > p.Txs[n-1].BlockHeight {
+		if n := len(p.Txs); n == 0 || !belowRow(h, m, i, p.Txs[n-1]) {
+			// A next cursor at or above the page's last row serves rows
+			// again: a walk that follows it may never move down.
 			return V3Page{}, fmt.Errorf("%w: next cursor %s does not go below the page", ErrMalformed, p.Next)
 		}
-		if len(p.Txs) < p.Limit {
+		if len(p.Txs) < limit {
 			// The API sets next only when it found a (limit+1)-th row.
 			return V3Page{}, fmt.Errorf("%w: %d results of %d with a next cursor", ErrMalformed, len(p.Txs), p.Limit)
 		}
 	}
 	return p, nil
+}
+
+// anchoredSequence is the microblock_sequence of a block's own (anchored
+// or Nakamoto) transactions in a cursor: the largest, so that they sort
+// above the microblock transactions the block confirms.
+const anchoredSequence = 2147483647
+
+// belowRow says whether the keyset position height:seq:index lies below
+// the row last: at a lower height, or at its height among the microblock
+// transactions (which sort below the block's own), or, among the block's
+// own, at a lower tx_index. A row does not carry its microblock sequence,
+// so a position among microblock transactions at the row's height is taken
+// as below it.
+func belowRow(height, seq, index int64, last chain.Tx) bool {
+	switch {
+	case height != last.BlockHeight:
+		return height < last.BlockHeight
+	case seq != anchoredSequence:
+		return true
+	default:
+		return index < last.TxIndex
+	}
 }
 
 // DecodeV3Tx decodes one v3 TransactionSummary into the store's row. The

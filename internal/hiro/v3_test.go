@@ -2,6 +2,7 @@ package hiro
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,7 +23,7 @@ func TestDecodeV3PageFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := DecodeV3Page(body)
+	p, err := DecodeV3Page(body, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,13 +107,28 @@ func summary(over ...string) string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
+// page is a body as the API serves it to a request for PageLimit rows: a
+// last page (no next cursor) claims that limit, and a page with a next
+// cursor is full, so it claims as many rows as it has (the test decodes it
+// with that limit, see claimedLimit).
 func page(next string, results ...string) string {
-	n := "null"
+	n, limit := "null", PageLimit
 	if next != "" {
-		n = `"` + next + `"`
+		n, limit = `"`+next+`"`, len(results)
 	}
 	return fmt.Sprintf(`{"total":9,"limit":%d,"cursor":{"next":%s,"previous":null,"current":"10:2147483647:0"},"results":[%s]}`,
-		len(results), n, strings.Join(results, ","))
+		limit, n, strings.Join(results, ","))
+}
+
+// claimedLimit is the limit a test body claims: the one its request asked
+// for, in the tests that are not about the limit.
+func claimedLimit(t *testing.T, body string) int {
+	t.Helper()
+	var env struct{ Limit int }
+	if err := json.Unmarshal([]byte(body), &env); err != nil {
+		return PageLimit // a body that is not JSON fails before its limit is read
+	}
+	return env.Limit
 }
 
 func TestDecodeV3Memo(t *testing.T) {
@@ -121,7 +137,7 @@ func TestDecodeV3Memo(t *testing.T) {
 		{`{"hex":"0x00ff","repr":"0x00ff"}`, "0x00ff"},
 		{`null`, ""},
 	} {
-		p, err := DecodeV3Page([]byte(page("", summary("token_transfer", `{"recipient":"`+addrB+`","amount":"5","memo":`+tt.memo+`}`))))
+		p, err := DecodeV3Page([]byte(page("", summary("token_transfer", `{"recipient":"`+addrB+`","amount":"5","memo":`+tt.memo+`}`))), PageLimit)
 		if err != nil || p.Txs[0].TokenTransferMemo != tt.want {
 			t.Errorf("memo %s: %v %+v", tt.memo, err, p)
 		}
@@ -130,30 +146,58 @@ func TestDecodeV3Memo(t *testing.T) {
 
 func TestDecodeV3PageMalformed(t *testing.T) {
 	good := page("9:2147483647:0", summary())
-	if _, err := DecodeV3Page([]byte(good)); err != nil {
+	if _, err := DecodeV3Page([]byte(good), claimedLimit(t, good)); err != nil {
 		t.Fatalf("good page: %v", err)
 	}
-	older := summary("block", `{"height":9,"hash":"0xb","time":100,"tx_index":0}`)
-	bad := []struct{ name, body string }{
-		{"truncated", good[:len(good)/2]},
-		{"html error page", `<html>502 Bad Gateway</html>`},
-		{"no cursor", `{"total":1,"limit":1,"results":[]}`},
-		{"no results", `{"total":1,"limit":1,"cursor":{"next":null}}`},
-		{"float fee", page("", summary("fee_rate", `"1.5"`))},
-		{"negative amount", page("", summary("token_transfer", `{"recipient":"SPB","amount":"-5","memo":null}`))},
-		{"memo object without hex", page("", summary("token_transfer", `{"recipient":"SPB","amount":"5","memo":{"repr":"x"}}`))},
-		{"missing burn time", page("", summary("bitcoin_block", `{"height":9}`))},
-		{"missing sender nonce", page("", summary("sender", `{"address":"SPA"}`))},
-		{"missing tx_index", page("", summary("block", `{"height":10,"time":100}`))},
-		{"transfer without payload", page("", summary("-token_transfer", ""))},
-		{"rows going up", page("", older, summary("tx_id", `"0x02"`))},
-		{"next above the page", page("11:2147483647:0", summary())},
-		{"next on a short page", `{"total":9,"limit":50,"cursor":{"next":"9:2147483647:0"},"results":[` + summary() + `]}`},
-		{"bad next", page("nine", summary())},
+	// At its own height a next cursor must name a row below the last one:
+	// a lower tx_index among the block's own, or a microblock's.
+	rowAt := func(index int) string {
+		return summary("tx_id", fmt.Sprintf(`"0x%064x"`, index), "block", fmt.Sprintf(`{"height":10,"hash":"%s","index_hash":"0xi","time":1753980719,"tx_index":%d}`, blockB, index))
+	}
+	for _, next := range []string{"10:2147483647:4", "10:3:7", "9:2147483647:9"} {
+		body := fmt.Sprintf(`{"total":9,"limit":1,"cursor":{"next":"%s","previous":null,"current":"10:2147483647:5"},"results":[%s]}`, next, rowAt(5))
+		if _, err := DecodeV3Page([]byte(body), 1); err != nil {
+			t.Fatalf("next %s below the row 10:*:5: %v", next, err)
+		}
+	}
+	twoRows := func(next string) string {
+		return fmt.Sprintf(`{"total":9,"limit":2,"cursor":{"next":"%s","previous":null,"current":"10:2147483647:8"},"results":[%s,%s]}`,
+			next, rowAt(8), rowAt(4))
+	}
+	older := summary("block", `{"height":9,"hash":"`+blockB+`","index_hash":"0xi","time":1753980719,"tx_index":0}`)
+	bad := []struct {
+		name, body string
+		limit      int // asked; 0: what the body claims
+	}{
+		{"truncated", good[:len(good)/2], 0},
+		{"html error page", `<html>502 Bad Gateway</html>`, 0},
+		{"no cursor", `{"total":1,"limit":1,"results":[]}`, 0},
+		{"no results", `{"total":1,"limit":1,"cursor":{"next":null}}`, 0},
+		{"float fee", page("", summary("fee_rate", `"1.5"`)), 0},
+		{"negative amount", page("", summary("token_transfer", `{"recipient":"SPB","amount":"-5","memo":null}`)), 0},
+		{"memo object without hex", page("", summary("token_transfer", `{"recipient":"SPB","amount":"5","memo":{"repr":"x"}}`)), 0},
+		{"missing burn time", page("", summary("bitcoin_block", `{"height":9}`)), 0},
+		{"missing sender nonce", page("", summary("sender", `{"address":"SPA"}`)), 0},
+		{"missing tx_index", page("", summary("block", `{"height":10,"time":100}`)), 0},
+		{"transfer without payload", page("", summary("-token_transfer", "")), 0},
+		{"rows going up", page("", older, summary("tx_id", fmt.Sprintf(`"0x%064x"`, 2))), 0},
+		{"next above the page", page("11:2147483647:0", summary()), 0},
+		{"next on a short page", `{"total":9,"limit":50,"cursor":{"next":"9:2147483647:0","current":"10:2147483647:0"},"results":[` + summary() + `]}`, 50},
+		{"a smaller limit than asked, with a next cursor", `{"total":9,"limit":1,"cursor":{"next":"9:2147483647:0","current":"10:2147483647:0"},"results":[` + summary() + `]}`, 50},
+		{"a larger limit than asked", `{"total":9,"limit":2,"cursor":{"next":null,"current":"10:2147483647:0"},"results":[` + summary() + `]}`, 1},
+		{"bad next", page("nine", summary()), 0},
+		{"next at the page's first row", twoRows("10:2147483647:8"), 2},
+		{"next between the page's rows", twoRows("10:2147483647:6"), 2},
+		{"next at the page's last row", twoRows("10:2147483647:4"), 2},
+		{"rows without a current cursor", `{"total":9,"limit":1,"cursor":{"next":null},"results":[` + summary() + `]}`, 0},
 	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {
-			if _, err := DecodeV3Page([]byte(b.body)); !errors.Is(err, ErrMalformed) {
+			limit := b.limit
+			if limit == 0 {
+				limit = claimedLimit(t, b.body)
+			}
+			if _, err := DecodeV3Page([]byte(b.body), limit); !errors.Is(err, ErrMalformed) {
 				t.Fatalf("want ErrMalformed, got %v", err)
 			}
 		})
@@ -217,8 +261,8 @@ func TestProbeV3(t *testing.T) {
 		want    bool
 		wantErr bool
 	}{
-		{"served", respond(200, page("", summary())), true, false},
-		{"empty chain", respond(200, page("")), true, false},
+		{"served", respond(200, `{"total":9,"limit":1,"cursor":{"next":"9:2147483647:0","previous":null,"current":"10:2147483647:0"},"results":[`+summary()+`]}`), true, false},
+		{"empty chain", respond(200, `{"total":0,"limit":1,"cursor":{"next":null,"previous":null,"current":null},"results":[]}`), true, false},
 		{"route missing", respond(404, routeNotFound), false, false},
 		{"gone", respond(410, `{"error":"Gone"}`), false, false},
 		{"forbidden", respond(403, `{"error":"no"}`), false, false},

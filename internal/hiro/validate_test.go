@@ -133,7 +133,7 @@ func TestDecodeV3RejectsImpossibleValues(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := DecodeV3Page([]byte(page("", summary(tt.over...))))
+			_, err := DecodeV3Page([]byte(page("", summary(tt.over...))), PageLimit)
 			var ve *ValueError
 			if !errors.As(err, &ve) || ve.Field != tt.field || !errors.Is(err, ErrMalformed) {
 				t.Fatalf("want a ValueError on %s, got %v", tt.field, err)
@@ -146,7 +146,7 @@ func TestDecodeV3RejectsImpossibleValues(t *testing.T) {
 // the retries: it is never returned to be stored.
 func TestClientRetriesImpossiblePage(t *testing.T) {
 	t.Parallel()
-	body := `{"total":9,"limit":1,"cursor":{"next":null,"previous":null,"current":"10:2147483647:0"},"results":[` +
+	body := `{"total":9,"limit":50,"cursor":{"next":null,"previous":null,"current":"10:2147483647:0"},"results":[` +
 		summary("status", `"pending"`) + `]}`
 	srv, n := scripted(t, respond(200, body))
 	c := newTestClient(t, srv.URL, nil)
