@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -27,6 +28,7 @@ import (
 type liar struct {
 	mu      sync.Mutex
 	rewrite func(path string, query url.Values, body map[string]any) bool // reports whether it changed body
+	refuse  func(path string, query url.Values) (status int, body string) // a status other than 0 is answered instead
 	srv     *httptest.Server
 }
 
@@ -58,7 +60,20 @@ func newLiar(t *testing.T, upstream string) *liar {
 		resp.Header.Del("Content-Encoding")
 		return nil
 	}
-	l.srv = httptest.NewServer(proxy)
+	l.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		f := l.refuse
+		l.mu.Unlock()
+		if f != nil {
+			if status, body := f(r.URL.Path, r.URL.Query()); status != 0 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				fmt.Fprint(w, body)
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
 	t.Cleanup(l.srv.Close)
 	return l
 }
@@ -66,6 +81,14 @@ func newLiar(t *testing.T, upstream string) *liar {
 func (l *liar) set(f func(path string, query url.Values, body map[string]any) bool) {
 	l.mu.Lock()
 	l.rewrite = f
+	l.mu.Unlock()
+}
+
+// answer makes the liar answer the requests f gives a status for with that
+// status and body instead of the simulator's.
+func (l *liar) answer(f func(path string, query url.Values) (status int, body string)) {
+	l.mu.Lock()
+	l.refuse = f
 	l.mu.Unlock()
 }
 
@@ -404,4 +427,86 @@ func TestHostileAnchorAboveTheTip(t *testing.T) {
 			t.Fatalf("the raw cache recorded a chain (%v)", err)
 		}
 	})
+}
+
+// A server that ends a v3 walk in the middle of the chain as if nothing
+// older existed (an empty page, a full page without a next cursor, or an
+// older server's 404 at the top of a block) is not believed: the segment
+// is given up on, its time stays missing, and an honest rerun ends exact.
+// Believed, the walk would be done there: the heights below the lie would
+// count as holding nothing, their stored rows would be deleted, and the
+// run would report full coverage without them.
+func TestHostileV3WalkEndsMidChain(t *testing.T) {
+	t.Parallel()
+	// midChain is a cursor of the kind wanted, a quarter to half way up the
+	// chain: in a final segment, far from its bottom.
+	midChain := func(h *harness, q url.Values, blockTop bool) bool {
+		height, m, i, err := hiro.ParseCursor(q.Get("cursor"))
+		lo, span := h.sim.Tip().Height-h.sim.Tip().Blocks+1, h.sim.Tip().Blocks
+		return err == nil && (m == 0 && i == 0) == blockTop && height > lo+span/4 && height < lo+span/2
+	}
+	for i, tt := range []struct {
+		name     string
+		blockTop bool // the lie answers a block-top cursor, else a row cursor
+		lie      func(l *liar, at func(url.Values) bool)
+	}{
+		{"an empty page", false, func(l *liar, at func(url.Values) bool) {
+			l.set(func(path string, q url.Values, body map[string]any) bool {
+				if path != hiro.V3TransactionsPath || !at(q) {
+					return false
+				}
+				body["results"], body["total"] = []any{}, 0.0
+				body["cursor"] = map[string]any{"next": nil, "previous": nil, "current": nil}
+				return true
+			})
+		}},
+		{"a full page without a next cursor", false, func(l *liar, at func(url.Values) bool) {
+			l.set(func(path string, q url.Values, body map[string]any) bool {
+				if path != hiro.V3TransactionsPath || !at(q) {
+					return false
+				}
+				body["cursor"].(map[string]any)["next"] = nil
+				return true
+			})
+		}},
+		{"a 404 at the top of a block", true, func(l *liar, at func(url.Values) bool) {
+			l.answer(func(path string, q url.Values) (int, string) {
+				if path != hiro.V3TransactionsPath || !at(q) {
+					return 0, ""
+				}
+				return http.StatusNotFound, `{"error":"Cursor not found"}`
+			})
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, backfill.SourceV3, 420+int64(i))
+			l := h.throughLiar(backfill.SourceV3)
+			var mu sync.Mutex
+			var lied string // the one cursor lied about, every time it is asked
+			tt.lie(l, func(q url.Values) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				if lied == "" && midChain(h, q, tt.blockTop) {
+					lied = q.Get("cursor")
+				}
+				return lied != "" && q.Get("cursor") == lied
+			})
+			sum, err := backfill.Run(context.Background(), h.cfg)
+			var gaveUp *backfill.GaveUpError
+			if lied == "" {
+				t.Fatal("no cursor of the kind was asked for: the test lied about nothing")
+			}
+			if !errors.As(err, &gaveUp) || !strings.Contains(err.Error(), "ended the walk") || len(sum.Coverage.Missing) == 0 {
+				t.Fatalf("lied at %s: err %v, missing %v; want the segment given up on and its time missing", lied, err, sum.Coverage.Missing)
+			}
+			l.set(nil)
+			l.answer(nil)
+			sum, err = backfill.Run(context.Background(), h.cfg)
+			if err != nil || sum.Coverage.Percent != 100 {
+				t.Fatalf("honest rerun: err %v, coverage %.2f", err, sum.Coverage.Percent)
+			}
+			h.exact()
+		})
+	}
 }

@@ -169,6 +169,15 @@ func (u *segmentUnit) Run(ctx context.Context, it *Iteration) (bool, error) {
 			cursor = retry
 			continue
 		}
+		if endsAboveLo(g, pg, atBottom) {
+			// Given up on like a bad page, and never served again from the
+			// raw cache: a later walk asks the server, and the heights stay
+			// missing until one ends right.
+			cacheDrop(it, []string{V3CacheKey(cursor)})
+			err := &UnverifiedError{Unit: segmentLabel(g), Start: g.MinBurn, End: g.MaxBurn, Attempts: 1,
+				Detail: fmt.Sprintf("the server ended the walk at cursor %q, above the segment's lowest height %d, as if no older transaction existed", cursor, g.Lo)}
+			return false, errors.Join(err, land())
+		}
 		cellLo := int64(math.MinInt64) // where this walk's cell ends below: no restart
 		if h, _, _, err := hiro.ParseCursor(cursor); err == nil && u.cell > 0 && g.Final {
 			cellLo = floorTo(h, u.cell)
@@ -321,6 +330,21 @@ func (u *segmentUnit) fetch(ctx context.Context, it *Iteration, g store.Segment,
 	return pg, false, "", nil
 }
 
+// endsAboveLo says whether a page ends the walk (no next cursor, an empty
+// page, a 404 at the top of a block) before it reached the segment's
+// lowest height. Only the chain's bottom ends a walk so: the heights
+// between would count as holding nothing, and their stored rows would be
+// deleted. The only segment that may reach the bottom is the lowest one,
+// planned from height 0 when the horizon starts before the chain; a server
+// that ends any other walk above its Lo cannot be believed.
+func endsAboveLo(g store.Segment, pg hiro.V3Page, atBottom bool) bool {
+	if g.Lo <= 0 || !(atBottom || pg.Next == "") {
+		return false
+	}
+	n := len(pg.Txs)
+	return atBottom || n == 0 || pg.Txs[n-1].BlockHeight > g.Lo
+}
+
 // absorb keeps the page's rows that belong to the segment (canonical, in
 // its heights) and moves the segment's state past the page: started,
 // counters, the burn-time range of its rows, how far down it is
@@ -426,7 +450,7 @@ func (u *segmentUnit) page(ctx context.Context, it *Iteration, cursor string) (h
 	key := V3CacheKey(cursor)
 	pg, body, hit, err := cachedPage(it, key, use,
 		func(b []byte) (hiro.V3Page, error) {
-			pg, err := hiro.DecodeV3Page(b)
+			pg, err := hiro.DecodeV3Page(b, hiro.PageLimit)
 			if err == nil && len(pg.Txs) == 0 {
 				err = errors.New("cached page has no rows")
 			}
