@@ -107,14 +107,14 @@ func TestTile(t *testing.T) {
 	}
 }
 
-// The sizing rule: on a one-hour grid with the default cap of 5,000 rows
-// (sized for 3,500), windows span whole cells, hold about the target at
+// The sizing rule: on a one-hour grid with a cap of 5,000 rows (sized for
+// 3,500), windows span whole cells, hold about the target at
 // the density given, grow at most eightfold over the span that density was
 // measured on, share the rest of the gap evenly, and span four cells when
 // nothing is known.
 func TestSizerEnd(t *testing.T) {
 	const h = 3600
-	z := newSizer(h, 0)
+	z := newSizer(h, 5000)
 	perHour := func(rows float64, span int64) rate { return rate{perSecond: rows / h, span: span} }
 	tests := []struct {
 		name         string
@@ -157,7 +157,7 @@ func TestSizerEnd(t *testing.T) {
 // or of one cell, is paged as it is.
 func TestSizerShrink(t *testing.T) {
 	const h = 3600
-	z := newSizer(h, 0)
+	z := newSizer(h, 5000)
 	tests := []struct {
 		name       string
 		start, end int64
@@ -181,6 +181,9 @@ func TestSizerShrink(t *testing.T) {
 	}
 	if small := newSizer(h, 500); small.cap != 500 || small.target != 350 {
 		t.Fatalf("a cap of 500 rows: %+v, want the target at 350", small)
+	}
+	if def := newSizer(h, 0); def.cap != DefaultWindowRows {
+		t.Fatalf("no cap given: %+v, want DefaultWindowRows", def)
 	}
 }
 

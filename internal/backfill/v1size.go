@@ -12,20 +12,25 @@ import (
 // of a few pages (an hour of a busy chain) waste several per cent of the
 // requests, and windows of 50 to 100 pages under one per cent. Deep offsets
 // are slow on the server (it counts and skips every row before the
-// offset), so a window is kept to DefaultWindowRows rows. A gap is
+// offset), so a window is kept to DefaultWindowRows rows, an offset in the
+// low thousands that PostgreSQL skips in milliseconds. A gap is
 // therefore cut into windows one after the other, each sized by the
 // density the window before it revealed with its first page (or, for the
 // first of a gap, by the windows stored around it).
 const (
 	// DefaultWindowRows is the most rows a v1 window is planned to hold
 	// when Config.WindowRows is 0: its deepest page starts below this.
-	DefaultWindowRows = 5000
+	DefaultWindowRows = 7500
 	// targetShare is the share of the row cap a window is sized for: the
 	// headroom absorbs a window denser than the one before it, which
 	// would otherwise cost a request to cut. On a month of the simulator's
-	// bursty chains (6,000 to 73,000 transactions a day) 0.7 sends 0.7 to
-	// 1.1 % more requests than the rows need, cuts included; 0.8 cuts four
-	// times as often for the same pages.
+	// bursty chains (6,000 to 73,000 transactions a day, BenchmarkWindowSizing)
+	// the requests beyond what the rows need, cuts included, were:
+	//
+	//	cap \ share  0.6          0.7          0.8
+	//	5,000        0.93–1.20 %  0.70–1.09 %  0.94–1.32 %
+	//	6,000        0.71–0.99 %  0.67–0.96 %  0.53–0.96 %
+	//	7,500        0.59–0.80 %  0.46–0.77 %  0.56–0.78 %
 	targetShare = 0.7
 	// headCells is how many grid cells the first window of a gap spans
 	// when nothing is known of the density around it: four hours on the
