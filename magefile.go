@@ -4,7 +4,9 @@
 // tasks package, where the work and its tests live, and returns its error
 // through exitcode.Expose: Mage's main reads the exit code only from the
 // outermost error, and the tasks leave it on the cause (a lock exits 4).
-// Configure with backfill.yaml and the environment variables in the README.
+// Each first checks its command line (tasks.CheckArgs), so that a stray word
+// stops it before it does anything. Configure with backfill.yaml and the
+// environment variables in the README.
 package main
 
 import (
@@ -29,6 +31,9 @@ var Aliases = map[string]interface{}{
 
 // Backfill fetches transactions until the policy horizon is covered and verified (resumable; Ctrl+C commits and exits 130, a second Ctrl+C exits 130 at once).
 func Backfill(ctx context.Context) error {
+	if err := tasks.CheckArgs(os.Args[1:]); err != nil {
+		return exitcode.Expose(err)
+	}
 	defer tasks.ExitOnSecondInterrupt(os.Stderr)()
 	return exitcode.Expose(tasks.Backfill(ctx, proc))
 }
@@ -36,12 +41,18 @@ func Backfill(ctx context.Context) error {
 // Status reports coverage, missing ranges, the last run and any running backfill; exits 3 below coverage.min_percent.
 // Flag: -json=true prints one JSON object instead of text (default false; STATUS_FORMAT=json does the same).
 func Status(ctx context.Context, json *bool) error {
+	if err := tasks.CheckArgs(os.Args[1:], "json"); err != nil {
+		return exitcode.Expose(err)
+	}
 	return exitcode.Expose(tasks.Status(ctx, proc, json != nil && *json))
 }
 
 // Prune deletes raw cache files older than retention.raw_days and prints what it freed.
 // Flag: -dryrun=true only lists what it would delete (default false).
 func Prune(ctx context.Context, dryrun *bool) error {
+	if err := tasks.CheckArgs(os.Args[1:], "dryrun"); err != nil {
+		return exitcode.Expose(err)
+	}
 	return exitcode.Expose(tasks.Prune(ctx, proc, dryrun != nil && *dryrun))
 }
 
@@ -51,6 +62,9 @@ type Env mg.Namespace
 // Sync copies .env into every git worktree of the repo.
 // Flag: -force=true replaces a different .env too (default false: it is left alone).
 func (Env) Sync(ctx context.Context, force *bool) error {
+	if err := tasks.CheckArgs(os.Args[1:], "force"); err != nil {
+		return exitcode.Expose(err)
+	}
 	return exitcode.Expose(tasks.EnvSync(ctx, proc, force != nil && *force))
 }
 
@@ -62,6 +76,9 @@ func (Env) Sync(ctx context.Context, force *bool) error {
 // -rpm=N requests per minute it allows, likewise (default 0: unlimited);
 // -grow=true appends a block every 5 s, like the live chain (default false).
 func Sim(ctx context.Context, addr *string, seed *int, days *int, rps *int, rpm *int, grow *bool) error {
+	if err := tasks.CheckArgs(os.Args[1:], "addr", "seed", "days", "rps", "rpm", "grow"); err != nil {
+		return exitcode.Expose(err)
+	}
 	o := tasks.SimOptions{}
 	if addr != nil {
 		o.Addr = *addr
@@ -84,33 +101,53 @@ func Sim(ctx context.Context, addr *string, seed *int, days *int, rps *int, rpm 
 
 // Dashboards builds the first-seen parquet, panels/*.csv, the price panel and index.html; runs the backfill first when coverage is below policy.
 func Dashboards(ctx context.Context) error {
+	if err := tasks.CheckArgs(os.Args[1:]); err != nil {
+		return exitcode.Expose(err)
+	}
 	defer tasks.ExitOnSecondInterrupt(os.Stderr)()
 	return exitcode.Expose(tasks.Dashboards(ctx, proc))
 }
 
 // Smoke builds the dashboards, then runs fast checks of every artifact (alias smoke-notebook); a failure names the check and the numbers.
 func Smoke(ctx context.Context) error {
+	if err := tasks.CheckArgs(os.Args[1:]); err != nil {
+		return exitcode.Expose(err)
+	}
 	defer tasks.ExitOnSecondInterrupt(os.Stderr)()
 	return exitcode.Expose(tasks.Smoke(ctx, proc))
 }
 
 // Notebook rebuilds every artifact from the database and runs the smoke checks.
 func Notebook(ctx context.Context) error {
+	if err := tasks.CheckArgs(os.Args[1:]); err != nil {
+		return exitcode.Expose(err)
+	}
 	defer tasks.ExitOnSecondInterrupt(os.Stderr)()
 	return exitcode.Expose(tasks.Notebook(ctx, proc))
 }
 
 // Publish builds and checks the dashboards, then copies page, panels and parquet to paths.publish_dir with a manifest.
 func Publish(ctx context.Context) error {
+	if err := tasks.CheckArgs(os.Args[1:]); err != nil {
+		return exitcode.Expose(err)
+	}
 	defer tasks.ExitOnSecondInterrupt(os.Stderr)()
 	return exitcode.Expose(tasks.Publish(ctx, proc))
 }
 
 // Bench runs the benchmarks (rate budget, seed load and readers, rebuild from the raw cache, backfill peak RSS, status and dashboards at 10M) with go test -bench and ends with one line each; it takes tens of minutes.
-func Bench(ctx context.Context) error { return exitcode.Expose(tasks.Bench(ctx, proc)) }
+func Bench(ctx context.Context) error {
+	if err := tasks.CheckArgs(os.Args[1:]); err != nil {
+		return exitcode.Expose(err)
+	}
+	return exitcode.Expose(tasks.Bench(ctx, proc))
+}
 
 // Demo runs the whole chain offline against the built-in simulator in data/demo and prints where the page is.
 func Demo(ctx context.Context) error {
+	if err := tasks.CheckArgs(os.Args[1:]); err != nil {
+		return exitcode.Expose(err)
+	}
 	defer tasks.ExitOnSecondInterrupt(os.Stderr)()
 	return exitcode.Expose(tasks.Demo(ctx, proc))
 }
