@@ -79,7 +79,7 @@ func Sim(ctx context.Context, addr *string, seed *int, days *int, rps *int, rpm 
 	if err := tasks.CheckArgs(os.Args[1:], "addr", "seed", "days", "rps", "rpm", "grow"); err != nil {
 		return exitcode.Expose(err)
 	}
-	o := tasks.SimOptions{}
+	o := tasks.DefaultSimOptions()
 	if addr != nil {
 		o.Addr = *addr
 	}

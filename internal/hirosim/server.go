@@ -20,19 +20,26 @@ import (
 func (s *Sim) Handler() http.Handler { return s.handler }
 
 // Serve runs a simulator for cfg with faults on addr (e.g. "127.0.0.1:3999")
-// until ctx is done; it is what `mage sim` runs. logf (may be nil) receives
-// a start-up line with the URL and the chain tip.
+// until ctx is done. logf (may be nil) receives a start-up line with the
+// URL and the chain tip.
 func Serve(ctx context.Context, addr string, cfg Config, faults Faults, logf func(string, ...any)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("hirosim: listen on %s: %w", addr, err)
+	}
+	return ServeListener(ctx, ln, cfg, faults, logf)
+}
+
+// ServeListener is Serve on a listener the caller opened (and that it
+// closes), so that a caller can report a busy or bad address before it
+// says anything else.
+func ServeListener(ctx context.Context, ln net.Listener, cfg Config, faults Faults, logf func(string, ...any)) error {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
+	addr := ln.Addr().String()
 	s := New(cfg)
 	s.SetFaults(faults)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		s.Close()
-		return fmt.Errorf("hirosim: listen on %s: %w", addr, err)
-	}
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	s.lifeMu.Lock()
 	s.srv = srv
