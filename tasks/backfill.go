@@ -34,7 +34,7 @@ func Backfill(ctx context.Context, p Process) error {
 func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.Summary, error) {
 	if pol.ReadOnly {
 		return backfill.Summary{}, exitcode.Errorf(exitcode.BadInput,
-			"BACKFILL_READ_ONLY is set, so backfill may not write the database: unset it to backfill (only status and prune -dryrun=true work in read-only mode)")
+			"BACKFILL_READ_ONLY is set, so backfill may not write the database: unset it to backfill (in read-only mode status works and prune only lists)")
 	}
 	log := p.newLogger()
 	client, err := hiro.New(hiro.Options{
@@ -217,10 +217,12 @@ func printSummary(w io.Writer, pol *policy.Policy, s backfill.Summary) {
 	if s.Message != "" && s.Outcome != progress.OutcomeFailed {
 		fmt.Fprintf(w, "  note       %s\n", s.Message)
 	}
-	switch s.Outcome {
-	case progress.OutcomeInterrupted:
+	switch {
+	case s.Outcome == progress.OutcomeInterrupted && pol.File == demoPolicyName:
+		fmt.Fprintln(w, "  next       run `mage demo` again: it starts afresh")
+	case s.Outcome == progress.OutcomeInterrupted:
 		fmt.Fprintln(w, "  next       run `mage backfill` again to continue where this stopped")
-	case progress.OutcomePartial:
+	case s.Outcome == progress.OutcomePartial:
 		if pol.Offline {
 			fmt.Fprintln(w, "  next       run `mage backfill` without BACKFILL_OFFLINE to fetch what the raw cache lacks")
 			break

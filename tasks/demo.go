@@ -56,11 +56,15 @@ func (p Process) demo(ctx context.Context, chain hirosim.Config, days int) error
 	return nil
 }
 
+// demoPolicyName stands for the demo's policy file, which does not exist:
+// the start line names it, and the summary's next step is the demo's.
+const demoPolicyName = "the demo's built-in policy"
+
 // demoPolicy is the default policy pointed at a simulator, with a horizon
 // of days, every path under dir and no rate budget to wait on.
 func demoPolicy(dir, simURL string, days int) policy.Policy {
 	p := policy.Default()
-	p.Dir, p.File = dir, "the demo's built-in policy"
+	p.Dir, p.File = dir, demoPolicyName
 	p.Source.BaseURL = simURL
 	p.Source.API = "v1"
 	p.Source.RequestsPerMinute, p.Source.RequestsPerSecond = 100_000, 1000
