@@ -51,7 +51,13 @@ func RawCacheShare(cache PageCache, keys []string, horizon store.Span, settle, c
 	if err != nil || !ok {
 		return share, err
 	}
-	lo, hi := int64(0), int64(-1)
+	// A horizon that starts before the chain starts at its first block:
+	// counting the heights below it, which do not exist, made a complete
+	// cache of a young chain look nearly empty.
+	lo, hi := max(rec.Tip.Height-rec.Tip.Blocks+1, 0), int64(-1)
+	if rec.Tip.Blocks <= 0 {
+		lo = 0
+	}
 	if ref, err := rec.blockAt(horizon.Start - settle); err == nil {
 		lo = ref.Height
 	} else if !errors.Is(err, hiro.ErrBlockNotFound) {

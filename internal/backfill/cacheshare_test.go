@@ -31,6 +31,16 @@ func TestRawCacheShare(t *testing.T) {
 		t.Fatal(err)
 	}
 	cache := recordCache{OfflineRecordName: b}
+	// A chain younger than the horizon: its first block (height 150) is
+	// after the horizon's start, so no lookup answers there.
+	young := rec
+	young.Blocks = young.Blocks[1:]
+	young.Tip.Height, young.Tip.Blocks = 300, 151
+	yb, err := json.Marshal(young)
+	if err != nil {
+		t.Fatal(err)
+	}
+	youngCache := recordCache{OfflineRecordName: yb}
 	v1 := func(s, e int64) string { return CacheKey(SourceV1, hiro.Window{Start: s, End: e}, 0) }
 	tests := []struct {
 		name   string
@@ -44,6 +54,8 @@ func TestRawCacheShare(t *testing.T) {
 		{"v3 cells: heights 100..299 on a grid of 100, one of two cells held", []string{
 			V3CacheKey(hiro.BlockTopCursor(199)), V3CacheKey("150:0:3")}, cache, -1, 50},
 		{"v3 without a record is not measured", []string{V3CacheKey(hiro.BlockTopCursor(199))}, recordCache{}, -1, -1},
+		{"v3 of a chain younger than the horizon: from its first height, 150..299", []string{
+			V3CacheKey(hiro.BlockTopCursor(199)), V3CacheKey(hiro.BlockTopCursor(299))}, youngCache, -1, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
