@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -77,7 +78,7 @@ func FetchCoinGecko(ctx context.Context, cfg Config, from time.Time) ([]Point, e
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
+		return nil, unreachable(req.URL, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -90,6 +91,38 @@ func FetchCoinGecko(ctx context.Context, cfg Config, from time.Time) ([]Point, e
 	}
 	return pts, nil
 }
+
+// unreachable says in one line which host could not be reached and why:
+// the client's error repeats the URL, and a failed lookup names the
+// resolver, neither of which helps the reader.
+func unreachable(u *url.URL, err error) error {
+	var dns *net.DNSError
+	var op *net.OpError
+	why := err.Error()
+	switch {
+	case errors.As(err, &dns):
+		why = "lookup " + dns.Name + ": " + dns.Err
+	case errors.As(err, &op) && op.Err != nil:
+		why = op.Op + ": " + op.Err.Error()
+	case os.IsTimeout(err):
+		why = "no answer in time"
+	}
+	return &ReachError{Host: u.Host, Why: why, Err: err}
+}
+
+// ReachError is a price source that could not be reached at all.
+type ReachError struct {
+	Host, Why string
+	Err       error // the client's error, for errors.Is (a cancelled context)
+}
+
+// Error names the host, the reason and the way out.
+func (e *ReachError) Error() string {
+	return fmt.Sprintf("cannot reach %s (%s): check the network, or set dashboards.prices.source to csv or none", e.Host, e.Why)
+}
+
+// Unwrap returns the client's error.
+func (e *ReachError) Unwrap() error { return e.Err }
 
 // printable keeps an error body on one line and free of control characters.
 func printable(s string) string {

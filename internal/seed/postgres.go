@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -47,7 +48,7 @@ var _ Reader = (*Postgres)(nil)
 func OpenPostgres(ctx context.Context, connString, schema string) (*Postgres, error) {
 	cfg, err := pgx.ParseConfig(connString)
 	if err != nil {
-		return nil, &Error{Kind: ErrConnect, Msg: "seed postgres_url is not a valid PostgreSQL connection string: " + redactor{}.clean(err.Error())}
+		return nil, &Error{Kind: ErrConnect, Msg: "the URL is not a PostgreSQL connection string (want postgres://user:password@host:port/database): " + redactor{}.clean(parseProblem(err))}
 	}
 	red := redactor{password: cfg.Password}
 	where := fmt.Sprintf("PostgreSQL database %q on %s:%d as user %q", cfg.Database, cfg.Host, cfg.Port, cfg.User)
@@ -83,7 +84,33 @@ func connectError(ctx context.Context, err error, where string, cfg *pgx.ConnCon
 	if strings.Contains(msg, "password") && strings.Contains(msg, "auth") {
 		return &Error{Kind: ErrAuth, Msg: fmt.Sprintf("%s: the server asks for a password the URL does not give correctly: %s", where, red.clean(msg))}
 	}
-	return &Error{Kind: ErrConnect, Msg: fmt.Sprintf("cannot connect to %s: %s", where, red.clean(msg))}
+	return &Error{Kind: ErrConnect, Msg: fmt.Sprintf("cannot connect to %s: %s", where, red.clean(networkProblem(err)))}
+}
+
+// networkProblem is what went wrong below the driver, once: pgx lists
+// every address and fallback it tried, each with the same dial error, on
+// lines of their own. The innermost network error says it in a few words
+// ("connect: connection refused", "lookup db.example: no such host").
+func networkProblem(err error) string {
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &dns):
+		return dns.Error()
+	case errors.As(err, &op) && op.Err != nil:
+		return op.Op + ": " + op.Err.Error()
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// parseProblem is pgx's reason a connection string does not parse,
+// without its own restatement of the string.
+func parseProblem(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "("); i > 0 && strings.HasSuffix(msg, ")") {
+		return msg[i+1 : len(msg)-1]
+	}
+	return msg
 }
 
 // open starts the snapshot and runs every check.

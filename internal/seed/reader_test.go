@@ -246,7 +246,13 @@ func TestPostgresSetupErrors(t *testing.T) {
 		{name: "missing database", url: func(string) string { return srv.URL("nosuchdb", srv.Password) },
 			kind: seed.ErrConnect, contains: `database "nosuchdb" does not exist`},
 		{name: "unparsable url", url: func(string) string { return "postgres://postgres:" + srv.Password + "@localhost:notaport/db" },
-			kind: seed.ErrConnect, contains: "not a valid PostgreSQL connection string"},
+			kind: seed.ErrConnect, contains: "is not a PostgreSQL connection string (want postgres://user:password@host:port/database): "},
+		{name: "another scheme", url: func(string) string { return "mysql://u:" + srv.Password + "@localhost/db" },
+			kind: seed.ErrConnect, contains: "is not a PostgreSQL connection string"},
+		// One line, the network's reason once: pgx lists every address it
+		// tried, each with the same dial error.
+		{name: "nothing listening", url: func(string) string { return "postgres://u:" + srv.Password + "@127.0.0.1:1/db" },
+			kind: seed.ErrConnect, contains: `cannot connect to PostgreSQL database "db" on 127.0.0.1:1 as user "u": dial: connect: connection refused`},
 		{name: "missing schema", schema: "stacks_api", kind: seed.ErrSchema, contains: `has no schema "stacks_api"`},
 		{name: "auto finds no txs", prepare: func(t *testing.T, db string) {
 			srv.Exec(t, db, "ALTER SCHEMA stacks_blockchain_api RENAME TO other")
