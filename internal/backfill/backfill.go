@@ -236,6 +236,8 @@ type run struct {
 	cacheW    *cacheWriter // nil: cachePut writes at once
 	// unverified are the units given up on in this run, by label.
 	unverified map[string]*UnverifiedError
+	// drifted are the windows the audit re-opened in this run, by label.
+	drifted map[string]bool
 	// notCached are the units an offline run found pages missing for.
 	notCached map[string]*NotCachedError
 
@@ -256,7 +258,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err := cfg.validate(); err != nil {
 		return sum, err
 	}
-	r := &run{cfg: cfg, log: cfg.Logger, started: time.Now(), unverified: map[string]*UnverifiedError{}}
+	r := &run{cfg: cfg, log: cfg.Logger, started: time.Now(), unverified: map[string]*UnverifiedError{}, drifted: map[string]bool{}}
 	sum.Started = r.started
 	r.lastCommit.Store(r.started.UnixNano())
 	r.state = progress.State{

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -509,4 +510,60 @@ func TestHostileV3WalkEndsMidChain(t *testing.T) {
 			h.exact()
 		})
 	}
+}
+
+// A server that serves one transaction in two final v1 windows, with two
+// burn times, makes the second window's write move the row out of the
+// first, which was verified with it. The end-of-iteration audit notices
+// the first window no longer holds its rows and fetches it again; when
+// the two keep taking the row from each other, one is given up on: the
+// run ends with an error naming it and its span missing, never at full
+// coverage with a row short. An honest rerun ends exact.
+func TestHostileV1TransactionInTwoWindows(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, backfill.SourceV1, 303)
+	h.cfg.Concurrency = 1 // windows oldest first, one after the other
+	l := h.throughLiar(backfill.SourceV1)
+	var mu sync.Mutex
+	var stolen map[string]any
+	var from, into string
+	l.set(func(path string, q url.Values, body map[string]any) bool {
+		if path != "/extended/v1/tx" || q.Get("start_time") == "" || !finalWindow(h, q) {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		res, _ := body["results"].([]any)
+		switch {
+		case stolen == nil && len(res) > 0: // a row of the first window asked for
+			stolen, from = maps.Clone(res[0].(map[string]any)), q.Get("start_time")
+			return false
+		case stolen == nil || q.Get("start_time") == from || len(res) == 0 || len(res) >= 50:
+			return false
+		case into != "" && into != q.Get("start_time"):
+			return false
+		}
+		into = q.Get("start_time") // served again on a later window's last page, every time
+		start, _ := strconv.ParseFloat(into, 64)
+		dup := maps.Clone(stolen)
+		dup["burn_block_time"] = start
+		body["results"] = append(res, dup)
+		body["total"] = body["total"].(float64) + 1
+		return true
+	})
+	sum, err := backfill.Run(context.Background(), h.cfg)
+	if into == "" {
+		t.Fatal("the test lied about nothing")
+	}
+	var gaveUp *backfill.GaveUpError
+	if !errors.As(err, &gaveUp) || !strings.Contains(err.Error(), "its rows changed after it was verified") || len(sum.Coverage.Missing) == 0 {
+		t.Fatalf("row %v of window %s also served in window %s: err %v, coverage %.2f, missing %v; want a window given up on and missing",
+			stolen["tx_id"], from, into, err, sum.Coverage.Percent, sum.Coverage.Missing)
+	}
+	l.set(nil)
+	sum, err = backfill.Run(context.Background(), h.cfg)
+	if err != nil || sum.Coverage.Percent != 100 {
+		t.Fatalf("honest rerun: err %v, coverage %.2f", err, sum.Coverage.Percent)
+	}
+	h.exact()
 }

@@ -194,6 +194,9 @@ func (r *run) iteration(ctx context.Context, n int, src Source) (iterResult, Bou
 	if err := prove(); err != nil {
 		return iterResult{}, b, err
 	}
+	if err := r.audit(ctx, it); err != nil {
+		return iterResult{}, b, err
+	}
 	if windows, err = cfg.Store.Windows(dbctx); err != nil {
 		return iterResult{}, b, err
 	}

@@ -3,9 +3,11 @@ package backfill
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/hiro"
+	"github.com/stxwallets/walletcache/internal/seed"
 	"github.com/stxwallets/walletcache/internal/store"
 )
 
@@ -64,6 +66,13 @@ func (r *run) recheck(ctx context.Context, it *Iteration) error {
 			reopen = append(reopen, w)
 		}
 	}
+	return r.reopen(ctx, it, reopen)
+}
+
+// reopen drops covered windows so that whichever source runs next fetches
+// them again, past the raw cache: the windows, the v3 segments whose rows
+// span them, and their cached v1 pages.
+func (r *run) reopen(ctx context.Context, it *Iteration, reopen []store.Window) error {
 	if len(reopen) == 0 {
 		return nil
 	}
@@ -117,4 +126,46 @@ func overlaps(spans []store.Span, lo, hi int64) bool {
 		}
 	}
 	return false
+}
+
+// driftSources are the sources whose windows are verified by their rows'
+// count: a v1 window against the API's total, a seed's against its
+// database's. A v3 window is recorded from a walk's proof, again at every
+// proof, so a count that moved is measured there.
+var driftSources = []string{SourceV1, seed.KindPostgres, seed.KindArchive}
+
+// audit re-opens, at the end of an iteration, every covered window whose
+// span no longer holds the rows it was verified with: a server that serves
+// one transaction in two final windows, with two burn times, makes the
+// second window's upsert move the row out of the first, which would stay
+// covered without it. Such a window is re-opened once in a run; one that
+// drifts again is given up on (the run ends with an error naming it, and
+// its span stays missing), so that two windows cannot take a row from
+// each other for ever.
+func (r *run) audit(ctx context.Context, it *Iteration) error {
+	drifted, now, err := r.cfg.Store.DriftedWindows(context.WithoutCancel(ctx), driftSources...)
+	if err != nil || len(drifted) == 0 {
+		return err
+	}
+	for i, w := range drifted {
+		label := windowLabel + span(w).String()
+		r.log.Warn("a covered window no longer holds the rows it was verified with; the server serves one of its transactions elsewhere too",
+			"window", span(w), "verified_with", w.StoredRows, "holds", now[i])
+		if r.drifted[label] {
+			r.noteUnverified(&UnverifiedError{Unit: label, Start: w.Start, End: w.End, Attempts: 2,
+				Detail: fmt.Sprintf("its rows changed after it was verified, twice in this run (verified with %d, now %d): the server serves a transaction of it in another window too", w.StoredRows, now[i])})
+		}
+		r.drifted[label] = true
+	}
+	if r.cfg.Offline {
+		// Nothing can be fetched again, and the raw cache must keep its
+		// pages: the windows only stop counting as covered.
+		for _, w := range drifted {
+			label := windowLabel + span(w).String()
+			r.noteUnverified(&UnverifiedError{Unit: label, Start: w.Start, End: w.End, Attempts: 1,
+				Detail: "its rows changed after it was verified, and an offline run cannot fetch it again"})
+		}
+		return r.cfg.Store.DropWindows(context.WithoutCancel(ctx), drifted)
+	}
+	return r.reopen(ctx, it, drifted)
 }

@@ -487,7 +487,7 @@ func copyColumns(line []byte) ([]string, error) {
 }
 
 // Kind returns "archive".
-func (a *Archive) Kind() string { return "archive" }
+func (a *Archive) Kind() string { return KindArchive }
 
 // Tip returns the tip read at open.
 func (a *Archive) Tip(context.Context) (Tip, error) { return a.tip, nil }

@@ -311,7 +311,7 @@ func (p *Postgres) queryError(ctx context.Context, what string, err error) error
 }
 
 // Kind returns "postgres".
-func (p *Postgres) Kind() string { return "postgres" }
+func (p *Postgres) Kind() string { return KindPostgres }
 
 // Tip returns the tip read at open.
 func (p *Postgres) Tip(context.Context) (Tip, error) { return p.tip, nil }

@@ -12,7 +12,8 @@ import (
 
 // Reader is what the backfill needs from a seed, whichever its kind.
 type Reader interface {
-	// Kind is "postgres" or "archive", for logs, the summary and status.
+	// Kind is KindPostgres or KindArchive, for logs, the summary, status
+	// and the source of the windows a seed fills.
 	Kind() string
 	// Tip is the chain tip of the seed's snapshot. It is read once at
 	// open; every row a reader hands out is at or below Tip().Height.
@@ -30,6 +31,12 @@ type Reader interface {
 
 // BatchSize is the most rows Scan hands to fn at once.
 const BatchSize = 4096
+
+// The kinds of seed, as Reader.Kind names them.
+const (
+	KindPostgres = "postgres" // a stacks-blockchain-api PostgreSQL database
+	KindArchive  = "archive"  // a pg_dump archive of one, read with pg_restore
+)
 
 // AnchorDepth is how far below the tip Tip.Anchor is taken: deep enough to
 // be final on any network, so the caller can compare its hash with the

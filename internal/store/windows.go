@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,6 +50,40 @@ FROM windows ORDER BY start_time`)
 		out = append(out, w)
 	}
 	return out, rows.Err()
+}
+
+// DriftedWindows are the covered windows of the given sources whose spans
+// no longer hold the rows they were verified with, and what each holds
+// now. Final history does not move, so a drift is a row written since
+// with the same tx_id for another window (the upsert moves it), or one
+// deleted or added behind the backfill's back. One grouped scan of the
+// burn times counts every span.
+func (s *Store) DriftedWindows(ctx context.Context, sources ...string) (drifted []Window, now []int64, err error) {
+	ws, err := s.Windows(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var check []Window
+	var spans []Span
+	for _, w := range ws {
+		if w.Covered() && w.StoredRows >= 0 && slices.Contains(sources, w.Source) {
+			check = append(check, w)
+			spans = append(spans, Span{Start: w.Start, End: w.End})
+		}
+	}
+	if len(check) == 0 {
+		return nil, nil, nil
+	}
+	counts, err := countByBurnTime(ctx, s.db, spans)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, w := range check {
+		if counts[i] != w.StoredRows {
+			drifted, now = append(drifted, w), append(now, counts[i])
+		}
+	}
+	return drifted, now, nil
 }
 
 // NextWindowID returns an unused window id.
