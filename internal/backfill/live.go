@@ -120,7 +120,7 @@ func (r *run) publish(ctx context.Context) {
 				"pages", s.IterationPages, "pages_estimate", s.PagesEstimate, "pages_in_run", s.Pages, "rows", s.Rows,
 				"tx_per_second", int64(s.TxPerSecond), "requests_per_minute", int64(s.RequestsPerMin), "throttled", s.Throttled,
 				"units_done", s.UnitsDone, "units_planned", s.UnitsPlanned, "unit_kind", s.UnitKind,
-				"eta", eta, "coverage_percent", s.CoveragePercent)
+				"eta", eta, "coverage_percent", round2(s.CoveragePercent))
 		}
 		if quiet := time.Since(s.LastCommitAt); s.Phase == progress.PhaseFetching && quiet > r.cfg.Stall && time.Since(lastWarn) > r.cfg.Stall {
 			lastWarn = time.Now()

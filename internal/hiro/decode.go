@@ -67,6 +67,11 @@ type v1Tx struct {
 	} `json:"smart_contract"`
 }
 
+// MaxTotal bounds the total a v1 page may claim. No window, nor the whole
+// chain, holds a billion transactions; a window believing such a total
+// would set out to list every page of it.
+const MaxTotal = 1_000_000_000
+
 // DecodeTxPage decodes and checks a GET /extended/v1/tx body. Any defect is
 // reported as ErrMalformed so callers retry the request instead of storing a
 // partial page.
@@ -78,9 +83,9 @@ func DecodeTxPage(body []byte) (TxPage, error) {
 	if env.Total == nil || env.Results == nil || env.Limit == nil || env.Offset == nil {
 		return TxPage{}, fmt.Errorf("%w: envelope lacks limit, offset, total or results", ErrMalformed)
 	}
-	if *env.Total < 0 || *env.Offset < 0 || *env.Limit < 0 || len(env.Results) > PageLimit {
-		return TxPage{}, fmt.Errorf("%w: %w: envelope limit %d, offset %d, total %d with %d results: want non-negative numbers and at most %d results",
-			ErrMalformed, ErrImpossibleValue, *env.Limit, *env.Offset, *env.Total, len(env.Results), PageLimit)
+	if *env.Total < 0 || *env.Total > MaxTotal || *env.Offset < 0 || *env.Limit < 0 || len(env.Results) > PageLimit {
+		return TxPage{}, fmt.Errorf("%w: %w: envelope limit %d, offset %d, total %d with %d results: want non-negative numbers, a total of at most %d and at most %d results",
+			ErrMalformed, ErrImpossibleValue, *env.Limit, *env.Offset, *env.Total, len(env.Results), MaxTotal, PageLimit)
 	}
 	page := TxPage{Limit: *env.Limit, Offset: *env.Offset, Total: *env.Total, Txs: make([]chain.Tx, 0, len(env.Results))}
 	for i := range env.Results {

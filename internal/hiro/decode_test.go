@@ -78,6 +78,10 @@ func TestDecodeTxPage(t *testing.T) {
 		{"missing burn time", `{"limit":50,"offset":0,"total":1,"results":[{"tx_id":"0x1","tx_type":"coinbase","tx_status":"success","nonce":0,"fee_rate":"1","sender_address":"SPA","block_height":1,"burn_block_height":1,"tx_index":0,"canonical":true}]}`},
 		{"transfer without payload", `{"limit":50,"offset":0,"total":1,"results":[{"tx_id":"0x1","tx_type":"token_transfer","tx_status":"success","nonce":0,"fee_rate":"1","sender_address":"SPA","block_height":1,"burn_block_height":1,"burn_block_time":1,"tx_index":0,"canonical":true}]}`},
 		{"html error page", `<html>502 Bad Gateway</html>`},
+		{"a total no window can hold", `{"limit":50,"offset":0,"total":1000000000000,"results":[]}`},
+	}
+	if _, err := DecodeTxPage([]byte(`{"limit":50,"offset":0,"total":1000000000,"results":[]}`)); err != nil {
+		t.Fatalf("a total of MaxTotal: %v", err)
 	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {
