@@ -1,13 +1,17 @@
 //go:build mage
 
-// The targets of the Stacks wallet history cache. Each one forwards to the
-// tasks package, where the work and its tests live, and returns its error
+// The Stacks wallet history cache: keeps a verified year of Stacks mainnet
+// transactions in data/cache/wallet_metrics.duckdb and builds wallet
+// dashboards from it. Configure with backfill.yaml and the environment
+// variables in the README; `mage -h <target>` explains a target and its
+// flags (-name=value).
+package main
+
+// Each target checks its command line first (tasks.CheckArgs), so that a
+// stray word stops it before it does anything, then forwards to the tasks
+// package, where the work and its tests live, and returns its error
 // through exitcode.Expose: Mage's main reads the exit code only from the
 // outermost error, and the tasks leave it on the cause (a lock exits 4).
-// Each first checks its command line (tasks.CheckArgs), so that a stray word
-// stops it before it does anything. Configure with backfill.yaml and the
-// environment variables in the README.
-package main
 
 import (
 	"context"
@@ -68,7 +72,7 @@ func (Env) Sync(ctx context.Context, force *bool) error {
 	return exitcode.Expose(tasks.EnvSync(ctx, proc, force != nil && *force))
 }
 
-// Sim serves the Hiro-compatible simulator until Ctrl+C (mage -h sim explains its flags). Flags take the form -name=value:
+// Sim serves the Hiro-compatible simulator until Ctrl+C and prints how to point a backfill at it. Flags take the form -name=value:
 // -addr=HOST:PORT where it listens (default 127.0.0.1:3999);
 // -seed=N the generated chain's seed, the same seed giving the same chain (default 0);
 // -days=N days of history, 1..3650 (default 30);

@@ -291,6 +291,9 @@ func (l *loader) yamlErr(err error, data []byte) {
 	key := ""
 	if line > 0 {
 		key = keyPathAt(data, line)
+		if lines := strings.Split(string(data), "\n"); line <= len(lines) && strings.ContainsRune(lines[line-1], '\t') {
+			msg += " (the line holds a tab: YAML indents with spaces only)"
+		}
 	}
 	l.fileErr(line, key, "invalid YAML: "+msg)
 }

@@ -379,6 +379,8 @@ func TestLoadStructureErrors(t *testing.T) {
 			`:3: horizon.target_days: must be a whole number from 1 to 3650, got a mapping of keys`}},
 		{"invalid YAML", "source:\n  api: [v1\nhorizon:\n  target_days: 3\n", []string{
 			`:2: source.api: invalid YAML: did not find expected ',' or ']'`}},
+		{"a tab for indentation", "horizon:\n\ttarget_days: 3\n", []string{
+			`:2: invalid YAML: found character that cannot start any token (the line holds a tab: YAML indents with spaces only)`}},
 		{"invalid YAML on line 1", "a: b: c\n", []string{
 			`:1: a: invalid YAML: mapping values are not allowed in this context`}},
 		{"invalid YAML scanner error", "source:\n  api: v1\n  bad: @x\n", []string{

@@ -477,13 +477,21 @@ func (r PruneReport) String() string {
 	if r.DryRun {
 		verb = "would delete"
 	}
-	s := fmt.Sprintf("%s %d page files (%s) fetched before %s, %d stale temporary files (%s) and %d folders; kept %d files (%s)",
-		verb, r.Files, HumanBytes(r.Bytes), r.Cutoff.Format(dateLayout), r.TempFiles, HumanBytes(r.TempBytes),
-		r.Folders, r.Kept.Files, HumanBytes(r.Kept.Bytes))
+	s := fmt.Sprintf("%s %s (%s) fetched before %s, %s (%s) and %s; kept %s (%s)",
+		verb, count(r.Files, "page file"), HumanBytes(r.Bytes), r.Cutoff.Format(dateLayout), count(r.TempFiles, "stale temporary file"),
+		HumanBytes(r.TempBytes), count(r.Folders, "folder"), count(r.Kept.Files, "file"), HumanBytes(r.Kept.Bytes))
 	if r.Kept.Files > 0 {
 		s += fmt.Sprintf(" fetched %s to %s", r.Kept.Oldest.Format(dateLayout), r.Kept.Newest.Format(dateLayout))
 	}
 	return s
+}
+
+// count is n things, the noun in the plural unless n is 1.
+func count[N int | int64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // HumanBytes prints a size with a binary unit: 0 B, 1.5 KiB, 2.0 GiB.

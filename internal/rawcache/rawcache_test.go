@@ -517,7 +517,7 @@ func TestPruneTemporaryAndForeignFiles(t *testing.T) {
 func TestReportString(t *testing.T) {
 	r := PruneReport{DryRun: true, Cutoff: day("2026-01-24T00:00:00Z"), Files: 3, Bytes: 1536, Folders: 1,
 		Kept: Usage{Files: 2, Bytes: 10, Oldest: day("2026-01-24T00:00:00Z"), Newest: day("2026-03-10T00:00:00Z")}}
-	want := "would delete 3 page files (1.5 KiB) fetched before 2026-01-24, 0 stale temporary files (0 B) and 1 folders; kept 2 files (10 B) fetched 2026-01-24 to 2026-03-10"
+	want := "would delete 3 page files (1.5 KiB) fetched before 2026-01-24, 0 stale temporary files (0 B) and 1 folder; kept 2 files (10 B) fetched 2026-01-24 to 2026-03-10"
 	if got := r.String(); got != want {
 		t.Errorf("String() =\n%s\nwant\n%s", got, want)
 	}

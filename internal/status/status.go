@@ -55,7 +55,7 @@ type LastRun struct {
 	FinishedAt  *time.Time `json:"finished_at"`
 	DurationSec float64    `json:"duration_seconds"`
 	Outcome     string     `json:"outcome"`
-	Source      string     `json:"source,omitempty"` // the API the run paged: v1, v3, or v1->v3 after a switch
+	Source      string     `json:"source"` // the API the run paged: v1, v3, or v1->v3 after a switch; "" when it paged none
 	Pages       int64      `json:"pages"`
 	Requests    int64      `json:"requests"`
 	Retries     int64      `json:"retries"`
@@ -63,11 +63,13 @@ type LastRun struct {
 	RowsWritten int64      `json:"rows_written"`
 	RowsDeleted int64      `json:"rows_deleted"`
 	CacheHits   int64      `json:"cache_hits"`
-	Message     string     `json:"message,omitempty"`
+	Message     string     `json:"message"` // "" when the run left none
 	// Derived is set when the run never recorded its end (kill -9, a
 	// crash, a full disk): the figures are what it last published, in its
-	// progress file, of the pages it had committed. Empty otherwise.
-	Derived string `json:"derived,omitempty"`
+	// progress file, of the pages it had committed. Empty otherwise; the
+	// key is always there, like every key of last_run, for a consumer
+	// that reads it without checking.
+	Derived string `json:"derived"`
 }
 
 // Report is everything status says; its JSON form is the machine interface

@@ -184,6 +184,24 @@ func TestJSONKeys(t *testing.T) {
 	if mr["start"] == nil || mr["end"] == nil {
 		t.Errorf("missing range %v", mr)
 	}
+	// Every key of last_run, empty ones included.
+	r := sample()
+	r.LastRun.Source, r.LastRun.Message, r.LastRun.Derived = "", "", ""
+	buf.Reset()
+	if err := WriteJSON(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	m = nil
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	last := m["last_run"].(map[string]any)
+	for _, k := range []string{"started_at", "finished_at", "duration_seconds", "outcome", "source", "pages", "requests",
+		"retries", "throttled", "rows_written", "rows_deleted", "cache_hits", "derived", "message"} {
+		if _, ok := last[k]; !ok {
+			t.Errorf("last_run lacks %q", k)
+		}
+	}
 }
 
 // The human report, pinned by a golden file (go test -update rewrites it).
