@@ -451,8 +451,8 @@ func (u *segmentUnit) page(ctx context.Context, it *Iteration, cursor string) (h
 	pg, body, hit, err := cachedPage(it, key, use,
 		func(b []byte) (hiro.V3Page, error) {
 			pg, err := hiro.DecodeV3Page(b, hiro.PageLimit)
-			if err == nil && len(pg.Txs) == 0 {
-				err = errors.New("cached page has no rows")
+			if err == nil {
+				err = cachedPageFits(pg, cursor)
 			}
 			return pg, err
 		},
@@ -465,6 +465,28 @@ func (u *segmentUnit) page(ctx context.Context, it *Iteration, cursor string) (h
 		cachePut(it, key, body)
 	}
 	return pg, nil
+}
+
+// cachedPageFits checks a cached page against the cursor it is kept under:
+// it has rows, and starts at the cursor's row, or at or below the top of
+// the cursor's block. A file holding another cursor's page (a copy gone
+// wrong) is deleted and fetched again; kept, a page of another row would
+// send the walk back to the top of its block, to read it again, for ever.
+func cachedPageFits(pg hiro.V3Page, cursor string) error {
+	if len(pg.Txs) == 0 {
+		return errors.New("cached page has no rows")
+	}
+	h, m, i, err := hiro.ParseCursor(cursor)
+	if err != nil {
+		return nil // the newest page is never cached
+	}
+	if rowCursor := m != 0 || i != 0; rowCursor && pg.Current != cursor {
+		return fmt.Errorf("cached page starts at %s, not at its cursor %s", pg.Current, cursor)
+	}
+	if first := pg.Txs[0].BlockHeight; first > h {
+		return fmt.Errorf("cached page starts at height %d, above its cursor %s", first, cursor)
+	}
+	return nil
 }
 
 // useCache tells whether the page at cursor may come from the raw cache and
