@@ -124,6 +124,15 @@ func (p Process) runBackfill(ctx context.Context, pol *policy.Policy) (backfill.
 		ProgressPath:  progress.PathFor(st.Path()),
 	})
 	printSummary(p.Stdout, pol, sum)
+	if err == nil && pol.Offline && sum.RunID != 0 && sum.Coverage.Percent < pol.Coverage.MinPercent {
+		// Pages missing from the cache are an error of their own; this is
+		// a cache that held every page it was asked for, and still proves
+		// less than the policy wants (a v3 rebuild, whose newest final
+		// hours only a walk from the chain tip proves).
+		return sum, exitcode.Errorf(exitcode.BelowPolicy,
+			"the offline rebuild leaves coverage at %.2f%%, below coverage.min_percent (%.0f%%): run `mage backfill` without BACKFILL_OFFLINE to fetch the rest",
+			sum.Coverage.Percent, pol.Coverage.MinPercent)
+	}
 	return sum, backfillError(err)
 }
 

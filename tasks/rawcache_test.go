@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -118,6 +119,31 @@ func TestOfflineRebuild(t *testing.T) {
 	}
 	if rep.RawCacheV1Percent == nil || *rep.RawCacheV1Percent != 100 || rep.RawCacheV3Percent != nil {
 		t.Fatalf("status: raw cache holds v1 %v, v3 %v of the horizon, want 100 %% and not measured", rep.RawCacheV1Percent, rep.RawCacheV3Percent)
+	}
+}
+
+// An offline v3 rebuild proves the newest final hours only with a walk
+// from the chain tip, which it cannot make: it ends below the policy, and
+// exits 3 saying so, so that a CI job does not take it for complete.
+func TestOfflineBelowPolicyExits3(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, simConfig(2, 33), "")
+	e.useSource("v3", "horizon:\n  target_days: 3\n  settle_minutes: 120")
+	if _, err := e.backfill(); err != nil {
+		t.Fatal(err)
+	}
+	pol := e.pol()
+	for _, p := range []string{pol.Paths.Database, pol.Paths.Database + ".wal"} {
+		_ = os.Remove(p)
+	}
+	e.setenv(policy.EnvOffline, "1")
+	e.setenv(policy.EnvAPIURL, closedPort(t))
+	sum, err := e.procTo(io.Discard).runBackfill(context.Background(), e.pol())
+	if sum.Coverage.Percent >= 100 {
+		t.Fatalf("offline v3 rebuild reached %.2f %%: the test needs one that cannot", sum.Coverage.Percent)
+	}
+	if exitcode.Of(err) != exitcode.BelowPolicy || !strings.Contains(fmt.Sprint(err), "without BACKFILL_OFFLINE") {
+		t.Fatalf("offline rebuild at %.2f %%: %v (exit %d), want exit 3 naming the way out", sum.Coverage.Percent, err, exitcode.Of(err))
 	}
 }
 
