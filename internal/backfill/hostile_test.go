@@ -244,14 +244,7 @@ func TestHostileWindowThatNeverMatches(t *testing.T) {
 	h := newHarness(t, backfill.SourceV1, 204)
 	l := h.throughLiar(backfill.SourceV1)
 	var target string
-	var mu sync.Mutex
-	l.set(func(path string, q url.Values, body map[string]any) bool {
-		if path != "/extended/v1/tx" || q.Get("start_time") == "" || !finalWindow(h, q) {
-			return false
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		res, _ := body["results"].([]any)
+	l.setOnFinalPages(h, func(q url.Values, body map[string]any, res []any) bool {
 		if target == "" && len(res) > 1 {
 			target = q.Get("start_time")
 		}
@@ -357,6 +350,27 @@ func TestHostileFinalWindowGrows(t *testing.T) {
 	h.exact()
 }
 
+// setOnFinalPages makes the liar rewrite with f the answers for pages of
+// final v1 windows, one at a time, f getting the page's results.
+func (l *liar) setOnFinalPages(h *harness, f func(q url.Values, body map[string]any, res []any) bool) {
+	var mu sync.Mutex
+	l.set(func(path string, q url.Values, body map[string]any) bool {
+		if !finalWindowPage(h, path, q) {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		res, _ := body["results"].([]any)
+		return f(q, body, res)
+	})
+}
+
+// finalWindowPage says whether a request is for a page of a final v1
+// window.
+func finalWindowPage(h *harness, path string, q url.Values) bool {
+	return path == "/extended/v1/tx" && q.Get("start_time") != "" && finalWindow(h, q)
+}
+
 // finalWindow reports whether a v1 list request asks for a final window
 // (one ending at least the settle margin before the tip): what the hostile
 // tests below lie about must count in coverage.
@@ -377,7 +391,7 @@ func TestHostileImpossibleValueEveryTime(t *testing.T) {
 	var window string
 	l.set(func(path string, q url.Values, body map[string]any) bool {
 		res, _ := body["results"].([]any)
-		if path != "/extended/v1/tx" || q.Get("start_time") == "" || len(res) == 0 || !finalWindow(h, q) {
+		if !finalWindowPage(h, path, q) || len(res) == 0 {
 			return false
 		}
 		mu.Lock()
@@ -524,16 +538,9 @@ func TestHostileV1TransactionInTwoWindows(t *testing.T) {
 	h := newHarness(t, backfill.SourceV1, 303)
 	h.cfg.Concurrency = 1 // windows oldest first, one after the other
 	l := h.throughLiar(backfill.SourceV1)
-	var mu sync.Mutex
 	var stolen map[string]any
 	var from, into string
-	l.set(func(path string, q url.Values, body map[string]any) bool {
-		if path != "/extended/v1/tx" || q.Get("start_time") == "" || !finalWindow(h, q) {
-			return false
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		res, _ := body["results"].([]any)
+	l.setOnFinalPages(h, func(q url.Values, body map[string]any, res []any) bool {
 		switch {
 		case stolen == nil && len(res) > 0: // a row of the first window asked for
 			stolen, from = maps.Clone(res[0].(map[string]any)), q.Get("start_time")
