@@ -463,9 +463,9 @@ func TestHostileV3WalkEndsMidChain(t *testing.T) {
 	for i, tt := range []struct {
 		name     string
 		blockTop bool // the lie answers a block-top cursor, else a row cursor
-		lie      func(l *liar, at func(url.Values) bool)
+		lie      func(l *liar, cell int64, at func(url.Values) bool)
 	}{
-		{"an empty page", false, func(l *liar, at func(url.Values) bool) {
+		{"an empty page", false, func(l *liar, _ int64, at func(url.Values) bool) {
 			l.set(func(path string, q url.Values, body map[string]any) bool {
 				if path != hiro.V3TransactionsPath || !at(q) {
 					return false
@@ -475,16 +475,30 @@ func TestHostileV3WalkEndsMidChain(t *testing.T) {
 				return true
 			})
 		}},
-		{"a full page without a next cursor", false, func(l *liar, at func(url.Values) bool) {
+		{"a full page without a next cursor", false, func(l *liar, cell int64, at func(url.Values) bool) {
 			l.set(func(path string, q url.Values, body map[string]any) bool {
-				if path != hiro.V3TransactionsPath || !at(q) {
+				if path != hiro.V3TransactionsPath {
 					return false
 				}
-				body["cursor"].(map[string]any)["next"] = nil
+				// Only a page whose next row is still above the bottom of
+				// its first row's cell: a page that reaches a segment's
+				// lowest height may end the walk, and its lie is harmless.
+				cur, _ := body["cursor"].(map[string]any)
+				next, _ := cur["next"].(string)
+				res, _ := body["results"].([]any)
+				nextHeight, _, _, err := hiro.ParseCursor(next)
+				if err != nil || len(res) == 0 {
+					return false
+				}
+				first := int64(res[0].(map[string]any)["block"].(map[string]any)["height"].(float64))
+				if nextHeight <= first/cell*cell || !at(q) {
+					return false
+				}
+				cur["next"] = nil
 				return true
 			})
 		}},
-		{"a 404 at the top of a block", true, func(l *liar, at func(url.Values) bool) {
+		{"a 404 at the top of a block", true, func(l *liar, _ int64, at func(url.Values) bool) {
 			l.answer(func(path string, q url.Values) (int, string) {
 				if path != hiro.V3TransactionsPath || !at(q) {
 					return 0, ""
@@ -499,7 +513,7 @@ func TestHostileV3WalkEndsMidChain(t *testing.T) {
 			l := h.throughLiar(backfill.SourceV3)
 			var mu sync.Mutex
 			var lied string // the one cursor lied about, every time it is asked
-			tt.lie(l, func(q url.Values) bool {
+			tt.lie(l, h.cfg.SegmentCell, func(q url.Values) bool {
 				mu.Lock()
 				defer mu.Unlock()
 				if lied == "" && midChain(h, q, tt.blockTop) {
