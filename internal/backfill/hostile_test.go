@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/backfill"
+	"github.com/stxwallets/walletcache/internal/chain"
 	"github.com/stxwallets/walletcache/internal/exitcode"
 	"github.com/stxwallets/walletcache/internal/hiro"
 	"github.com/stxwallets/walletcache/internal/hirosim"
@@ -301,9 +302,14 @@ func TestHostileBadPageServedOnce(t *testing.T) {
 }
 
 // A final window that grows after it was verified (a Bitcoin timestamp
-// that ran backwards past the settle margin; here, a server that hid one of
-// its rows and counted it out of the total) is re-checked on the next run,
-// re-opened, and fetched again: the database ends exact.
+// that ran backwards past the settle margin; here, a server that hid the
+// newest of its rows and counted it out of the total) is re-checked on the
+// next run, re-opened, and fetched again: the database ends exact. The
+// newest row is the one hidden because the pages are in ascending order:
+// leaving it out shifts no other row's offset, so the lie is a server
+// that simply did not have it yet. (Hiding an older row without shifting
+// the pages after it makes a server whose pages never add up to its
+// total, whenever that total is a multiple of the page size.)
 func TestHostileFinalWindowGrows(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, backfill.SourceV1, 206)
@@ -311,7 +317,8 @@ func TestHostileFinalWindowGrows(t *testing.T) {
 	tip := h.sim.Tip().BurnTime.Unix()
 	at := tip - 5*3600 // inside the last 6 hours before the final edge
 	var mu sync.Mutex
-	var window, hidden string
+	var window string
+	var from, to int64 // the window's span
 	l.set(func(path string, q url.Values, body map[string]any) bool {
 		start, _ := strconv.ParseInt(q.Get("start_time"), 10, 64)
 		end, _ := strconv.ParseInt(q.Get("end_time"), 10, 64)
@@ -322,28 +329,36 @@ func TestHostileFinalWindowGrows(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		if window == "" && len(res) > 0 {
-			window, hidden = q.Get("start_time"), res[0].(map[string]any)["tx_id"].(string)
+			window, from, to = q.Get("start_time"), start, end
 		}
-		if q.Get("start_time") != window {
+		if q.Get("start_time") != window || q.Get("end_time") != strconv.FormatInt(to, 10) {
 			return false
 		}
+		newest := body["total"].(float64) - 1 // the offset of the window's newest row
+		off, _ := strconv.ParseFloat(q.Get("offset"), 64)
 		kept := res[:0:0]
-		for _, r := range res {
-			if r.(map[string]any)["tx_id"] != hidden {
+		for i, r := range res {
+			if off+float64(i) != newest {
 				kept = append(kept, r)
 			}
 		}
-		body["results"], body["total"] = kept, body["total"].(float64)-1
+		body["results"], body["total"] = kept, newest
 		return true
 	})
 	h.mustRun()
-	for _, x := range storetest.Rows(t, h.st.DB()) {
-		if x.TxID == hidden {
-			t.Fatal("the hidden row was stored: the test hid nothing")
-		}
-	}
-	if hidden == "" {
+	if window == "" {
 		t.Fatal("no window in the re-check range was served")
+	}
+	inSpan := func(txs []chain.Tx) (n int) {
+		for _, x := range txs {
+			if b := x.BurnBlockTime.Unix(); b >= from && b <= to {
+				n++
+			}
+		}
+		return n
+	}
+	if stored, truth := inSpan(storetest.Rows(t, h.st.DB())), inSpan(h.sim.GroundTruth(time.Unix(from, 0), time.Unix(to, 0))); stored != truth-1 {
+		t.Fatalf("the window holds %d rows of the truth's %d: the test hid nothing, or more than one", stored, truth)
 	}
 	l.set(nil) // the window now has one more row than was verified
 	h.mustRun()
