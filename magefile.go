@@ -147,7 +147,7 @@ func Bench(ctx context.Context) error {
 	return exitcode.Expose(tasks.Bench(ctx, proc))
 }
 
-// Demo runs the whole chain offline against the built-in simulator in data/demo and prints where the page is.
+// Demo runs the whole chain offline against the built-in simulator in data/demo, prints where the page is, and leaves its policy in data/demo/backfill.yaml for status.
 func Demo(ctx context.Context) error {
 	if err := tasks.CheckArgs(os.Args[1:]); err != nil {
 		return exitcode.Expose(err)

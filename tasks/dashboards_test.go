@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stxwallets/walletcache/internal/exitcode"
+	"github.com/stxwallets/walletcache/internal/policy"
 )
 
 // Dashboards chain on coverage: below policy they run the backfill first;
@@ -96,5 +97,21 @@ func TestDemo(t *testing.T) {
 	page := filepath.Join(dir, demoDir, "dashboards", "index.html")
 	if _, err := os.Stat(page); err != nil || !strings.Contains(out.String(), "demo done: open") {
 		t.Fatalf("no page: %v\n%s", err, out.String())
+	}
+	// The policy file it leaves points status at its data.
+	file := filepath.Join(demoDir, "backfill.yaml")
+	if !strings.Contains(out.String(), "its status: BACKFILL_POLICY="+file+" go run mage.go status") {
+		t.Fatalf("the demo does not say how to see its status:\n%s", out.String())
+	}
+	pol, err := policy.Load(filepath.Join(dir, file), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := demoPolicy(filepath.Join(dir, demoDir), "", days).Paths; pol.Paths != want || pol.Horizon.TargetDays != days {
+		t.Fatalf("the demo's policy file: paths %+v, %d days; want %+v, %d", pol.Paths, pol.Horizon.TargetDays, want, days)
+	}
+	rep, err := gatherStatus(context.Background(), pol)
+	if err != nil || rep.CoveragePercent != 100 {
+		t.Fatalf("status of the demo's data: %v, coverage %.2f", err, rep.CoveragePercent)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/stxwallets/walletcache/internal/atomicfile"
 	"github.com/stxwallets/walletcache/internal/hirosim"
 	"github.com/stxwallets/walletcache/internal/policy"
 )
@@ -52,8 +53,45 @@ func (p Process) demo(ctx context.Context, chain hirosim.Config, days int) error
 	if err := p.pipeline(ctx, &pol, false); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	policyFile := filepath.Join(dir, "backfill.yaml")
+	if err := atomicfile.Write(policyFile, demoPolicyYAML(url, days), 0o644); err != nil {
+		return fmt.Errorf("demo: write %s: %w", policyFile, err)
+	}
 	fmt.Fprintf(p.Stdout, "\ndemo done: open %s in a browser (it works offline)\n", filepath.Join(pol.Paths.DashboardsDir, "index.html"))
+	rel, err := filepath.Rel(p.Dir, policyFile)
+	if err != nil {
+		rel = policyFile
+	}
+	fmt.Fprintf(p.Stdout, "its status: BACKFILL_POLICY=%s go run mage.go status\n", rel)
 	return nil
+}
+
+// demoPolicyYAML is the demo's policy as a file beside its data, so that
+// status and dashboards can be pointed at them. Its paths are relative to
+// the file; its server is the demo's simulator, gone once the demo ends,
+// so a backfill with it stops at once instead of reaching the real API.
+func demoPolicyYAML(simURL string, days int) []byte {
+	d := policy.DefaultPaths(".")
+	return []byte(fmt.Sprintf(`# Written by `+"`mage demo`"+`: its built-in policy, so that status and dashboards can
+# be pointed at the demo's data (BACKFILL_POLICY=<this file>). Its server is
+# the demo's simulator, which stopped with the demo: to fetch again, run
+# `+"`mage demo`"+` again.
+source:
+  base_url: %[1]s
+  api: v1
+horizon:
+  target_days: %[2]d
+dashboards:
+  wallet_max_days: %[2]d
+  prices:
+    base_url: %[1]s
+paths:
+  database: %[3]s
+  raw_dir: %[4]s
+  first_seen_parquet: %[5]s
+  dashboards_dir: %[6]s
+  publish_dir: %[7]s
+`, simURL, days, d.Database, d.RawDir, d.FirstSeenParquet, d.DashboardsDir, d.PublishDir))
 }
 
 // demoPolicyName stands for the demo's policy file, which does not exist:
