@@ -16,16 +16,15 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/stxwallets/walletcache/internal/netfail"
 	"github.com/stxwallets/walletcache/internal/policy"
 )
 
@@ -106,26 +105,6 @@ const (
 	unreachableRetries = 2
 	unreachableBudget  = 10 * time.Second
 )
-
-// unreachable tells whether err says the server cannot be reached at all,
-// and why in words.
-func unreachable(err error) (reason string, ok bool) {
-	var dns *net.DNSError
-	switch {
-	case errors.As(err, &dns):
-		if dns.IsNotFound {
-			return "the name " + dns.Name + " does not resolve", true
-		}
-		return "DNS lookup of " + dns.Name + " failed: " + dns.Err, true
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused: nothing listens there", true
-	case errors.Is(err, syscall.ENETUNREACH):
-		return "network unreachable", true
-	case errors.Is(err, syscall.EHOSTUNREACH):
-		return "no route to host", true
-	}
-	return "", false
-}
 
 // Options configure a Client. Every value comes from the policy (its
 // defaults live in internal/policy, not here); New refuses a value that is
@@ -438,7 +417,7 @@ func (c *Client) get(ctx context.Context, target string, decode func([]byte) err
 		default:
 			failures++
 			lastErr = err
-			if reason, ok := unreachable(err); ok && !c.answered.Load() {
+			if reason, ok := netfail.Reason(err); ok && !c.answered.Load() {
 				unreached++
 				if unreached > unreachableRetries || failures > c.opts.MaxRetries || time.Since(start) > unreachableBudget {
 					return nil, &UnreachableError{Addr: policy.RedactURL(c.base.String()), Reason: reason, Attempts: failures, Err: err}

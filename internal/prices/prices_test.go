@@ -281,7 +281,7 @@ func TestPrepareFailingOrMissingSourceLeavesUSDEmpty(t *testing.T) {
 		{"empty source means none", func(e *env, c *prices.Config) { c.Source = "" }, "No price source"},
 		{"unknown", func(e *env, c *prices.Config) { c.Source = "kraken" }, `Unknown price source "kraken"`},
 		{"bad base url", func(e *env, c *prices.Config) { c.BaseURL = "::nope" }, "not an absolute URL"},
-		{"unreachable", func(e *env, c *prices.Config) { c.BaseURL = "http://127.0.0.1:1" }, "(cannot reach 127.0.0.1:1 (dial: connect: connection refused): check the network"},
+		{"unreachable", func(e *env, c *prices.Config) { c.BaseURL = "http://127.0.0.1:1" }, "(cannot reach 127.0.0.1:1 (connection refused: nothing listens there): check the network"},
 		{"bad csv", func(e *env, c *prices.Config) { c.Source, c.CSVPath = prices.SourceCSV, csvPath }, "line 2: price_usd"},
 		{"no prices in range", func(e *env, c *prices.Config) { e.g.first, e.g.last = d(1, 1), d(1, 5) }, "has no STX/USD price for 2025-03-01 to 2025-03-10"},
 	}

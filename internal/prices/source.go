@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stxwallets/walletcache/internal/netfail"
 )
 
 // HTTPError is a non-200 answer from the price API.
@@ -96,33 +97,30 @@ func FetchCoinGecko(ctx context.Context, cfg Config, from time.Time) ([]Point, e
 // the client's error repeats the URL, and a failed lookup names the
 // resolver, neither of which helps the reader.
 func unreachable(u *url.URL, err error) error {
-	var dns *net.DNSError
-	var op *net.OpError
-	why := err.Error()
+	why, ok := netfail.Reason(err)
 	switch {
-	case errors.As(err, &dns):
-		why = "lookup " + dns.Name + ": " + dns.Err
-	case errors.As(err, &op) && op.Err != nil:
-		why = op.Op + ": " + op.Err.Error()
+	case ok:
 	case os.IsTimeout(err):
 		why = "no answer in time"
+	default:
+		why = err.Error()
 	}
-	return &ReachError{Host: u.Host, Why: why, Err: err}
+	return &reachError{Host: u.Host, Why: why, Err: err}
 }
 
-// ReachError is a price source that could not be reached at all.
-type ReachError struct {
+// reachError is a price source that could not be reached at all.
+type reachError struct {
 	Host, Why string
 	Err       error // the client's error, for errors.Is (a cancelled context)
 }
 
 // Error names the host, the reason and the way out.
-func (e *ReachError) Error() string {
+func (e *reachError) Error() string {
 	return fmt.Sprintf("cannot reach %s (%s): check the network, or set dashboards.prices.source to csv or none", e.Host, e.Why)
 }
 
 // Unwrap returns the client's error.
-func (e *ReachError) Unwrap() error { return e.Err }
+func (e *reachError) Unwrap() error { return e.Err }
 
 // printable keeps an error body on one line and free of control characters.
 func printable(s string) string {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/stxwallets/walletcache/internal/chain"
+	"github.com/stxwallets/walletcache/internal/netfail"
 )
 
 // Candidate schemas of "auto", in order of preference: Hiro's dumps restore
@@ -89,16 +89,10 @@ func connectError(ctx context.Context, err error, where string, cfg *pgx.ConnCon
 
 // networkProblem is what went wrong below the driver, once: pgx lists
 // every address and fallback it tried, each with the same dial error, on
-// lines of their own. The innermost network error says it in a few words
-// ("connect: connection refused", "lookup db.example: no such host").
+// lines of their own.
 func networkProblem(err error) string {
-	var dns *net.DNSError
-	var op *net.OpError
-	switch {
-	case errors.As(err, &dns):
-		return dns.Error()
-	case errors.As(err, &op) && op.Err != nil:
-		return op.Op + ": " + op.Err.Error()
+	if reason, ok := netfail.Reason(err); ok {
+		return reason
 	}
 	return strings.Join(strings.Fields(err.Error()), " ")
 }

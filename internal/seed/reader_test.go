@@ -252,7 +252,7 @@ func TestPostgresSetupErrors(t *testing.T) {
 		// One line, the network's reason once: pgx lists every address it
 		// tried, each with the same dial error.
 		{name: "nothing listening", url: func(string) string { return "postgres://u:" + srv.Password + "@127.0.0.1:1/db" },
-			kind: seed.ErrConnect, contains: `cannot connect to PostgreSQL database "db" on 127.0.0.1:1 as user "u": dial: connect: connection refused`},
+			kind: seed.ErrConnect, contains: `cannot connect to PostgreSQL database "db" on 127.0.0.1:1 as user "u": connection refused: nothing listens there`},
 		{name: "missing schema", schema: "stacks_api", kind: seed.ErrSchema, contains: `has no schema "stacks_api"`},
 		{name: "auto finds no txs", prepare: func(t *testing.T, db string) {
 			srv.Exec(t, db, "ALTER SCHEMA stacks_blockchain_api RENAME TO other")
