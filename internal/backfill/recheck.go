@@ -128,10 +128,11 @@ func overlaps(spans []store.Span, lo, hi int64) bool {
 	return false
 }
 
-// driftSources are the sources whose windows are verified by their rows'
-// count: a v1 window against the API's total, a seed's against its
-// database's. A v3 window is recorded from a walk's proof, again at every
-// proof, so a count that moved is measured there.
+// driftSources are the sources whose windows a count of their rows
+// verifies: a v1 window against the API's total, a seed's against its
+// database's. A v3 window is left out: a walk's proof verifies it, and
+// re-opening it would re-walk segments that can take the row back as
+// often as it moves.
 var driftSources = []string{SourceV1, seed.KindPostgres, seed.KindArchive}
 
 // audit re-opens, at the end of an iteration, every covered window whose
@@ -141,9 +142,11 @@ var driftSources = []string{SourceV1, seed.KindPostgres, seed.KindArchive}
 // covered without it. Such a window is re-opened once in a run; one that
 // drifts again is given up on (the run ends with an error naming it, and
 // its span stays missing), so that two windows cannot take a row from
-// each other for ever.
+// each other for ever. An offline run, which cannot fetch it again, gives
+// it up at once and keeps the raw cache's pages.
 func (r *run) audit(ctx context.Context, it *Iteration) error {
-	drifted, now, err := r.cfg.Store.DriftedWindows(context.WithoutCancel(ctx), driftSources...)
+	dbctx := context.WithoutCancel(ctx)
+	drifted, now, err := r.cfg.Store.DriftedWindows(dbctx, driftSources...)
 	if err != nil || len(drifted) == 0 {
 		return err
 	}
@@ -151,21 +154,19 @@ func (r *run) audit(ctx context.Context, it *Iteration) error {
 		label := windowLabel + span(w).String()
 		r.log.Warn("a covered window no longer holds the rows it was verified with; the server serves one of its transactions elsewhere too",
 			"window", span(w), "verified_with", w.StoredRows, "holds", now[i])
-		if r.drifted[label] {
+		changed := fmt.Sprintf("its rows changed after it was verified (verified with %d, now %d)", w.StoredRows, now[i])
+		switch {
+		case r.cfg.Offline:
+			r.noteUnverified(&UnverifiedError{Unit: label, Start: w.Start, End: w.End, Attempts: 1,
+				Detail: changed + ", and an offline run cannot fetch it again"})
+		case r.drifted[label]:
 			r.noteUnverified(&UnverifiedError{Unit: label, Start: w.Start, End: w.End, Attempts: 2,
-				Detail: fmt.Sprintf("its rows changed after it was verified, twice in this run (verified with %d, now %d): the server serves a transaction of it in another window too", w.StoredRows, now[i])})
+				Detail: changed + ", twice in this run: the server serves a transaction of it in another window too"})
 		}
 		r.drifted[label] = true
 	}
 	if r.cfg.Offline {
-		// Nothing can be fetched again, and the raw cache must keep its
-		// pages: the windows only stop counting as covered.
-		for _, w := range drifted {
-			label := windowLabel + span(w).String()
-			r.noteUnverified(&UnverifiedError{Unit: label, Start: w.Start, End: w.End, Attempts: 1,
-				Detail: "its rows changed after it was verified, and an offline run cannot fetch it again"})
-		}
-		return r.cfg.Store.DropWindows(context.WithoutCancel(ctx), drifted)
+		return r.cfg.Store.DropWindows(dbctx, drifted)
 	}
 	return r.reopen(ctx, it, drifted)
 }
