@@ -54,10 +54,8 @@ func RawCacheShare(cache PageCache, keys []string, horizon store.Span, settle, c
 	// A horizon that starts before the chain starts at its first block:
 	// counting the heights below it, which do not exist, made a complete
 	// cache of a young chain look nearly empty.
-	lo, hi := max(rec.Tip.Height-rec.Tip.Blocks+1, 0), int64(-1)
-	if rec.Tip.Blocks <= 0 {
-		lo = 0
-	}
+	lo, _ := rec.tip().FirstHeight() // 0 when the record has no block count
+	hi := int64(-1)
 	if ref, err := rec.blockAt(horizon.Start - settle); err == nil {
 		lo = ref.Height
 	} else if !errors.Is(err, hiro.ErrBlockNotFound) {

@@ -183,8 +183,8 @@ func (r *run) checkChain(ctx context.Context, src Source, tip hiro.Tip) error {
 		a = have[0].a
 	} else {
 		first := int64(1)
-		if tip.Blocks > 0 {
-			first = max(tip.Height-tip.Blocks+1, 1)
+		if h, ok := tip.FirstHeight(); ok {
+			first = max(h, 1)
 		}
 		var err error
 		if a, err = chooseAnchor(ctx, h, tip, first); err != nil {

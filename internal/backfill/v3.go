@@ -177,10 +177,7 @@ func (s *v3Source) plan(ctx context.Context, it *Iteration, newest *hiro.V3Page,
 		return nil, err
 	}
 	tip := it.Tip
-	chainStart := int64(0)
-	if tip.Blocks > 0 {
-		chainStart = max(tip.Height-tip.Blocks+1, 0)
-	}
+	chainStart, _ := tip.FirstHeight() // 0, the bottom, when unknown
 	plan := planSegments(segPlanInput{
 		ranges: ranges, existing: kept, finalBelow: finalBelow, tipHeight: tip.Height, chainStart: chainStart,
 		pieces: r.cfg.Concurrency * 4, minHeights: minSegmentHeights, nextID: nextID, runID: r.runID, cell: r.cfg.SegmentCell,

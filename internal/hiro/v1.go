@@ -62,6 +62,16 @@ type Tip struct {
 	Blocks int64
 }
 
+// FirstHeight is the height of the chain's first block as the block count
+// says (Height − Blocks + 1, never below 0); ok is false when the count is
+// unknown.
+func (t Tip) FirstHeight() (height int64, ok bool) {
+	if t.Blocks <= 0 {
+		return 0, false
+	}
+	return max(t.Height-t.Blocks+1, 0), true
+}
+
 // ChainTip reads the newest Stacks block. It prefers /extended/v2/blocks,
 // whose burn_block_time is the tenure time every transaction of the tip
 // carries, and falls back to the newest burn block for older servers.

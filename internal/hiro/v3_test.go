@@ -323,3 +323,22 @@ func TestParseCursor(t *testing.T) {
 		t.Fatal(BlockTopCursor(12))
 	}
 }
+
+// The chain's first height follows from the tip and the block count, and
+// is unknown without a count.
+func TestTipFirstHeight(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		tip  Tip
+		want int64
+		ok   bool
+	}{
+		{Tip{Height: 300, Blocks: 151}, 150, true},
+		{Tip{Height: 300, Blocks: 1000}, 0, true}, // more blocks than heights: never below 0
+		{Tip{Height: 300}, 0, false},
+	} {
+		if got, ok := tt.tip.FirstHeight(); got != tt.want || ok != tt.ok {
+			t.Errorf("%+v: FirstHeight = %d, %v; want %d, %v", tt.tip, got, ok, tt.want, tt.ok)
+		}
+	}
+}
