@@ -60,7 +60,7 @@ func BenchmarkSeedLoad(b *testing.B) {
 		dir := b.TempDir()
 		dbPath := filepath.Join(dir, "w.duckdb")
 		b.StartTimer()
-		res := runBackfillChild(b, url, dbPath, backfill.SourceV3, days, seedEnv, "SEED_LOAD_CPUPROFILE="+os.Getenv("SEED_LOAD_CPUPROFILE"))
+		res := runBackfillChild(b, url, dbPath, backfill.SourceV3, days, seedEnv) // the child inherits SEED_LOAD_CPUPROFILE
 		b.StopTimer()
 		peakMB := res.PeakRSSKB / 1024
 		st, err := store.Open(context.Background(), dbPath, store.Options{})
