@@ -28,6 +28,11 @@ func pipeline(ctx context.Context, produce func(ctx context.Context, emit func(c
 		defer close(full)
 		batch := <-free
 		send := func() error {
+			// A select with both cases ready picks one at random: without
+			// this check, produce could go on for batches after fn failed.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			select {
 			case full <- batch:
 			case <-ctx.Done():
