@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -281,9 +282,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, err
 	}
 	sum.RunID, r.runID = runID, runID
-	if err := cfg.Store.DeferCheckpoints(dbctx); err != nil {
+	if err := cfg.Store.BoundMemory(dbctx); err != nil {
 		return sum, err
 	}
+	defer boundGoHeap()()
 
 	pubCtx, stopPub := context.WithCancel(dbctx)
 	pubDone := make(chan struct{})
@@ -496,4 +498,22 @@ func (r *run) publishCommitted(ctx context.Context, cov store.Coverage) {
 	r.state.CoveragePercent = cov.Percent
 	r.state.Committed = c
 	r.mu.Unlock()
+}
+
+// goHeapLimit is the Go runtime's soft memory limit during a run, unless
+// GOMEMLIMIT sets one. What a run keeps on the heap for good is the
+// store's set of tx_id keys (4 bytes a stored row) and the pages in
+// flight; the default collector lets the heap reach twice what is live,
+// and the limit makes it collect sooner instead (docs/design.md#database,
+// "Memory").
+const goHeapLimit = 128 << 20
+
+// boundGoHeap sets goHeapLimit when no limit is set and returns what puts
+// the previous one back.
+func boundGoHeap() (restore func()) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}
+	}
+	prev := debug.SetMemoryLimit(goHeapLimit)
+	return func() { debug.SetMemoryLimit(prev) }
 }

@@ -18,13 +18,12 @@ import (
 // DuckDB fills vectors from the queued chunks and inserts them on one of
 // its threads (docs/design.md#database-seed, "Seed speed").
 //
-// One thread, not all of them (see Init): with a source DuckDB may read
-// on several threads, the insert into the keyed transactions table keeps
-// every thread's rows in memory until the statement ends, so the load's
-// peak RSS grows with the rows it writes (1.07M seed rows: 760–780 MB
-// against 544–597 MB on one thread, BenchmarkSeedLoad), for a speed gain
-// the noise of a shared 2-core machine hides (against read_csv in the
-// same runs: 0.75–0.78× on two threads, 0.67–0.91× on one).
+// One thread, not all of them (see Init): when the transactions table
+// still had its key on tx_id, an insert from a source DuckDB may read on
+// several threads kept every thread's rows in memory until the statement
+// ended, so the load's peak RSS grew with the rows it wrote (1.07M seed
+// rows: 760–780 MB against 544–597 MB on one thread, BenchmarkSeedLoad),
+// for a speed gain the noise of a shared 2-core machine hid.
 
 // feedQueue is how many full chunks wait between the producer and DuckDB.
 const feedQueue = 8
@@ -85,10 +84,18 @@ func (s *Store) registerFeed(ctx context.Context) error {
 // feedRows runs `INSERT INTO table SELECT * FROM walletcache_feed(id)` on
 // conn while produce calls put with batches of rows in the column order of
 // the transactions table (put copies them, so a batch may be reused once
-// put returns). It returns how many rows the statement inserted. An error
-// of produce is returned as it is, unless it is only put's report that the
-// statement stopped: then, and otherwise, the statement's error is.
-func (s *Store) feedRows(ctx context.Context, conn *sql.Conn, table string, produce func(put func([]chain.Tx) error) error) (int64, error) {
+// put returns). Every row's tx_id goes into the store's key set (keys.go),
+// table being transactions or a stage for it. It returns how many rows
+// the statement inserted, and those the key set had seen before: rows
+// that may already be stored, which the caller must replace or check.
+// An error of produce is returned as it is, unless it is only put's report
+// that the statement stopped: then, and otherwise, the statement's error
+// is.
+func (s *Store) feedRows(ctx context.Context, conn *sql.Conn, table string, produce func(put func([]chain.Tx) error) error) (inserted int64, maybe maybeStored, err error) {
+	set, err := s.keys(ctx, conn)
+	if err != nil {
+		return 0, maybe, err
+	}
 	f := &txFeed{
 		chunks: make(chan []chain.Tx, feedQueue),
 		free:   make(chan []chain.Tx, feedQueue+4),
@@ -103,13 +110,17 @@ func (s *Store) feedRows(ctx context.Context, conn *sql.Conn, table string, prod
 	// pool, not conn, whose transaction a failed insert leaves aborted.
 	// Feeds run under writeMu, so they never overlap.
 	if _, err := s.db.ExecContext(ctx, "SET preserve_insertion_order = false"); err != nil {
-		return 0, fmt.Errorf("row feed: %w", err)
+		return 0, maybe, fmt.Errorf("row feed: %w", err)
 	}
 	defer func() { _, _ = s.db.ExecContext(context.WithoutCancel(ctx), "RESET preserve_insertion_order") }()
 
 	produced := make(chan error, 1)
+	put := func(rows []chain.Tx) error {
+		noteKeys(set, rows, &maybe)
+		return f.put(rows)
+	}
 	go func() {
-		err := produce(f.put)
+		err := produce(put)
 		f.mu.Lock()
 		f.err = err
 		f.mu.Unlock()
@@ -120,14 +131,15 @@ func (s *Store) feedRows(ctx context.Context, conn *sql.Conn, table string, prod
 	close(f.stop)
 	for range f.chunks { // unblock a producer still sending
 	}
+	// The producer has returned: maybe is final.
 	if err := <-produced; err != nil && !errors.Is(err, errFeedStopped) {
-		return 0, err
+		return 0, maybe, err
 	}
 	if execErr != nil {
-		return 0, execErr
+		return 0, maybe, execErr
 	}
 	n, _ := res.RowsAffected()
-	return n, nil
+	return n, maybe, nil
 }
 
 // put copies rows into chunks of DuckDB's vector size and queues them.

@@ -135,42 +135,30 @@ func TestFeedProducerFails(t *testing.T) {
 	}
 }
 
-// A direct load whose first row conflicts with a stored one is refused with
-// ErrSeedConflict even though DuckDB stops the insert while the producer
-// still has rows to hand over (put then reports the stop to the producer).
-func TestSeedLoadConflictFoundEarly(t *testing.T) {
+// A direct load that meets a tx_id stored outside its span is refused with
+// ErrSeedConflict once its rows are in, and Abort leaves nothing of it.
+func TestSeedLoadConflictIsRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := openTemp(t)
+	stored := fmt.Sprintf("0x%064d", 1)
 	ws := []SeedWindow{{Window: Window{ID: 1, Start: 100, End: 199, Attempt: 1}, SeedCount: 1}}
-	if _, err := seedLoad(t, s, Span{Start: 100, End: 199}, false, []chain.Tx{tx("a", 100, 1)}, ws); err != nil {
+	if _, err := seedLoad(t, s, Span{Start: 100, End: 199}, false, []chain.Tx{tx(stored, 100, 1)}, ws); err != nil {
 		t.Fatal(err)
 	}
 	l, err := s.BeginSeedLoad(ctx, Span{Start: 300, End: 1 << 30}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopped := false
 	err = l.Write(ctx, func(put func([]chain.Tx) error) error {
-		if err := put([]chain.Tx{tx("a", 300, 1)}); err != nil {
-			return err
-		}
 		batch := make([]chain.Tx, 1000)
-		for k := range 2000 { // far more than the insert takes before it fails
-			for i := range batch {
-				batch[i] = tx(fmt.Sprintf("0x%08d%04d", k, i), 400, 1)
-			}
-			if err := put(batch); err != nil {
-				stopped = true
-				return err
-			}
+		for i := range batch {
+			batch[i] = tx(fmt.Sprintf("0x%064d", 1000+i), 400, 1)
 		}
-		return nil
+		batch[500] = tx(stored, 300, 1)
+		return put(batch)
 	})
 	l.Abort()
-	if !stopped {
-		t.Skip("the insert took every row before failing: the early stop was not exercised")
-	}
 	if !errors.Is(err, ErrSeedConflict) {
 		t.Fatalf("err %v, want ErrSeedConflict", err)
 	}
@@ -204,7 +192,7 @@ func TestFeedsDoNotAccumulate(t *testing.T) {
 		for i := range rows {
 			rows[i] = tx(fmt.Sprintf("0x%064d", k*100_000+i), 400, 1)
 		}
-		if _, err := s.feedRows(ctx, conn, "st", func(put func([]chain.Tx) error) error { return put(rows) }); err != nil {
+		if _, _, err := s.feedRows(ctx, conn, "st", func(put func([]chain.Tx) error) error { return put(rows) }); err != nil {
 			t.Fatal(err)
 		}
 	}

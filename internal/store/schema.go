@@ -138,6 +138,37 @@ CREATE TABLE segment_seen (
     tx_id        VARCHAR NOT NULL
 );
 `,
+	// 3: transactions without the key on tx_id, which DuckDB keeps in
+	// memory at about 200 bytes a row; the store keeps tx_ids unique
+	// (keys.go). DuckDB cannot drop a primary key, so the table is copied.
+	`
+CREATE TABLE transactions_unkeyed (
+    tx_id                            VARCHAR NOT NULL,
+    tx_type                          VARCHAR NOT NULL,
+    tx_status                        VARCHAR NOT NULL,
+    block_height                     BIGINT NOT NULL,
+    block_hash                       VARCHAR NOT NULL,
+    block_time                       TIMESTAMPTZ NOT NULL,
+    burn_block_height                BIGINT NOT NULL,
+    burn_block_time                  TIMESTAMPTZ NOT NULL,
+    tx_index                         INTEGER NOT NULL,
+    sender_address                   VARCHAR NOT NULL,
+    nonce                            BIGINT NOT NULL,
+    fee_rate                         UBIGINT NOT NULL,   -- exact µSTX
+    sponsored                        BOOLEAN NOT NULL,
+    sponsor_address                  VARCHAR,
+    token_transfer_recipient_address VARCHAR,
+    token_transfer_amount            UBIGINT,            -- exact µSTX
+    token_transfer_memo              VARCHAR,
+    contract_call_contract_id        VARCHAR,
+    contract_call_function_name      VARCHAR,
+    smart_contract_contract_id       VARCHAR,
+    canonical                        BOOLEAN NOT NULL
+);
+INSERT INTO transactions_unkeyed SELECT * FROM transactions;
+DROP TABLE transactions;
+ALTER TABLE transactions_unkeyed RENAME TO transactions;
+`,
 }
 
 // Migrations returns the schema steps in order, for tests of other packages

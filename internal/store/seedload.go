@@ -26,10 +26,13 @@ type SeedLoad struct {
 	// direct: the span held no rows, so rows go straight into
 	// transactions inside one open transaction instead of being staged.
 	direct bool
+	// maybeStored counts staged rows whose tx_id may be stored already
+	// (feedRows); when none is, Finish skips the scan that replaces them.
+	maybeStored int
 }
 
-// ErrSeedConflict is a direct seed load that met a tx_id already stored
-// (outside its span): nothing was written; load again with staging.
+// ErrSeedConflict is a direct seed load that met a tx_id stored already
+// (outside its span): Abort undoes it; load again with staging.
 var ErrSeedConflict = errors.New("a seed row's tx_id is already stored outside the seeded span")
 
 // seedStage is the staging table of a seed load.
@@ -78,21 +81,32 @@ func (l *SeedLoad) release() {
 // Write streams rows into the load in one statement: produce calls put
 // with batches of rows (put copies them). An error of produce is returned
 // as it is and leaves the load to Abort. In a direct load, a row whose
-// tx_id is already stored (outside the span) fails with ErrSeedConflict.
+// tx_id is stored already (outside the span, or twice in the load) fails
+// it with ErrSeedConflict once the rows are written; Abort undoes them.
 func (l *SeedLoad) Write(ctx context.Context, produce func(put func([]chain.Tx) error) error) (err error) {
 	var produced error
-	n, err := l.s.feedRows(ctx, l.conn, l.table, func(put func([]chain.Tx) error) error {
+	n, maybe, err := l.s.feedRows(ctx, l.conn, l.table, func(put func([]chain.Tx) error) error {
 		produced = produce(put)
 		return produced
 	})
+	if err == nil && l.direct && maybe.n > 0 {
+		// Rows the key set may have seen: refused unless none is stored
+		// twice now (the set also holds keys of rows deleted since).
+		twice := maybe.n > len(maybe.ids)
+		if !twice {
+			twice, err = storedTwice(ctx, l.conn, maybe.ids)
+		}
+		if err == nil && twice {
+			return fmt.Errorf("seed load: %w", ErrSeedConflict)
+		}
+	}
 	switch {
 	case err == nil:
 		l.rows += n
+		l.maybeStored += maybe.n
 		return nil
 	case produced != nil && !errors.Is(produced, errFeedStopped):
 		return err // the producer's own error, named by the producer
-	case l.direct && isKeyConflict(err):
-		return fmt.Errorf("seed load: %w: %v", ErrSeedConflict, err)
 	}
 	err = fmt.Errorf("seed load: write rows: %w", err)
 	diskFull(&err)
@@ -125,7 +139,7 @@ type SeedResult struct {
 
 // Finish commits the load in one transaction: stored rows of the windows
 // that the seed does not hold have left the canonical chain and are
-// deleted, the staged rows are upserted, and every window is recorded as
+// deleted, the staged rows replace any stored copies, and every window is recorded as
 // final and verified when what is stored equals the seed's count (else as
 // unverified, for the API to fetch).
 func (l *SeedLoad) Finish(ctx context.Context, source string, windows []SeedWindow) (res SeedResult, err error) {
@@ -174,19 +188,22 @@ DELETE FROM transactions WHERE tx_id IN (
   SELECT t.tx_id FROM transactions t JOIN seed_windows w
     ON t.burn_block_time BETWEEN to_timestamp(w.start_time) AND to_timestamp(w.end_time)
   WHERE t.tx_id NOT IN (SELECT tx_id FROM ` + seedStage + `))`, &res.Deleted},
-		// An upsert is slow in DuckDB: only the rows already stored take
-		// that path; the rest are plain inserts.
-		{"replace rows already stored", `INSERT OR REPLACE INTO transactions
-SELECT DISTINCT ON (tx_id) * FROM ` + seedStage + ` WHERE tx_id IN (SELECT tx_id FROM transactions)`, nil},
-		{"write new rows", `INSERT INTO transactions
-SELECT DISTINCT ON (tx_id) * FROM ` + seedStage + ` WHERE tx_id NOT IN (SELECT tx_id FROM transactions)`, &res.Rows},
+		// Stored copies of the staged rows (in the windows or elsewhere)
+		// give way to them; replaced is cleared below when no staged row
+		// can be stored, which spares the scan of every tx_id.
+		{"replace rows already stored", `DELETE FROM transactions WHERE tx_id IN (SELECT tx_id FROM ` + seedStage + `)`, nil},
+		{"write the rows", `INSERT INTO transactions
+SELECT DISTINCT ON (tx_id) * FROM ` + seedStage, &res.Rows},
 		{"forget page bookkeeping", `DELETE FROM window_pages WHERE window_id IN (SELECT window_id FROM seed_windows)`, nil},
 		{"forget seen rows", `DELETE FROM window_seen WHERE window_id IN (SELECT window_id FROM seed_windows)`, nil},
 		{"count the version", bumpVersion, nil},
 	}
-	if l.direct { // nothing was stored in the span: only the bookkeeping remains
+	switch {
+	case l.direct: // nothing was stored in the span: only the bookkeeping remains
 		res.Rows = l.rows
 		steps = steps[3:]
+	case l.maybeStored == 0: // no staged row is stored: nothing to replace
+		steps = append(steps[:1], steps[2:]...)
 	}
 	for _, st := range steps {
 		r, err := c.ExecContext(ctx, st.q)

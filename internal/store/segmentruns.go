@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
-	"strings"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -22,22 +21,15 @@ type SegmentRun struct {
 	Txs     []chain.Tx
 }
 
-// segmentStage is the staging table of CommitSegmentRuns.
-const segmentStage = "segment_stage"
-
 // CommitSegmentRuns commits runs of cached pages, of one segment or of
 // many, in one transaction. It is CommitSegmentPages for pages read from
 // the raw cache, without per-row bookkeeping: the rows go through a row
-// feed, stored rows of the heights each run passed, (Reconciled, Before]
-// at or above Lo, that neither the runs nor earlier pages of the attempt
-// saw are deleted, and only the rows of the height a walk stands on are
-// recorded as seen, for the pages after it. Runs of one segment must come
-// in walk order; a tx_id seen twice keeps its last copy.
-//
-// When no row is stored in the runs' segments (a rebuild), the rows are
-// fed straight into transactions: no staging table, no upsert, nothing to
-// reconcile. A tx_id already stored elsewhere then fails the insert, and
-// the runs are written again through a staging table.
+// feed (each tx_id once, its last copy, in place of any stored copy),
+// stored rows of the heights each run passed, (Reconciled, Before] at or
+// above Lo, that neither the runs nor earlier pages of the attempt saw are
+// deleted, and only the rows of the height a walk stands on are recorded
+// as seen, for the pages after it. Runs of one segment must come in walk
+// order.
 func (s *Store) CommitSegmentRuns(ctx context.Context, runs []SegmentRun) (written int, deleted int64, err error) {
 	defer diskFull(&err)
 	s.writeMu.Lock()
@@ -52,22 +44,7 @@ func (s *Store) CommitSegmentRuns(ctx context.Context, runs []SegmentRun) (writt
 	}
 	defer conn.Close()
 	rows := uniqueRows(runs)
-	empty, err := segmentsEmpty(ctx, conn, runs)
-	if err != nil {
-		return 0, 0, fmt.Errorf("commit segment runs: %w", err)
-	}
-	if empty {
-		err := s.commitRunsDirect(ctx, conn, runs, rows)
-		if err == nil {
-			return len(rows), 0, nil
-		}
-		if !isKeyConflict(err) {
-			return 0, 0, fmt.Errorf("commit segment runs: %w", err)
-		}
-		// A tx_id is stored at another height: stage and upsert.
-	}
-	deleted, err = s.commitRunsStaged(ctx, conn, runs, rows)
-	if err != nil {
+	if deleted, err = s.commitRuns(ctx, conn, runs, rows); err != nil {
 		return 0, 0, fmt.Errorf("commit segment runs: %w", err)
 	}
 	return len(rows), deleted, nil
@@ -115,41 +92,38 @@ func uniqueRows(runs []SegmentRun) []chain.Tx {
 	return out
 }
 
-// segmentsEmpty tells whether no row is stored in the heights of the runs'
-// segments: then there is nothing to reconcile, and the runs' rows can only
-// collide with a row stored at another height.
-func segmentsEmpty(ctx context.Context, conn *sql.Conn, runs []SegmentRun) (bool, error) {
-	var where []string
-	args := make([]any, 0, 2*len(runs))
-	for _, r := range runs {
-		g := r.Segment
-		if g.Open {
-			where = append(where, "block_height >= ?")
-			args = append(args, g.Lo)
-			continue
-		}
-		where = append(where, "block_height BETWEEN ? AND ?")
-		args = append(args, g.Lo, g.Hi)
-	}
-	var found bool
-	err := conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM transactions WHERE `+strings.Join(where, " OR ")+`)`, args...).Scan(&found)
-	if err != nil {
-		return false, fmt.Errorf("look for stored rows: %w", err)
-	}
-	return !found, nil
-}
-
-// commitRunsDirect writes the runs into segments that hold no row: the
-// rows straight into transactions, the seen ids of the heights the walks
-// stand on, and the segments' states, in one transaction.
-func (s *Store) commitRunsDirect(ctx context.Context, conn *sql.Conn, runs []SegmentRun, rows []chain.Tx) error {
+// commitRuns writes the runs in one transaction. The stored copies of
+// their rows go first, so that the deletion of the rows nobody saw in the
+// heights passed, which runs next, finds none of the runs' rows; then the
+// rows, the seen ids of the heights the walks stand on, and the segments'
+// states. It returns the rows deleted as gone from the chain.
+func (s *Store) commitRuns(ctx context.Context, conn *sql.Conn, runs []SegmentRun, rows []chain.Tx) (deleted int64, err error) {
 	tx, err := beginOn(ctx, conn)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer tx.rollback()
-	if _, err := s.feedRows(ctx, conn, "transactions", func(put func([]chain.Tx) error) error { return put(rows) }); err != nil {
-		return fmt.Errorf("write rows: %w", err)
+	if _, err := s.replaceStored(ctx, conn, rows); err != nil {
+		return 0, err
+	}
+	for _, r := range runs {
+		g := r.Segment
+		if g.Reconciled >= r.Before {
+			continue
+		}
+		res, err := conn.ExecContext(ctx, `
+DELETE FROM transactions
+WHERE block_height > ? AND block_height <= ? AND block_height >= ?
+  AND tx_id NOT IN (SELECT tx_id FROM segment_seen WHERE segment_id = ? AND attempt = ?)`,
+			g.Reconciled, r.Before, g.Lo, g.ID, g.Attempt)
+		if err != nil {
+			return 0, fmt.Errorf("segment %d: remove rows that left the chain: %w", g.ID, err)
+		}
+		n, _ := res.RowsAffected()
+		deleted += n
+	}
+	if _, _, err := s.feedRows(ctx, conn, "transactions", func(put func([]chain.Tx) error) error { return put(rows) }); err != nil {
+		return 0, fmt.Errorf("write rows: %w", err)
 	}
 	err = conn.Raw(func(dc any) error {
 		app, err := duckdb.NewAppender(dc.(driver.Conn), "", "", "segment_seen")
@@ -173,65 +147,7 @@ func (s *Store) commitRunsDirect(ctx context.Context, conn *sql.Conn, runs []Seg
 		return app.Close()
 	})
 	if err != nil {
-		return fmt.Errorf("record the rows of the heights the walks stand on: %w", err)
-	}
-	if err := s.finishRuns(ctx, conn, runs); err != nil {
-		return err
-	}
-	return tx.commit()
-}
-
-// commitRunsStaged writes the runs through a staging table: stored rows of
-// the heights passed that nobody saw are deleted, rows already stored are
-// upserted (slow in DuckDB, so only those) and the rest inserted. It
-// returns the rows deleted.
-func (s *Store) commitRunsStaged(ctx context.Context, conn *sql.Conn, runs []SegmentRun, rows []chain.Tx) (deleted int64, err error) {
-	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE `+segmentStage+` AS SELECT * FROM transactions LIMIT 0`); err != nil {
-		return 0, fmt.Errorf("staging table: %w", err)
-	}
-	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS `+segmentStage) }()
-	if _, err := s.feedRows(ctx, conn, segmentStage, func(put func([]chain.Tx) error) error { return put(rows) }); err != nil {
-		return 0, fmt.Errorf("stage: %w", err)
-	}
-	tx, err := beginOn(ctx, conn)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.rollback()
-	for _, r := range runs {
-		g := r.Segment
-		if g.Reconciled >= r.Before {
-			continue
-		}
-		res, err := conn.ExecContext(ctx, `
-DELETE FROM transactions
-WHERE block_height > ? AND block_height <= ? AND block_height >= ?
-  AND tx_id NOT IN (SELECT tx_id FROM `+segmentStage+`)
-  AND tx_id NOT IN (SELECT tx_id FROM segment_seen WHERE segment_id = ? AND attempt = ?)`,
-			g.Reconciled, r.Before, g.Lo, g.ID, g.Attempt)
-		if err != nil {
-			return 0, fmt.Errorf("segment %d: remove rows that left the chain: %w", g.ID, err)
-		}
-		n, _ := res.RowsAffected()
-		deleted += n
-	}
-	for _, st := range []struct{ what, q string }{
-		{"replace rows already stored", `INSERT OR REPLACE INTO transactions
-SELECT * FROM ` + segmentStage + ` WHERE tx_id IN (SELECT tx_id FROM transactions)`},
-		{"write new rows", `INSERT INTO transactions
-SELECT * FROM ` + segmentStage + ` WHERE tx_id NOT IN (SELECT tx_id FROM transactions)`},
-	} {
-		if _, err := conn.ExecContext(ctx, st.q); err != nil {
-			return 0, fmt.Errorf("%s: %w", st.what, err)
-		}
-	}
-	for _, r := range runs {
-		g := r.Segment
-		if _, err := conn.ExecContext(ctx, `INSERT INTO segment_seen
-SELECT ?, ?, block_height, tx_id FROM `+segmentStage+` WHERE block_height BETWEEN ? AND ? AND NOT ?`,
-			g.ID, int32(g.Attempt), g.Lo, g.Reconciled, g.Done); err != nil {
-			return 0, fmt.Errorf("segment %d: record the rows of the height the walk stands on: %w", g.ID, err)
-		}
+		return 0, fmt.Errorf("record the rows of the heights the walks stand on: %w", err)
 	}
 	if err := s.finishRuns(ctx, conn, runs); err != nil {
 		return 0, err

@@ -181,21 +181,13 @@ type SegmentPage struct {
 	Txs     []chain.Tx
 }
 
-// CommitSegmentPages writes pages in one transaction: their rows (plain
-// inserts where the segment is fixed and final, otherwise or after a key
-// conflict an upsert on tx_id), the tx_ids each segment has seen, each segment's new state,
-// and the reconciliation of the heights the walk passed below: stored rows
-// there that the segment did not see have left the canonical chain and are
-// deleted. Either all of it lands or none, so a segment resumes from its
-// next cursor exactly. It returns the rows written and deleted.
-//
-// As in CommitWindowOps, rows of pages of fixed final segments are first
-// written with plain inserts (a fraction of the upsert's cost): their
-// heights are walked once. The open segment, walked again from the tip in
-// every iteration, and provisional ones take the upsert; so does a segment
-// once a batch of its pages met a stored row (its block walked again from
-// the top, a re-opened segment), after that batch is rolled back and
-// written again with the upsert.
+// CommitSegmentPages writes pages in one transaction: their rows (each
+// tx_id once, in place of any stored copy), the tx_ids each segment has
+// seen, each segment's new state, and the reconciliation of the heights
+// the walk passed below: stored rows there that the segment did not see
+// have left the canonical chain and are deleted. Either all of it lands or
+// none, so a segment resumes from its next cursor exactly. It returns the
+// rows written and deleted.
 func (s *Store) CommitSegmentPages(ctx context.Context, pages []SegmentPage) (rows int, deleted int64, err error) {
 	defer diskFull(&err)
 	s.writeMu.Lock()
@@ -208,19 +200,6 @@ func (s *Store) CommitSegmentPages(ctx context.Context, pages []SegmentPage) (ro
 		return 0, 0, fmt.Errorf("commit segment pages: %w", err)
 	}
 	defer conn.Close()
-	rows, deleted, err = s.commitSegmentPages(ctx, conn, pages, false)
-	if err != nil && isKeyConflict(err) {
-		for _, p := range pages {
-			s.upsertedSegments[p.Segment.ID] = true
-		}
-		rows, deleted, err = s.commitSegmentPages(ctx, conn, pages, true)
-	}
-	return rows, deleted, err
-}
-
-// commitSegmentPages is one try of CommitSegmentPages, with the upsert for
-// every row when upsertAll is set.
-func (s *Store) commitSegmentPages(ctx context.Context, conn *sql.Conn, pages []SegmentPage, upsertAll bool) (rows int, deleted int64, err error) {
 	tx, err := beginOn(ctx, conn)
 	if err != nil {
 		return 0, 0, fmt.Errorf("commit segment pages: %w", err)
@@ -245,21 +224,13 @@ func (s *Store) commitSegmentPages(ctx context.Context, conn *sql.Conn, pages []
 	}
 
 	seen := make([]seenTx, 0, len(pages)*50)
-	plain := make([]bool, 0, len(pages)*50)
 	for _, p := range pages {
 		g := p.Segment
-		insert := !upsertAll && g.Final && !g.Open && !s.upsertedSegments[g.ID]
 		for _, t := range p.Txs {
 			seen = append(seen, seenTx{t, []driver.Value{g.ID, int32(g.Attempt), t.BlockHeight, t.TxID}})
-			plain = append(plain, insert)
 		}
 	}
-	err = conn.Raw(func(dc any) error {
-		var err error
-		rows, err = writeSeen(dc.(driver.Conn), "segment_seen", seen, plain)
-		return err
-	})
-	if err != nil {
+	if rows, err = s.writeSeen(ctx, conn, "segment_seen", seen); err != nil {
 		return 0, 0, fmt.Errorf("commit segment pages: %w", err)
 	}
 

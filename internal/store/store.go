@@ -36,12 +36,9 @@ type Store struct {
 	// writeMu serialises write transactions: DuckDB detects conflicting
 	// concurrent writes optimistically and would fail one of them.
 	writeMu sync.Mutex
-	// upserted are the v1 windows whose pages take the upsert: provisional
-	// ones and those that met a stored row (CommitWindowOps). Under writeMu.
-	upserted map[int64]bool
-	// upsertedSegments are the v3 segments whose pages met a stored row
-	// (CommitSegmentPages). Under writeMu.
-	upsertedSegments map[int64]bool
+	// keySet holds the keys of the stored tx_ids (keys.go), read on the
+	// first write. Under writeMu.
+	keySet *keySet
 }
 
 // Open opens (creating and migrating when writable) the database at path.
@@ -71,7 +68,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, openError(abs, err)
 	}
-	s := &Store{path: abs, db: db, readOnly: opts.ReadOnly, upserted: map[int64]bool{}, upsertedSegments: map[int64]bool{}}
+	s := &Store{path: abs, db: db, readOnly: opts.ReadOnly}
 	if _, err := db.ExecContext(ctx, "SET TimeZone = 'UTC'"); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: set time zone: %w", abs, err)
@@ -131,25 +128,21 @@ func (s *Store) Path() string { return s.path }
 // DB is the database handle, for packages that only query (dashboards).
 func (s *Store) DB() *sql.DB { return s.db }
 
-// bulkCheckpointThreshold is how large the WAL grows during a backfill
-// before a commit checkpoints it into the file (DuckDB's
-// checkpoint_threshold, 16 MB by default).
-const bulkCheckpointThreshold = "256MB"
+// BackfillMemoryLimit is DuckDB's memory_limit while a backfill holds the
+// database. The transactions table has no index to keep in memory
+// (keys.go), so what DuckDB holds is its cache of the file's blocks and
+// the rows not yet checkpointed, and a backfill reads back little of what
+// it wrote: the limit costs it nothing measurable, and the cache would
+// otherwise grow towards 80 % of the machine's memory.
+const BackfillMemoryLimit = "64MB"
 
-// DeferCheckpoints lets the WAL grow to bulkCheckpointThreshold before a
-// commit checkpoints it, for the rest of the store's life. A checkpoint
-// writes the whole tx_id index again whenever it changed, however few rows
-// the WAL holds (about half a second at 100k rows, growing with the
-// table): at DuckDB's default a backfill checkpoints every 50k rows or so,
-// each time stalling its commits, and a rebuild checkpoints its bulk load
-// and then the whole index again for the provisional tail. The WAL is as
-// durable as the file (a kill -9 replays it at the next open), and Close
-// checkpoints what is left. It is not undone: any later commit would then
-// checkpoint the whole WAL, also on the way out after Ctrl+C, which must
-// not wait for that. The setting is the database's.
-func (s *Store) DeferCheckpoints(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, "SET checkpoint_threshold = '"+bulkCheckpointThreshold+"'"); err != nil {
-		return fmt.Errorf("defer checkpoints: %w", err)
+// BoundMemory holds DuckDB to BackfillMemoryLimit for the rest of the
+// store's life (the setting is the database's); beyond it DuckDB evicts
+// cached blocks, and an operator that needs more (a large join)
+// spills to its temporary directory.
+func (s *Store) BoundMemory(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, "SET memory_limit = '"+BackfillMemoryLimit+"'"); err != nil {
+		return fmt.Errorf("bound memory: %w", err)
 	}
 	return nil
 }
@@ -164,11 +157,10 @@ func PendingWALBytes(path string) int64 {
 	return st.Size()
 }
 
-// Close checkpoints and closes the database. The checkpoint writes the
-// whole tx_id index again when the table changed (about half a second at
-// 100k rows), but it leaves the file self-contained: a database copied
-// after a clean exit holds every committed row without its .wal, and no
-// read-only open (status, dashboards) has a log to replay.
+// Close checkpoints and closes the database, so the file is
+// self-contained: a database copied after a clean exit holds every
+// committed row without its .wal, and no read-only open (status,
+// dashboards) has a log to replay.
 func (s *Store) Close() error {
 	if !s.readOnly {
 		_, _ = s.db.Exec("CHECKPOINT")
@@ -267,16 +259,4 @@ func (t *connTx) rollback() {
 	if !t.done {
 		_, _ = t.conn.ExecContext(context.WithoutCancel(t.ctx), "ROLLBACK")
 	}
-}
-
-// isKeyConflict tells whether err is DuckDB refusing a row whose key is
-// already stored. Errors that come through the appender are not always a
-// *duckdb.Error, so their text is read too.
-func isKeyConflict(err error) bool {
-	var de *duckdb.Error
-	if errors.As(err, &de) && de.Type == duckdb.ErrorTypeConstraint {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "onstraint") || strings.Contains(msg, "uplicate key")
 }

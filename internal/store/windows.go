@@ -55,7 +55,7 @@ FROM windows ORDER BY start_time`)
 // DriftedWindows are the covered windows of the given sources whose spans
 // no longer hold the rows they were verified with, and what each holds
 // now. Final history does not move, so a drift is a row written since
-// with the same tx_id for another window (the upsert moves it), or one
+// with the same tx_id for another window (which replaced it), or one
 // deleted or added behind the backfill's back. One grouped scan of the
 // burn times counts every span.
 func (s *Store) DriftedWindows(ctx context.Context, sources ...string) (drifted []Window, now []int64, err error) {
@@ -129,10 +129,10 @@ type Page struct {
 	Txs      []chain.Tx
 }
 
-// CommitPages writes pages in one transaction: their rows (plain inserts,
-// with an upsert on tx_id as fallback after a key conflict, so a page seen
-// twice never doubles a row), the tx_ids each window's
-// attempt has seen, and the page bookkeeping. Either all of it lands or none.
+// CommitPages writes pages in one transaction: their rows (each tx_id once:
+// a row already stored replaces its stored copy, so a page seen twice never
+// doubles a row), the tx_ids each window's attempt has seen, and the page
+// bookkeeping. Either all of it lands or none.
 func (s *Store) CommitPages(ctx context.Context, pages []Page) (rows int, err error) {
 	ops := make([]WindowOp, len(pages))
 	for i := range pages {
@@ -162,15 +162,7 @@ type FinishOp struct {
 // at all. A write transaction costs a few milliseconds to commit whatever
 // it holds, so the committer of a run gives every window's bookkeeping to
 // the batch its pages go in, instead of a transaction of its own. It
-// returns the rows upserted.
-//
-// DuckDB's upsert (INSERT OR REPLACE) costs about four times a plain
-// insert, and most pages bring rows that are not stored yet: a batch is
-// first written with plain inserts, except the pages of windows that may
-// hold stored rows (provisional ones, fetched again in every iteration,
-// and those that met a stored row before). When a row turns out to be
-// stored already, the transaction is rolled back and the batch is written
-// again with the upsert, and its windows take the upsert from then on.
+// returns the rows written.
 func (s *Store) CommitWindowOps(ctx context.Context, ops []WindowOp) (rows int, err error) {
 	defer diskFull(&err)
 	s.writeMu.Lock()
@@ -183,21 +175,6 @@ func (s *Store) CommitWindowOps(ctx context.Context, ops []WindowOp) (rows int, 
 		return 0, fmt.Errorf("commit windows: %w", err)
 	}
 	defer conn.Close()
-	rows, err = s.commitWindowOps(ctx, conn, ops, false)
-	if err != nil && isKeyConflict(err) {
-		for _, op := range ops {
-			if op.Page != nil {
-				s.upserted[op.Page.WindowID] = true
-			}
-		}
-		rows, err = s.commitWindowOps(ctx, conn, ops, true)
-	}
-	return rows, err
-}
-
-// commitWindowOps is one try of CommitWindowOps, with the upsert for every
-// page when upsertAll is set, else only for the windows in s.upserted.
-func (s *Store) commitWindowOps(ctx context.Context, conn *sql.Conn, ops []WindowOp, upsertAll bool) (rows int, err error) {
 	tx, err := beginOn(ctx, conn)
 	if err != nil {
 		return 0, fmt.Errorf("commit windows: %w", err)
@@ -209,7 +186,7 @@ func (s *Store) commitWindowOps(ctx context.Context, conn *sql.Conn, ops []Windo
 		if len(pages) == 0 {
 			return nil
 		}
-		n, err := commitPages(ctx, conn, pages, upsertAll, func(p *Page) bool { return upsertAll || s.upserted[p.WindowID] })
+		n, err := s.commitPages(ctx, conn, pages)
 		pages = pages[:0]
 		rows += n
 		changed = true
@@ -223,9 +200,6 @@ func (s *Store) commitWindowOps(ctx context.Context, conn *sql.Conn, ops []Windo
 		case op.Begin != nil:
 			err = flush()
 			if err == nil {
-				if !op.Begin.Final {
-					s.upserted[op.Begin.ID] = true
-				}
 				err = beginAttempt(ctx, conn, *op.Begin)
 			}
 		case op.Finish != nil:
@@ -273,42 +247,22 @@ func beginAttempt(ctx context.Context, conn *sql.Conn, w Window) error {
 }
 
 // commitPages is CommitPages inside the transaction of conn, without the
-// data version; the rows of the pages for which upsert is true take the
-// upsert, the others a plain insert (which fails on a stored tx_id), and the
-// pages' records replace those of the same offsets only when replace is set.
-func commitPages(ctx context.Context, conn *sql.Conn, pages []*Page, replace bool, upsert func(*Page) bool) (rows int, err error) {
+// data version. A page's record replaces one of the same offset: an
+// attempt commits each offset once, unless a window's pages shifted under
+// it.
+func (s *Store) commitPages(ctx context.Context, conn *sql.Conn, pages []*Page) (rows int, err error) {
 	seen := make([]seenTx, 0, len(pages)*50)
-	var plain []bool // per row of seen; nil when every row is upserted
 	for _, p := range pages {
-		up := upsert(p)
-		if !up && plain == nil {
-			plain = make([]bool, len(seen), cap(seen))
-		}
 		for _, t := range p.Txs {
 			seen = append(seen, seenTx{t, []driver.Value{p.WindowID, int32(p.Attempt), t.TxID}})
-			if plain != nil {
-				plain = append(plain, !up)
-			}
 		}
 	}
-	err = conn.Raw(func(dc any) error {
-		var err error
-		rows, err = writeSeen(dc.(driver.Conn), "window_seen", seen, plain)
-		return err
-	})
-	if err != nil {
+	if rows, err = s.writeSeen(ctx, conn, "window_seen", seen); err != nil {
 		return 0, fmt.Errorf("commit pages: %w", err)
 	}
 	var sb strings.Builder
 	args := make([]any, 0, len(pages)*5)
-	// An attempt commits each offset once, and the upsert costs four times
-	// a plain insert: a page committed twice fails the batch, which is then
-	// written again with every upsert.
-	if replace {
-		sb.WriteString(`INSERT OR REPLACE INTO window_pages (window_id, attempt, page_offset, api_total, rows) VALUES `)
-	} else {
-		sb.WriteString(`INSERT INTO window_pages (window_id, attempt, page_offset, api_total, rows) VALUES `)
-	}
+	sb.WriteString(`INSERT OR REPLACE INTO window_pages (window_id, attempt, page_offset, api_total, rows) VALUES `)
 	for i, p := range pages {
 		if i > 0 {
 			sb.WriteString(", ")
@@ -428,18 +382,13 @@ type seenTx struct {
 	seen []driver.Value
 }
 
-// writeSeen appends rows to the transactions table through the Appender
-// (each tx_id once, the last copy winning: a batch can repeat a tx_id when
-// offsets shift or a cursor walk revisits a block) and every row's seen
-// record to seenTable. A row whose last copy has plain set is written with
-// a plain insert, which costs a fraction of the upsert and fails on a
-// tx_id already stored; the others are upserted (plain nil: all). It
-// returns the number of rows written.
-func writeSeen(dc driver.Conn, seenTable string, rows []seenTx, plain []bool) (int, error) {
-	seenApp, err := duckdb.NewAppender(dc, "", "", seenTable)
-	if err != nil {
-		return 0, err
-	}
+// writeSeen writes rows into the transactions table inside conn's
+// transaction, each tx_id once (the last copy winning: a batch can repeat
+// a tx_id when offsets shift or a cursor walk revisits a block) and in
+// place of any stored copy (replaceStored), and every row's seen record
+// into seenTable, both through the Appender. It returns the number of rows
+// written.
+func (s *Store) writeSeen(ctx context.Context, conn *sql.Conn, seenTable string, rows []seenTx) (int, error) {
 	latest := make(map[string]int, len(rows)) // tx_id -> its last copy in rows
 	order := make([]string, 0, len(rows))
 	for i, r := range rows {
@@ -447,54 +396,45 @@ func writeSeen(dc driver.Conn, seenTable string, rows []seenTx, plain []bool) (i
 			order = append(order, r.tx.TxID)
 		}
 		latest[r.tx.TxID] = i
-		if err := seenApp.AppendRow(r.seen...); err != nil {
-			seenApp.Close()
-			return 0, err
-		}
 	}
-	if err := seenApp.Close(); err != nil {
-		return 0, fmt.Errorf("record %s: %w", seenTable, err)
+	unique := make([]chain.Tx, len(order))
+	for i, id := range order {
+		unique[i] = rows[latest[id]].tx
 	}
-	// Created on their first row; closing one twice is only an error
-	// ignored here, after another failure.
-	var insApp, upApp *duckdb.Appender
-	closeAll := func() {
-		for _, a := range []*duckdb.Appender{insApp, upApp} {
-			if a != nil {
-				_ = a.Close()
-			}
-		}
+	if _, err := s.replaceStored(ctx, conn, unique); err != nil {
+		return 0, err
 	}
-	for _, id := range order {
-		i := latest[id]
-		var a **duckdb.Appender
-		if plain != nil && plain[i] {
-			a = &insApp
-			if *a == nil {
-				*a, err = duckdb.NewAppender(dc, "", "", "transactions")
-			}
-		} else {
-			a = &upApp
-			if *a == nil {
-				*a, err = duckdb.NewTableAppender(dc, "INSERT OR REPLACE INTO transactions SELECT * FROM appended_data", "", "", "transactions", nil)
-			}
-		}
-		if err == nil {
-			err = appendTx(*a, rows[i].tx)
-		}
+	err := conn.Raw(func(dc any) error {
+		seenApp, err := duckdb.NewAppender(dc.(driver.Conn), "", "", seenTable)
 		if err != nil {
-			closeAll()
-			return 0, err
+			return err
 		}
+		for _, r := range rows {
+			if err := seenApp.AppendRow(r.seen...); err != nil {
+				seenApp.Close()
+				return err
+			}
+		}
+		if err := seenApp.Close(); err != nil {
+			return fmt.Errorf("record %s: %w", seenTable, err)
+		}
+		app, err := duckdb.NewAppender(dc.(driver.Conn), "", "", "transactions")
+		if err != nil {
+			return err
+		}
+		for _, t := range unique {
+			if err := appendTx(app, t); err != nil {
+				app.Close()
+				return err
+			}
+		}
+		if err := app.Close(); err != nil {
+			return fmt.Errorf("write transactions: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	for _, a := range []*duckdb.Appender{insApp, upApp} {
-		if a == nil {
-			continue
-		}
-		if err := a.Close(); err != nil {
-			closeAll()
-			return 0, fmt.Errorf("upsert transactions: %w", err)
-		}
-	}
-	return len(order), nil
+	return len(unique), nil
 }
