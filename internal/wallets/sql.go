@@ -36,9 +36,13 @@ const (
 	// height, then position in the block): one HUGEINT, so arg_min keeps a
 	// small numeric state that DuckDB can spill, unlike a struct key. The
 	// low 64 bits are assembled in BIGINT arithmetic (heights stay far
-	// below 2^31) and widened once: HUGEINT shifts per row cost more than
-	// the aggregation they feed.
-	chainOrder = `((epoch_us(block_time)::HUGEINT << 64) | ((block_height << 32) | tx_index))`
+	// below 2^31, so they are never negative) and widened once: HUGEINT
+	// shifts per row cost more than the aggregation they feed. The time is
+	// placed above them by multiplying by 2^64 and adding, not by `<<` and
+	// `|`: the same value for a low part in [0, 2^64), and DuckDB's checked
+	// HUGEINT shift costs about 0.2 CPU-s more per 10 M rows than its
+	// multiplication.
+	chainOrder = `(epoch_us(block_time)::HUGEINT * 18446744073709551616 + ((block_height << 32) | tx_index))`
 )
 
 // keyHash is the SQL of a principal's integer key, a format with the column
