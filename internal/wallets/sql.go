@@ -494,6 +494,11 @@ GROUP BY k`, priceJoin, strings.Join(aggs, ",\n       "))
 // window is complete (first_seen_date + N − 1 ≤ data_end_date) and reads
 // that window's columns. Without prices the USD columns are typed NULLs, so
 // their aggregates are NULL rather than 0.
+//
+// The fee median and 90th percentile of a window are one quantile_cont over
+// a list of both: a quantile aggregate collects every eligible wallet's
+// value before selecting, and the list form collects them once for both
+// (the same order statistics, so the same doubles).
 func valueWindowsSQL(windows []int, end string, withPrices bool) string {
 	var aggs, rows []string
 	for _, w := range windows {
@@ -506,8 +511,7 @@ func valueWindowsSQL(windows []int, end string, withPrices bool) string {
            count(*) FILTER (WHERE NOT (first_seen_date + %[3]d <= %[4]s)) AS censored_%[2]d,
            sum(fee_%[2]d) %[1]s AS fee_sum_%[2]d,
            sum(sent_%[2]d) %[1]s AS sent_sum_%[2]d,
-           quantile_cont(fee_%[2]d::DOUBLE / 1e6, 0.5) %[1]s AS fees_stx_median_%[2]d,
-           quantile_cont(fee_%[2]d::DOUBLE / 1e6, 0.9) %[1]s AS fees_stx_p90_%[2]d,
+           quantile_cont(fee_%[2]d::DOUBLE / 1e6, [0.5, 0.9]) %[1]s AS fees_stx_q_%[2]d,
            sum(%[5]s) %[1]s AS fees_usd_e14_sum_%[2]d,
            quantile_cont(%[5]s::DOUBLE / 1e14, 0.5) %[1]s AS fees_usd_median_%[2]d,
            quantile_cont(sent_%[2]d::DOUBLE / 1e6, 0.5) %[1]s AS stx_sent_median_%[2]d,
@@ -519,8 +523,8 @@ func valueWindowsSQL(windows []int, end string, withPrices bool) string {
        eligible_%[1]d                                                AS eligible_wallets,
        censored_%[1]d                                                AS censored_wallets,
        fee_sum_%[1]d::DOUBLE / nullif(eligible_%[1]d, 0) / 1e6        AS fees_stx_mean,
-       fees_stx_median_%[1]d                                         AS fees_stx_median,
-       fees_stx_p90_%[1]d                                            AS fees_stx_p90,
+       fees_stx_q_%[1]d[1]                                           AS fees_stx_median,
+       fees_stx_q_%[1]d[2]                                           AS fees_stx_p90,
        fees_usd_e14_sum_%[1]d::DOUBLE / nullif(eligible_%[1]d, 0) / 1e14 AS fees_usd_mean,
        fees_usd_median_%[1]d                                         AS fees_usd_median,
        sent_sum_%[1]d::DOUBLE / nullif(eligible_%[1]d, 0) / 1e6       AS stx_sent_mean,
