@@ -59,7 +59,9 @@ func Status(ctx context.Context, p Process, asJSON bool) error {
 }
 
 // walNoticeBytes is the write-ahead log status mentions before reading: a
-// backfill lets it grow to 256 MB, and Ctrl+C leaves it for the next open.
+// backfill checkpoints at 16 MB, but one large commit (a seed's or a
+// rebuild's bulk load) writes all of itself first, and Ctrl+C leaves the
+// log for the next open.
 const walNoticeBytes = 32 << 20
 
 // walNotice is the line status prints before it reads a database whose

@@ -138,7 +138,7 @@ var driftSources = []string{SourceV1, seed.KindPostgres, seed.KindArchive}
 // audit re-opens, at the end of an iteration, every covered window whose
 // span no longer holds the rows it was verified with: a server that serves
 // one transaction in two final windows, with two burn times, makes the
-// second window's upsert move the row out of the first, which would stay
+// second window's copy replace the row in the first, which would stay
 // covered without it. Such a window is re-opened once in a run; one that
 // drifts again is given up on (the run ends with an error naming it, and
 // its span stays missing), so that two windows cannot take a row from

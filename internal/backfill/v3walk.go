@@ -299,8 +299,8 @@ func (u *segmentUnit) fetch(ctx context.Context, it *Iteration, g store.Segment,
 	switch {
 	case errors.Is(err, hiro.ErrCursorNotFound) && rowCursor:
 		// Older servers answer 404 when the row under the cursor left the
-		// canonical chain: walk its block again from the top (rows seen
-		// twice are upserts).
+		// canonical chain: walk its block again from the top (a row seen
+		// twice replaces its stored copy).
 		r.log.Info("cursor not found; walking its block again from the top", "cursor", cursor, "segment", segmentLabel(g))
 		return pg, false, hiro.BlockTopCursor(h), nil
 	case errors.Is(err, hiro.ErrCursorNotFound):

@@ -15,15 +15,17 @@ import (
 
 // A row feed hands rows produced in Go to one INSERT … SELECT through a
 // table function: the producer converts rows on its own goroutine while
-// DuckDB fills vectors from the queued chunks and inserts them on one of
-// its threads (docs/design.md#database-seed, "Seed speed").
+// DuckDB fills vectors from the queued chunks and inserts them
+// (docs/design.md#database-seed, "Seed speed").
 //
-// One thread, not all of them (see Init): when the transactions table
-// still had its key on tx_id, an insert from a source DuckDB may read on
-// several threads kept every thread's rows in memory until the statement
-// ended, so the load's peak RSS grew with the rows it wrote (1.07M seed
-// rows: 760–780 MB against 544–597 MB on one thread, BenchmarkSeedLoad),
-// for a speed gain the noise of a shared 2-core machine hid.
+// DuckDB reads the feed on two threads (see Init), each filling whole
+// chunks, so the cgo calls that set every value are split between the
+// cores. While the transactions table had its key on tx_id, a feed read
+// on several threads kept every thread's rows in memory until the
+// statement ended (1.07M seed rows: 760–780 MB against 544–597 MB on one
+// thread, BenchmarkSeedLoad); without the key the peak is the same on one
+// thread and on two (217–233 MB and 218–249 MB), and two load the 1.08M
+// rows in 6.4–7.1 s against 7.2–8.4 s.
 
 // feedQueue is how many full chunks wait between the producer and DuckDB.
 const feedQueue = 8
@@ -92,7 +94,7 @@ func (s *Store) registerFeed(ctx context.Context) error {
 // that the statement stopped: then, and otherwise, the statement's error
 // is.
 func (s *Store) feedRows(ctx context.Context, conn *sql.Conn, table string, produce func(put func([]chain.Tx) error) error) (inserted int64, maybe maybeStored, err error) {
-	set, err := s.keys(ctx, conn)
+	set, err := s.keys(ctx)
 	if err != nil {
 		return 0, maybe, err
 	}
@@ -171,10 +173,10 @@ func (f *txFeed) ColumnInfos() []duckdb.ColumnInfo { return txColumns }
 // Cardinality is unknown until the producer ends.
 func (f *txFeed) Cardinality() *duckdb.CardinalityInfo { return nil }
 
-// Init asks DuckDB to read the feed on one thread (the file comment says
-// why). It is what the zero value gave too, said outright.
+// Init asks DuckDB to read the feed on two threads (the file comment says
+// why); each call of FillChunk takes a whole chunk from the queue.
 func (f *txFeed) Init() duckdb.ParallelTableSourceInfo {
-	return duckdb.ParallelTableSourceInfo{MaxThreads: 1}
+	return duckdb.ParallelTableSourceInfo{MaxThreads: 2}
 }
 
 // NewLocalState is unused: every call takes a whole chunk from the queue.

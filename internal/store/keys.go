@@ -16,7 +16,7 @@ import (
 // gigabytes. The store keeps tx_ids unique itself. Before rows are
 // written, every row whose tx_id may be stored loses its stored copy
 // (replaceStored); whether a tx_id may be stored is answered by keySet, an
-// in-memory set of 64-bit keys of every tx_id written, 8 bytes a row.
+// in-memory set of 48-bit keys of every tx_id written, 4 bytes a row.
 
 // txIDLen is the length of a tx_id: 0x and 64 lower-case hex digits.
 const txIDLen = 66
@@ -92,17 +92,20 @@ func split(key uint64) (bucket int, low uint32) {
 	return int(key >> (64 - keyBucketBits)), uint32(key >> (64 - keyBucketBits - 32))
 }
 
-// loadKeySet reads the keys of the stored tx_ids.
-func loadKeySet(ctx context.Context, conn *sql.Conn) (*keySet, error) {
+// loadKeySet reads the keys of the committed tx_ids. It must read through
+// a connection without a write transaction of its own: a set read inside
+// one would miss the rows that transaction deleted, and keep missing them
+// after a rollback brought them back.
+func loadKeySet(ctx context.Context, db *sql.DB) (*keySet, error) {
 	var n int64
-	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM transactions`).Scan(&n); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM transactions`).Scan(&n); err != nil {
 		return nil, fmt.Errorf("read stored tx_ids: %w", err)
 	}
 	k := newKeySet(n)
 	if n == 0 {
 		return k, nil
 	}
-	rows, err := conn.QueryContext(ctx, `SELECT `+txKeySQL+` FROM transactions`)
+	rows, err := db.QueryContext(ctx, `SELECT `+txKeySQL+` FROM transactions`)
 	if err != nil {
 		return nil, fmt.Errorf("read stored tx_ids: %w", err)
 	}
@@ -151,11 +154,13 @@ func (k *keySet) add(key uint64) (had bool) {
 	return false
 }
 
-// keys returns the store's key set, reading it from the table the first
-// time. Under writeMu.
-func (s *Store) keys(ctx context.Context, conn *sql.Conn) (*keySet, error) {
+// keys returns the store's key set, reading the committed rows' keys
+// through the pool the first time (never through the caller's connection,
+// whose transaction may have deleted rows it will roll back). Under
+// writeMu, which keeps any other write from committing meanwhile.
+func (s *Store) keys(ctx context.Context) (*keySet, error) {
 	if s.keySet == nil {
-		k, err := loadKeySet(ctx, conn)
+		k, err := loadKeySet(ctx, s.db)
 		if err != nil {
 			return nil, err
 		}
@@ -178,7 +183,7 @@ func (s *Store) keys(ctx context.Context, conn *sql.Conn) (*keySet, error) {
 // theirs; any row that one did not find (it moved, or its key was stale)
 // takes a second delete that reads the whole tx_id column.
 func (s *Store) replaceStored(ctx context.Context, conn *sql.Conn, rows []chain.Tx) (int64, error) {
-	set, err := s.keys(ctx, conn)
+	set, err := s.keys(ctx)
 	if err != nil {
 		return 0, err
 	}

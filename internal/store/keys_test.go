@@ -85,33 +85,17 @@ func TestKeySet(t *testing.T) {
 func TestKeySetReadFromTable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := t.TempDir() + "/keys.duckdb"
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := rand.New(rand.NewPCG(5, 6))
 	var rows []chain.Tx
 	for i := range 3000 {
 		rows = append(rows, tx(randomTxID(r), int64(100+i%50), 1))
 	}
-	if _, err := s.CommitPages(ctx, []Page{{WindowID: 1, Attempt: 1, Txs: rows}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	set, err := s.keys(ctx, conn)
+	s := reopened(t, func(s *Store) {
+		if _, err := s.CommitPages(ctx, []Page{{WindowID: 1, Attempt: 1, Txs: rows}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	set, err := s.keys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,26 +116,16 @@ func TestKeySetReadFromTable(t *testing.T) {
 func TestReplaceStoredKeepsEveryTxIDOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := t.TempDir() + "/replace.duckdb"
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := rand.New(rand.NewPCG(7, 8))
 	same, moved, gone, fresh := randomTxID(r), randomTxID(r), randomTxID(r), randomTxID(r)
-	if _, err := s.CommitPages(ctx, []Page{{WindowID: 1, Attempt: 1, Txs: []chain.Tx{tx(same, 100, 1), tx(moved, 110, 1), tx(gone, 120, 1)}}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.DB().Exec(`DELETE FROM transactions WHERE tx_id = ?`, gone); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if s, err = Open(ctx, path, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := reopened(t, func(s *Store) {
+		if _, err := s.CommitPages(ctx, []Page{{WindowID: 1, Attempt: 1, Txs: []chain.Tx{tx(same, 100, 1), tx(moved, 110, 1), tx(gone, 120, 1)}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DB().Exec(`DELETE FROM transactions WHERE tx_id = ?`, gone); err != nil {
+			t.Fatal(err)
+		}
+	})
 	// The same row again and the deleted row back, near their old burn
 	// times; then, alone in its batch, a row moved far from its copy, so
 	// that only the delete over the whole table finds that copy.
@@ -225,6 +199,27 @@ VALUES ('0xaa', 'token_transfer', 'success', 7, '0xbb', to_timestamp(100), 3, to
 	}
 }
 
+// reopened writes to a new database with write, closes it and returns it
+// opened again, as the next process finds it.
+func reopened(t *testing.T, write func(s *Store)) *Store {
+	t.Helper()
+	ctx := context.Background()
+	path := t.TempDir() + "/reopened.duckdb"
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(ctx, path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // openRaw opens path with the driver alone: no schema, no migrations.
 func openRaw(t *testing.T, path string) *sql.DB {
 	t.Helper()
@@ -233,4 +228,77 @@ func openRaw(t *testing.T, path string) *sql.DB {
 		t.Fatal(err)
 	}
 	return db
+}
+
+// The key set is read from committed rows, not through the transaction
+// that first needs it: a first batch that deletes a row (a window's end
+// before its pages) and then rolls back leaves that row in the set, so a
+// later copy of it replaces it instead of doubling it.
+func TestKeySetIgnoresARolledBackDelete(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(9, 9))
+	x, y := randomTxID(r), randomTxID(r)
+	w := Window{ID: 1, Start: 0, End: 999, Source: "v1", Attempt: 1, Final: true}
+	s := reopened(t, func(s *Store) {
+		if _, err := s.CommitWindowOps(ctx, []WindowOp{{Begin: &w}, {Page: &Page{WindowID: 1, Attempt: 1, Txs: []chain.Tx{tx(x, 100, 1)}}}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// The process's first batch: a new attempt of window 1 ends without
+	// seeing x (deleting it), then a page of window 2, and the batch fails
+	// at its end (the data version's table is missing).
+	w.Attempt = 2
+	if _, err := s.DB().Exec(`ALTER TABLE meta RENAME TO meta_away`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.CommitWindowOps(ctx, []WindowOp{{Begin: &w}, {Finish: &FinishOp{Window: w, APITotal: 0, Final: true}},
+		{Page: &Page{WindowID: 2, Attempt: 1, Txs: []chain.Tx{tx(y, 2000, 1)}}}})
+	if _, rerr := s.DB().Exec(`ALTER TABLE meta_away RENAME TO meta`); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err == nil {
+		t.Fatal("the batch did not fail")
+	}
+	w.Attempt = 3
+	if _, err := s.CommitWindowOps(ctx, []WindowOp{{Begin: &w}, {Page: &Page{WindowID: 1, Attempt: 3, Txs: []chain.Tx{tx(x, 100, 2)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.DB().QueryRow(`SELECT count(*) FROM transactions WHERE tx_id = ?`, x).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%s stored %d times (%v)", x, n, err)
+	}
+}
+
+// A staged seed load over stored rows works under a backfill's memory
+// limit: its set-based steps run with the limit lifted, and the limit is
+// back afterwards.
+func TestStagedSeedLoadUnderTheBackfillLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openTemp(t)
+	if err := s.BoundMemory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(4, 4))
+	rows := make([]chain.Tx, 300_000)
+	for i := range rows {
+		rows[i] = tx(randomTxID(r), 100+int64(i%86400), 1)
+	}
+	sp := Span{Start: 100, End: 100 + 86399}
+	ws := []SeedWindow{{Window: Window{ID: 1, Start: sp.Start, End: sp.End, Attempt: 1}, SeedCount: int64(len(rows))}}
+	if _, err := seedLoad(t, s, sp, false, rows, ws); err != nil {
+		t.Fatal(err)
+	}
+	res, err := seedLoad(t, s, sp, true, rows, ws)
+	if err != nil || res.Rows != int64(len(rows)) || !res.Verified[0] {
+		t.Fatalf("staged load: %+v, %v", res.Rows, err)
+	}
+	var limit string
+	if err := s.DB().QueryRow(`SELECT current_setting('memory_limit')`).Scan(&limit); err != nil || limit != "61.0 MiB" {
+		t.Fatalf("memory limit after the load %q (%v), want the backfill's 64MB", limit, err)
+	}
+	if got := len(storedIDs(t, s)); got != len(rows) {
+		t.Fatalf("%d rows stored, want %d", got, len(rows))
+	}
 }

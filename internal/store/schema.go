@@ -140,7 +140,9 @@ CREATE TABLE segment_seen (
 `,
 	// 3: transactions without the key on tx_id, which DuckDB keeps in
 	// memory at about 200 bytes a row; the store keeps tx_ids unique
-	// (keys.go). DuckDB cannot drop a primary key, so the table is copied.
+	// (keys.go). DuckDB cannot drop a primary key, so the table is copied
+	// into one whose columns restate step 1's (a shipped step is never
+	// edited, so the two cannot share a definition).
 	`
 CREATE TABLE transactions_unkeyed (
     tx_id                            VARCHAR NOT NULL,

@@ -142,9 +142,25 @@ type SeedResult struct {
 // deleted, the staged rows replace any stored copies, and every window is recorded as
 // final and verified when what is stored equals the seed's count (else as
 // unverified, for the API to fetch).
+//
+// A staged load's steps read every staged row at once (a DISTINCT ON, a
+// join), which DuckDB cannot do within a backfill's memory limit; they run
+// with the limit lifted (Store.withFullMemory).
 func (l *SeedLoad) Finish(ctx context.Context, source string, windows []SeedWindow) (res SeedResult, err error) {
 	defer diskFull(&err)
 	defer l.release()
+	if l.direct {
+		return l.finish(ctx, source, windows)
+	}
+	err = l.s.withFullMemory(ctx, func() error {
+		res, err = l.finish(ctx, source, windows)
+		return err
+	})
+	return res, err
+}
+
+// finish is Finish without the lock's release and the memory limit.
+func (l *SeedLoad) finish(ctx context.Context, source string, windows []SeedWindow) (res SeedResult, err error) {
 	c := l.conn
 	if !l.direct {
 		if _, err := c.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {

@@ -39,6 +39,9 @@ type Store struct {
 	// keySet holds the keys of the stored tx_ids (keys.go), read on the
 	// first write. Under writeMu.
 	keySet *keySet
+	// fullMemory is DuckDB's memory_limit before BoundMemory lowered it
+	// ("" while it has not).
+	fullMemory string
 }
 
 // Open opens (creating and migrating when writable) the database at path.
@@ -138,13 +141,40 @@ const BackfillMemoryLimit = "64MB"
 
 // BoundMemory holds DuckDB to BackfillMemoryLimit for the rest of the
 // store's life (the setting is the database's); beyond it DuckDB evicts
-// cached blocks, and an operator that needs more (a large join)
-// spills to its temporary directory.
+// cached blocks. The set-based steps of a staged bulk load (a DISTINCT ON
+// and joins over every staged row) cannot work in that little, so they
+// run with the limit DuckDB had before (withFullMemory).
 func (s *Store) BoundMemory(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, "SET memory_limit = '"+BackfillMemoryLimit+"'"); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT current_setting('memory_limit')").Scan(&s.fullMemory); err != nil {
+		return fmt.Errorf("bound memory: %w", err)
+	}
+	if err := setMemoryLimit(ctx, s.db, BackfillMemoryLimit); err != nil {
 		return fmt.Errorf("bound memory: %w", err)
 	}
 	return nil
+}
+
+// withFullMemory lifts BoundMemory's limit while fn runs, when it is set.
+// Under writeMu, so no other write of this process runs meanwhile.
+func (s *Store) withFullMemory(ctx context.Context, fn func() error) error {
+	if s.fullMemory == "" {
+		return fn()
+	}
+	if err := setMemoryLimit(ctx, s.db, s.fullMemory); err != nil {
+		return fmt.Errorf("lift the memory limit: %w", err)
+	}
+	err := fn()
+	if rerr := setMemoryLimit(context.WithoutCancel(ctx), s.db, BackfillMemoryLimit); rerr != nil && err == nil {
+		err = fmt.Errorf("bound memory again: %w", rerr)
+	}
+	return err
+}
+
+// setMemoryLimit sets DuckDB's memory_limit (a size DuckDB itself wrote or
+// a constant of this package, never user input).
+func setMemoryLimit(ctx context.Context, db *sql.DB, limit string) error {
+	_, err := db.ExecContext(ctx, "SET memory_limit = '"+strings.ReplaceAll(limit, "'", "''")+"'")
+	return err
 }
 
 // PendingWALBytes is the size of the write-ahead log next to the database

@@ -42,7 +42,7 @@ func tx(id string, burn int64, amount uint64) chain.Tx {
 	}
 }
 
-func TestCommitUpsertsAndFinishDeletesUnseen(t *testing.T) {
+func TestCommitReplacesAndFinishDeletesUnseen(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t)
 	w := Window{ID: 1, Start: 100, End: 199, Source: "v1", Attempt: 1, Final: true}
@@ -226,10 +226,10 @@ func TestCloseWithoutCheckpointKeepsCommits(t *testing.T) {
 	}
 }
 
-// TestCommitWindowOpsMeetsStoredRow commits a batch whose plain insert
-// meets a row already stored: the batch lands whole through the upsert,
-// with the newest copy of the row, its window's end counted after it, and
-// the data version counted once per commit.
+// TestCommitWindowOpsMeetsStoredRow commits a batch that meets a row
+// already stored: the batch lands whole, with the newest copy of the row
+// in place of the old one, its window's end counted after it, and the data
+// version counted once per commit.
 func TestCommitWindowOpsMeetsStoredRow(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t)
