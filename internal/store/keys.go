@@ -28,9 +28,8 @@ const txIDLen = 66
 const txKeySQL = `coalesce(TRY_CAST('0x' || substr(tx_id, 3, 16) AS UBIGINT), 0)`
 
 // txKey is the 64-bit key of a tx_id: its first 16 hex digits. tx_ids are
-// hashes, so the keys are uniform, and two stored tx_ids share one with a
-// chance of about 1e-6 in a year of rows; a shared key only costs a
-// delete that finds nothing. ok is false for a string that is not 66
+// hashes, so the keys are uniform (keySet keeps 48 of their bits, and says
+// what a shared key costs). ok is false for a string that is not 66
 // characters starting with 0x and 16 lower-case hex digits (the API
 // decoder and the seed reader refuse such rows; tests use short names):
 // such a row may always be stored.
