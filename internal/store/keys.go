@@ -172,8 +172,7 @@ func (s *Store) keys(ctx context.Context) (*keySet, error) {
 // once) that has one, inside conn's transaction, so that writing rows
 // next with plain inserts keeps every tx_id once: a row that moved (to
 // another window, block or burn time) replaces its old copy wherever that
-// is. It records the rows' keys and returns how many stored rows it
-// deleted.
+// is. It records the rows' keys.
 //
 // Most rows are new, and the key set says so without touching the table.
 // The rest (a provisional window or the open segment fetched again, a
@@ -181,10 +180,10 @@ func (s *Store) keys(ctx context.Context) (*keySet, error) {
 // the first delete reads only the table's row groups whose burn times span
 // theirs; any row that one did not find (it moved, or its key was stale)
 // takes a second delete that reads the whole tx_id column.
-func (s *Store) replaceStored(ctx context.Context, conn *sql.Conn, rows []chain.Tx) (int64, error) {
+func (s *Store) replaceStored(ctx context.Context, conn *sql.Conn, rows []chain.Tx) error {
 	set, err := s.keys(ctx)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	keys := make([]uint64, 0, len(rows))
 	var maybe []*chain.Tx
@@ -197,22 +196,21 @@ func (s *Store) replaceStored(ctx context.Context, conn *sql.Conn, rows []chain.
 			keys = append(keys, k)
 		}
 	}
-	var deleted int64
 	if len(maybe) > 0 {
-		if deleted, err = deleteStoredCopies(ctx, conn, maybe); err != nil {
-			return 0, err
+		if err := deleteStoredCopies(ctx, conn, maybe); err != nil {
+			return err
 		}
 	}
 	for _, k := range keys {
 		set.add(k)
 	}
-	return deleted, nil
+	return nil
 }
 
 // deleteStoredCopies deletes the stored rows with the tx_ids of rows:
 // first among the rows stored within the burn times rows span, then,
 // for the tx_ids not found there, anywhere.
-func deleteStoredCopies(ctx context.Context, conn *sql.Conn, rows []*chain.Tx) (int64, error) {
+func deleteStoredCopies(ctx context.Context, conn *sql.Conn, rows []*chain.Tx) error {
 	lo, hi := rows[0].BurnBlockTime.Unix(), rows[0].BurnBlockTime.Unix()
 	ids := make([]string, len(rows))
 	for i, t := range rows {
@@ -224,22 +222,21 @@ func deleteStoredCopies(ctx context.Context, conn *sql.Conn, rows []*chain.Tx) (
 WHERE burn_block_time BETWEEN to_timestamp(?) AND to_timestamp(?) AND tx_id IN (`+idList(ids)+`)
 RETURNING tx_id`, lo, hi)
 	if err != nil {
-		return 0, fmt.Errorf("replace stored rows: %w", err)
+		return fmt.Errorf("replace stored rows: %w", err)
 	}
 	for q.Next() {
 		var id string
 		if err := q.Scan(&id); err != nil {
 			q.Close()
-			return 0, fmt.Errorf("replace stored rows: %w", err)
+			return fmt.Errorf("replace stored rows: %w", err)
 		}
 		found[id] = true
 	}
 	err = q.Err()
 	q.Close()
 	if err != nil {
-		return 0, fmt.Errorf("replace stored rows: %w", err)
+		return fmt.Errorf("replace stored rows: %w", err)
 	}
-	deleted := int64(len(found))
 	var rest []string
 	for _, id := range ids {
 		if !found[id] {
@@ -247,14 +244,12 @@ RETURNING tx_id`, lo, hi)
 		}
 	}
 	if len(rest) == 0 {
-		return deleted, nil
+		return nil
 	}
-	res, err := conn.ExecContext(ctx, `DELETE FROM transactions WHERE tx_id IN (`+idList(rest)+`)`)
-	if err != nil {
-		return 0, fmt.Errorf("replace rows stored elsewhere: %w", err)
+	if _, err := conn.ExecContext(ctx, `DELETE FROM transactions WHERE tx_id IN (`+idList(rest)+`)`); err != nil {
+		return fmt.Errorf("replace rows stored elsewhere: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return deleted + n, nil
+	return nil
 }
 
 // idList is ids as a list of SQL string literals, quotes doubled.

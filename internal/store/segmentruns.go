@@ -103,7 +103,7 @@ func (s *Store) commitRuns(ctx context.Context, conn *sql.Conn, runs []SegmentRu
 		return 0, err
 	}
 	defer tx.rollback()
-	if _, err := s.replaceStored(ctx, conn, rows); err != nil {
+	if err := s.replaceStored(ctx, conn, rows); err != nil {
 		return 0, err
 	}
 	for _, r := range runs {

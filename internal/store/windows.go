@@ -401,7 +401,7 @@ func (s *Store) writeSeen(ctx context.Context, conn *sql.Conn, seenTable string,
 	for i, id := range order {
 		unique[i] = rows[latest[id]].tx
 	}
-	if _, err := s.replaceStored(ctx, conn, unique); err != nil {
+	if err := s.replaceStored(ctx, conn, unique); err != nil {
 		return 0, err
 	}
 	err := conn.Raw(func(dc any) error {
