@@ -29,23 +29,58 @@ func cachedPage[P any](it *Iteration, key string, use bool, decode func([]byte) 
 // The page is written by the run's cache writer when there is one, so the
 // unit goes on fetching meanwhile.
 func cachePut(it *Iteration, key string, body []byte) {
+	cacheWriteOp(it, cacheWrite{key: key, body: body})
+}
+
+// cachePutPacked is cachePut for a page cachePack packed.
+func cachePutPacked(it *Iteration, key string, packed []byte) {
+	cacheWriteOp(it, cacheWrite{key: key, packed: packed})
+}
+
+func cacheWriteOp(it *Iteration, op cacheWrite) {
 	r := it.run
-	if r.cfg.Cache == nil || body == nil {
+	if r.cfg.Cache == nil || (op.body == nil && op.packed == nil) {
 		return
 	}
 	if r.cacheW != nil {
-		r.cacheW.in <- cacheWrite{key: key, body: body}
+		r.cacheW.in <- op
 		return
 	}
-	r.putPage(key, body)
+	r.putPage(op)
 }
 
-func (r *run) putPage(key string, body []byte) {
-	if err := r.cfg.Cache.Put(key, body); err != nil {
-		r.cacheWarn.Do(func() {
-			r.log.Warn("cannot write the raw cache; going on without it", "err", err)
-		})
+// cachePack packs a page to be cached later (PageCache.Pack), or returns
+// nil when there is no cache to put it in or it cannot be packed (a
+// warning once, as for a failed write).
+func cachePack(it *Iteration, key string, body []byte) []byte {
+	r := it.run
+	if r.cfg.Cache == nil || body == nil {
+		return nil
 	}
+	packed, err := r.cfg.Cache.Pack(key, body)
+	if err != nil {
+		r.warnCache(err)
+		return nil
+	}
+	return packed
+}
+
+func (r *run) putPage(op cacheWrite) {
+	var err error
+	if op.packed != nil {
+		err = r.cfg.Cache.PutPacked(op.key, op.packed)
+	} else {
+		err = r.cfg.Cache.Put(op.key, op.body)
+	}
+	if err != nil {
+		r.warnCache(err)
+	}
+}
+
+func (r *run) warnCache(err error) {
+	r.cacheWarn.Do(func() {
+		r.log.Warn("cannot write the raw cache; going on without it", "err", err)
+	})
 }
 
 // cacheDrop forgets cached pages that a unit could not verify with, so the
@@ -64,7 +99,9 @@ func cacheDrop(it *Iteration, keys []string) {
 // cacheWriter writes trusted pages to the raw cache on a goroutine of its
 // own, in the order they were handed to it: compressing and writing a page
 // takes a millisecond or more, which the unit that fetched it would
-// otherwise spend before its next request. Run closes it (every page
+// otherwise spend before its next request. (A v1 page is packed by its unit
+// when it arrives, since it waits for its window's verdict; the writer then
+// only writes it.) Run closes it (every page
 // handed over is then written) before it returns; a kill -9 loses the
 // pages not yet written, which the database does not need.
 type cacheWriter struct {
@@ -76,7 +113,8 @@ type cacheWriter struct {
 // when every page before it is written.
 type cacheWrite struct {
 	key     string
-	body    []byte
+	body    []byte // the page as the API sent it, or
+	packed  []byte // as PageCache.Pack packed it
 	flushed chan struct{}
 }
 
@@ -92,7 +130,7 @@ func (r *run) startCacheWriter() {
 				close(op.flushed)
 				continue
 			}
-			r.putPage(op.key, op.body)
+			r.putPage(op)
 		}
 	}()
 	r.cacheW = w

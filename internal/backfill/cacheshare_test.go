@@ -12,9 +12,11 @@ import (
 // recordCache is a PageCache that holds only records.
 type recordCache map[string][]byte
 
-func (c recordCache) Get(string) ([]byte, bool, error) { return nil, false, nil }
-func (c recordCache) Put(string, []byte) error         { return nil }
-func (c recordCache) Delete(string) error              { return nil }
+func (c recordCache) Get(string) ([]byte, bool, error)        { return nil, false, nil }
+func (c recordCache) Put(string, []byte) error                { return nil }
+func (c recordCache) Delete(string) error                     { return nil }
+func (c recordCache) Pack(_ string, b []byte) ([]byte, error) { return b, nil }
+func (c recordCache) PutPacked(string, []byte) error          { return nil }
 func (c recordCache) ReadRecord(name string) ([]byte, bool, error) {
 	b, ok := c[name]
 	return b, ok, nil

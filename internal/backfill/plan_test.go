@@ -179,8 +179,8 @@ func TestSizerShrink(t *testing.T) {
 			}
 		})
 	}
-	if small := newSizer(h, 500); small.cap != 500 || small.target != 350 {
-		t.Fatalf("a cap of 500 rows: %+v, want the target at 350", small)
+	if small := newSizer(h, 500); small.cap != 500 || small.target != 300 {
+		t.Fatalf("a cap of 500 rows: %+v, want the target at 300", small)
 	}
 	if def := newSizer(h, 0); def.cap != DefaultWindowRows {
 		t.Fatalf("no cap given: %+v, want DefaultWindowRows", def)

@@ -86,5 +86,10 @@ type prober interface {
 type PageCache interface {
 	Get(key string) ([]byte, bool, error)
 	Put(key string, body []byte) error
+	// Pack compresses a page as Put stores it, and PutPacked stores it
+	// so: a v1 page waits for its window to verify before it is cached,
+	// and waits packed, at a fraction of its size.
+	Pack(key string, body []byte) ([]byte, error)
+	PutPacked(key string, packed []byte) error
 	Delete(key string) error
 }

@@ -136,8 +136,8 @@ func (u *windowUnit) run(ctx context.Context, it *Iteration) (bool, error) {
 		}
 		if f.Verified {
 			// Only now are its pages known good enough to serve again.
-			for key, body := range a.fetched {
-				cachePut(it, key, body)
+			for key, packed := range a.fetched {
+				cachePutPacked(it, key, packed)
 			}
 			if w.Final { // provisional windows verify again in every iteration: no progress
 				r.verified.Add(1)
@@ -163,7 +163,7 @@ type windowAttempt struct {
 	done     map[int64]int64
 	useCache bool
 	mu       sync.Mutex
-	fetched  map[string][]byte // final pages from the API, cached once the window verifies
+	fetched  map[string][]byte // final pages from the API, packed, cached once the window verifies
 	hits     []string          // pages served from the cache
 	queued   []queuedOp        // steps given to the committer, not yet known durable
 }
@@ -293,14 +293,20 @@ func (a *windowAttempt) page(ctx context.Context, it *Iteration, off int64) (int
 	if err != nil {
 		return 0, err
 	}
+	// A page waits for its window's verdict packed: held as the API sent
+	// it, the pages of a window being walked took tens of megabytes.
+	var packed []byte
+	if !hit && w.Final {
+		packed = cachePack(it, key, body)
+	}
 	a.mu.Lock()
 	if hit {
 		a.hits = append(a.hits, key)
-	} else if w.Final {
+	} else if packed != nil {
 		if a.fetched == nil {
 			a.fetched = map[string][]byte{}
 		}
-		a.fetched[key] = body
+		a.fetched[key] = packed
 	}
 	a.mu.Unlock()
 	txs := keepInWindow(it, w, pg.Txs)

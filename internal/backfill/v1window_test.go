@@ -77,7 +77,7 @@ func cuts(h *harness, s windowStat, finalEdge int64) int {
 
 // At mainnet's density v1 windows are sized by the rows they hold, not by
 // the hour: a fresh run learns the density from its first page and cuts a
-// day into a handful of windows of at most 7,500 rows, so that the partial
+// day into a handful of windows of at most 15,000 rows, so that the partial
 // last pages cost under 1 % of the pages, and the table equals the truth.
 // A smaller row cap cuts the first window (sized before anything was
 // known) back before paging it, and no window of more than one cell holds

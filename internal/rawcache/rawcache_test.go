@@ -126,6 +126,50 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// A page packed first and put later is the file Put writes, byte for
+// byte, and reads back the same; a key that cannot name a file is refused
+// by both steps.
+func TestPackedPutIsPut(t *testing.T) {
+	t.Parallel()
+	c, _ := newCache(t, "2026-03-10T12:00:00Z")
+	body := bytes.Repeat([]byte(`{"tx_id":"0xabc","fee_rate":"180"},`), 2000)
+	packed, err := c.Pack("v1_1_2_o0_l50", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(packed) >= len(body)/4 {
+		t.Errorf("packed to %d bytes of %d: not compressed", len(packed), len(body))
+	}
+	if err := c.PutPacked("v1_1_2_o0_l50", packed); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Put("v1_1_2_o50_l50", body); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := mustGet(t, New(c.dir), "v1_1_2_o0_l50"); !ok || !bytes.Equal(got, body) {
+		t.Fatalf("Get of the packed page: %d bytes, ok=%v; want %d", len(got), ok, len(body))
+	}
+	folder := filepath.Join(c.dir, "hiro_transactions_2026-03-10")
+	viaPack, err := os.ReadFile(filepath.Join(folder, "v1_1_2_o0_l50.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaPut, err := os.ReadFile(filepath.Join(folder, "v1_1_2_o50_l50.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the name in the gzip header differs (o0 against o50).
+	if want := bytes.Replace(viaPut, []byte("_o50_"), []byte("_o0_"), 1); !bytes.Equal(viaPack, want) {
+		t.Errorf("packed file differs from Put's: %d against %d bytes", len(viaPack), len(viaPut))
+	}
+	if _, err := c.Pack("../x", body); !errors.Is(err, ErrBadKey) {
+		t.Errorf("Pack of a bad key: %v, want ErrBadKey", err)
+	}
+	if err := c.PutPacked("../x", packed); !errors.Is(err, ErrBadKey) {
+		t.Errorf("PutPacked of a bad key: %v, want ErrBadKey", err)
+	}
+}
+
 func TestFetchDateIsUTC(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 3, 10, 23, 30, 0, 0, time.FixedZone("UTC-5", -5*3600))} // 2026-03-11 04:30 UTC
 	c := newAt(t.TempDir(), clk.Now)
