@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/stxwallets/walletcache/internal/chain"
@@ -52,105 +51,6 @@ func txKey(id string) (key uint64, ok bool) {
 		}
 	}
 	return key, true
-}
-
-// keyBucketBits is how many of a key's top bits pick its bucket in
-// keySet: a year of rows puts about a hundred keys in each, so an insert
-// moves a few hundred bytes and a lookup is a short binary search.
-const keyBucketBits = 16
-
-// keySet is the keys of every tx_id stored in transactions, and of some
-// that no longer are (rows deleted since, rows of a batch that rolled
-// back): a superset, which is all replaceStored needs. It is filled from
-// the table on first use and grows with every row written. Used under
-// the store's writeMu.
-//
-// It keeps 48 bits of each key, 4 bytes a row: the bucket's 16 and 32 in
-// the bucket. With 48 bits, a row that is new is taken for a stored one
-// with a chance of rows ÷ 2^48, about once in ten years of mainnet
-// backfills; that costs one delete that reads the tx_id column and finds
-// nothing.
-type keySet struct {
-	buckets [][]uint32 // by the key's top keyBucketBits bits, each sorted
-	n       int
-}
-
-// newKeySet makes an empty set sized for about n keys.
-func newKeySet(n int64) *keySet {
-	k := &keySet{buckets: make([][]uint32, 1<<keyBucketBits)}
-	if per := int(n>>keyBucketBits) + int(n>>(keyBucketBits+3)); per > 0 {
-		for i := range k.buckets {
-			k.buckets[i] = make([]uint32, 0, per+4)
-		}
-	}
-	return k
-}
-
-// split is key's bucket and the 32 bits kept in it.
-func split(key uint64) (bucket int, low uint32) {
-	return int(key >> (64 - keyBucketBits)), uint32(key >> (64 - keyBucketBits - 32))
-}
-
-// loadKeySet reads the keys of the committed tx_ids. It must read through
-// a connection without a write transaction of its own: a set read inside
-// one would miss the rows that transaction deleted, and keep missing them
-// after a rollback brought them back.
-func loadKeySet(ctx context.Context, db *sql.DB) (*keySet, error) {
-	var n int64
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM transactions`).Scan(&n); err != nil {
-		return nil, fmt.Errorf("read stored tx_ids: %w", err)
-	}
-	k := newKeySet(n)
-	if n == 0 {
-		return k, nil
-	}
-	rows, err := db.QueryContext(ctx, `SELECT `+txKeySQL+` FROM transactions`)
-	if err != nil {
-		return nil, fmt.Errorf("read stored tx_ids: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var key uint64
-		if err := rows.Scan(&key); err != nil {
-			return nil, fmt.Errorf("read stored tx_ids: %w", err)
-		}
-		b, low := split(key)
-		k.buckets[b] = append(k.buckets[b], low)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read stored tx_ids: %w", err)
-	}
-	for i, b := range k.buckets {
-		slices.Sort(b)
-		k.buckets[i] = slices.Compact(b)
-		k.n += len(k.buckets[i])
-	}
-	return k, nil
-}
-
-// has tells whether key may belong to a stored tx_id.
-func (k *keySet) has(key uint64) bool {
-	b, low := split(key)
-	_, found := slices.BinarySearch(k.buckets[b], low)
-	return found
-}
-
-// add records key and tells whether the set held it already. A full
-// bucket grows by an eighth, not the double append would give it: the set
-// is most of what a backfill's heap holds for good.
-func (k *keySet) add(key uint64) (had bool) {
-	b, low := split(key)
-	bucket := k.buckets[b]
-	i, found := slices.BinarySearch(bucket, low)
-	if found {
-		return true
-	}
-	if len(bucket) == cap(bucket) {
-		bucket = slices.Grow(bucket, len(bucket)/8+4)
-	}
-	k.buckets[b] = slices.Insert(bucket, i, low)
-	k.n++
-	return false
 }
 
 // keys returns the store's key set, reading the committed rows' keys

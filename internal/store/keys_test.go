@@ -45,39 +45,87 @@ func TestTxKeyMatchesSQL(t *testing.T) {
 	}
 }
 
+// The set holds every key added once, finds no other, and keeps doing so
+// across merges of its delta into the main array (forced often here), in
+// a set loaded from a table as in an empty one.
 func TestKeySet(t *testing.T) {
 	t.Parallel()
-	k := newKeySet(0)
-	r := rand.New(rand.NewPCG(3, 4))
-	in := map[uint64]bool{}
-	for range 50_000 {
-		key := r.Uint64()
-		if r.IntN(10) == 0 {
-			key &= 0xffff_ffff_ffff // many in bucket 0
+	check := func(t *testing.T, k *keySet, in map[uint64]bool, r *rand.Rand) {
+		t.Helper()
+		if k.n != len(in) {
+			t.Fatalf("set holds %d keys, want %d", k.n, len(in))
 		}
-		key &^= 0xffff // the set keeps 48 bits
-		k.add(key)
-		k.add(key) // twice is once
-		in[key] = true
-	}
-	if k.n != len(in) {
-		t.Fatalf("set holds %d keys, want %d", k.n, len(in))
-	}
-	for key := range in {
-		if !k.has(key) {
-			t.Fatalf("key %x added but not found", key)
+		for key := range in {
+			if !k.has(key) {
+				t.Fatalf("key %x added but not found", key)
+			}
+		}
+		for range 50_000 {
+			// Only the top 48 bits count: keys that differ below them are one.
+			if key := r.Uint64() &^ 0xffff; !in[key] && k.has(key) {
+				t.Fatalf("key %x never added was found", key)
+			}
 		}
 	}
-	misses := 0
-	for range 50_000 {
-		// Only the top 48 bits count: keys that differ below them are one.
-		if key := r.Uint64() &^ 0xffff; !in[key] && k.has(key) {
-			misses++
+	fill := func(k *keySet, in map[uint64]bool, r *rand.Rand, n int) {
+		for range n {
+			key := r.Uint64()
+			switch r.IntN(10) {
+			case 0:
+				key &= 0xffff_ffff_ffff // many in bucket 0
+			case 1:
+				key |= 0xffff << 48 // and in the last
+			}
+			key &^= 0xffff // the set keeps 48 bits
+			had := k.add(key)
+			if had != in[key] {
+				t.Fatalf("add(%x) said had=%v, want %v", key, had, in[key])
+			}
+			if !k.add(key) { // twice is once
+				t.Fatalf("add(%x) twice: not had", key)
+			}
+			in[key] = true
 		}
 	}
-	if misses != 0 {
-		t.Fatalf("%d keys never added were found", misses)
-	}
+	t.Run("empty", func(t *testing.T) {
+		t.Parallel()
+		r := rand.New(rand.NewPCG(3, 4))
+		k := newKeySet(0)
+		defer k.release()
+		k.mergeAt = 997
+		in := map[uint64]bool{}
+		fill(k, in, r, 50_000)
+		if k.merges < 40 {
+			t.Fatalf("%d merges, want the delta merged about every thousand keys", k.merges)
+		}
+		check(t, k, in, r)
+	})
+	t.Run("loaded", func(t *testing.T) {
+		t.Parallel()
+		r := rand.New(rand.NewPCG(7, 8))
+		s := openTemp(t)
+		in := map[uint64]bool{}
+		var ids []string
+		for range 20_000 {
+			id := randomTxID(r)
+			key, _ := txKey(id)
+			ids, in[key&^0xffff] = append(ids, id), true
+		}
+		ids = append(ids, ids[:100]...) // a tx_id stored twice is one key
+		if _, err := s.DB().Exec(`INSERT INTO transactions (tx_id, tx_type, tx_status, block_height, block_hash, block_time, burn_block_height, burn_block_time, tx_index, sender_address, nonce, fee_rate, sponsored, canonical)
+SELECT unnest(?::VARCHAR[]), 'coinbase', 'success', 1, '0x', now(), 1, now(), 0, 'SP', 0, 0, false, true`, ids); err != nil {
+			t.Fatal(err)
+		}
+		k, err := loadKeySet(context.Background(), s.DB())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.release()
+		check(t, k, in, r)
+		k.mergeAt = 1009
+		fill(k, in, r, 30_000)
+		check(t, k, in, r)
+	})
 }
 
 // The key set read from the table holds every stored tx_id's key, so a

@@ -195,7 +195,17 @@ func (s *Store) Close() error {
 	if !s.readOnly {
 		_, _ = s.db.Exec("CHECKPOINT")
 	}
+	defer s.releaseKeys()
 	return s.db.Close()
+}
+
+// releaseKeys frees the key set's memory, which is not the Go heap's
+// (keyarena.go): a closed store's set is never used again.
+func (s *Store) releaseKeys() {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.keySet.release()
+	s.keySet = nil
 }
 
 // CloseWithoutCheckpoint closes the database and leaves the WAL as it is,
@@ -207,6 +217,7 @@ func (s *Store) CloseWithoutCheckpoint() error {
 		// the CHECKPOINT Close runs.
 		_, _ = s.db.Exec("PRAGMA disable_checkpoint_on_shutdown")
 	}
+	defer s.releaseKeys()
 	return s.db.Close()
 }
 
