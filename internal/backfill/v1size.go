@@ -35,7 +35,7 @@ const (
 	//	15,000       0.26–0.35 %  0.23–0.36 %  0.20–0.42 %
 	//
 	// The waste is almost all partial last pages, so it falls with the
-	// pages a window holds (180 on average at 15,000 × 0.6 against 90 at
+	// pages a window holds (180 on average at 15,000 × 0.6 against 105 at
 	// 7,500 × 0.7); a larger share cuts more windows back (up to 30 % of
 	// them at 15,000 × 0.8).
 	targetShare = 0.6

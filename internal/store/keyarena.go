@@ -4,8 +4,8 @@ import "unsafe"
 
 // keyArena is the memory of keySet's main array: on Linux an anonymous
 // mapping outside the Go heap, reserved at more than a backfill is likely
-// to fill (only the pages keys reach become resident), elsewhere a slice
-// of the heap. It holds uint32 slots, or, while a set loads, uint64 ones
+// to fill (only the pages keys reach become resident), elsewhere (and
+// under the race detector) a slice of the heap. It holds uint32 slots, or, while a set loads, uint64 ones
 // over the same bytes.
 type keyArena struct {
 	mem    []byte

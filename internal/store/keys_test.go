@@ -112,6 +112,9 @@ func TestKeySet(t *testing.T) {
 			ids, in[key&^0xffff] = append(ids, id), true
 		}
 		ids = append(ids, ids[:100]...) // a tx_id stored twice is one key
+		for _, id := range ids[:50] {   // and so are two that share their first 12 hex digits
+			ids = append(ids, id[:14]+"f"+id[15:])
+		}
 		if _, err := s.DB().Exec(`INSERT INTO transactions (tx_id, tx_type, tx_status, block_height, block_hash, block_time, burn_block_height, burn_block_time, tx_index, sender_address, nonce, fee_rate, sponsored, canonical)
 SELECT unnest(?::VARCHAR[]), 'coinbase', 'success', 1, '0x', now(), 1, now(), 0, 'SP', 0, 0, false, true`, ids); err != nil {
 			t.Fatal(err)
@@ -124,6 +127,9 @@ SELECT unnest(?::VARCHAR[]), 'coinbase', 'success', 1, '0x', now(), 1, now(), 0,
 		check(t, k, in, r)
 		k.mergeAt = 1009
 		fill(k, in, r, 30_000)
+		if k.merges < 25 {
+			t.Fatalf("%d merges into the loaded set, want the delta merged about every thousand keys", k.merges)
+		}
 		check(t, k, in, r)
 	})
 }

@@ -13,7 +13,8 @@ import (
 const keyBucketBits = 16
 
 // keyDeltaMax is how many keys keySet takes in its small sorted buckets
-// before it merges them into its main array: about 1 MB of Go heap, and a
+// before it merges them into its main array: about 3 MB of Go heap (the
+// buckets' slice headers 1.5 MB, their keys up to 1 MB and slack), and a
 // merge that moves the main array once per 2^18 rows written (30 merges
 // over a year of rows, each a pass over at most 32 MB).
 const keyDeltaMax = 1 << 18
@@ -123,6 +124,13 @@ func loadKeySet(ctx context.Context, db *sql.DB) (*keySet, error) {
 	}
 	k.main, k.n = packed[:m], m
 	k.arena.trim(m)
+	if !k.arena.mapped {
+		// Heap memory is not trimmed: keep only what the keys need.
+		a := newKeyArena(m)
+		copy(a.uint32s(m), k.main)
+		k.arena.free()
+		k.arena, k.main = a, a.uint32s(m)
+	}
 	return k, nil
 }
 

@@ -36,7 +36,7 @@ type Store struct {
 	// writeMu serialises write transactions: DuckDB detects conflicting
 	// concurrent writes optimistically and would fail one of them.
 	writeMu sync.Mutex
-	// keySet holds the keys of the stored tx_ids (keys.go), read on the
+	// keySet holds the keys of the stored tx_ids (keyset.go), read on the
 	// first write. Under writeMu.
 	keySet *keySet
 	// fullMemory is DuckDB's memory_limit before BoundMemory lowered it
@@ -200,7 +200,9 @@ func (s *Store) Close() error {
 }
 
 // releaseKeys frees the key set's memory, which is not the Go heap's
-// (keyarena.go): a closed store's set is never used again.
+// (keyarena.go): a closed store's set is never used again. It waits for
+// writeMu, which every write releases on every path (a SeedLoad when it
+// is finished or aborted).
 func (s *Store) releaseKeys() {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
