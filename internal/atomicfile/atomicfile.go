@@ -94,6 +94,29 @@ func (f *File) commit(sync bool) error {
 	return nil
 }
 
+// Detach closes the temporary file without renaming it and returns its
+// name, for a writer that decides later whether the content replaces path:
+// it renames the file over path itself (in the same directory, so the
+// rename is atomic) or removes it. Nothing is fsynced. Abort after Detach
+// does nothing; a process killed before the rename leaves the file for
+// IsTemp to recognise.
+func (f *File) Detach() (string, error) {
+	if f.done {
+		return "", fmt.Errorf("write %s: already committed or aborted", f.path)
+	}
+	f.done = true
+	tmp := f.Name()
+	err := f.Chmod(f.perm)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("write %s: %w", f.path, err)
+	}
+	return tmp, nil
+}
+
 // Abort discards the temporary file and leaves path as it was. It does
 // nothing after Commit or a previous Abort.
 func (f *File) Abort() {

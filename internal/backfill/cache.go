@@ -32,14 +32,14 @@ func cachePut(it *Iteration, key string, body []byte) {
 	cacheWriteOp(it, cacheWrite{key: key, body: body})
 }
 
-// cachePutPacked is cachePut for a page cachePack packed.
-func cachePutPacked(it *Iteration, key string, packed []byte) {
-	cacheWriteOp(it, cacheWrite{key: key, packed: packed})
+// cachePlace makes a page cacheStage staged the key's cached page.
+func cachePlace(it *Iteration, key, staged string) {
+	cacheWriteOp(it, cacheWrite{key: key, staged: staged})
 }
 
 func cacheWriteOp(it *Iteration, op cacheWrite) {
 	r := it.run
-	if r.cfg.Cache == nil || (op.body == nil && op.packed == nil) {
+	if r.cfg.Cache == nil || (op.body == nil && op.staged == "") {
 		return
 	}
 	if r.cacheW != nil {
@@ -49,26 +49,33 @@ func cacheWriteOp(it *Iteration, op cacheWrite) {
 	r.putPage(op)
 }
 
-// cachePack packs a page to be cached later (PageCache.Pack), or returns
-// nil when there is no cache to put it in or it cannot be packed (a
-// warning once, as for a failed write).
-func cachePack(it *Iteration, key string, body []byte) []byte {
+// cacheStage writes a page to be cached once it is known good
+// (PageCache.Stage), or returns "" when there is no cache or it cannot be
+// written (a warning once, as for any failed write).
+func cacheStage(it *Iteration, key string, body []byte) string {
 	r := it.run
 	if r.cfg.Cache == nil || body == nil {
-		return nil
+		return ""
 	}
-	packed, err := r.cfg.Cache.Pack(key, body)
+	staged, err := r.cfg.Cache.Stage(key, body)
 	if err != nil {
 		r.warnCache(err)
-		return nil
+		return ""
 	}
-	return packed
+	return staged
+}
+
+// cacheDiscard removes pages cacheStage staged that will not be cached.
+func cacheDiscard(it *Iteration, staged map[string]string) {
+	for _, s := range staged {
+		it.run.cfg.Cache.Discard(s)
+	}
 }
 
 func (r *run) putPage(op cacheWrite) {
 	var err error
-	if op.packed != nil {
-		err = r.cfg.Cache.PutPacked(op.key, op.packed)
+	if op.staged != "" {
+		err = r.cfg.Cache.Place(op.key, op.staged)
 	} else {
 		err = r.cfg.Cache.Put(op.key, op.body)
 	}
@@ -99,9 +106,9 @@ func cacheDrop(it *Iteration, keys []string) {
 // cacheWriter writes trusted pages to the raw cache on a goroutine of its
 // own, in the order they were handed to it: compressing and writing a page
 // takes a millisecond or more, which the unit that fetched it would
-// otherwise spend before its next request. (A v1 page is packed by its unit
-// when it arrives, since it waits for its window's verdict; the writer then
-// only writes it.) Run closes it (every page
+// otherwise spend before its next request. (A v1 page is staged by its
+// unit when it arrives, since it waits for its window's verdict; the writer
+// then only renames it into place.) Run closes it (every page
 // handed over is then written) before it returns; a kill -9 loses the
 // pages not yet written, which the database does not need.
 type cacheWriter struct {
@@ -114,7 +121,7 @@ type cacheWriter struct {
 type cacheWrite struct {
 	key     string
 	body    []byte // the page as the API sent it, or
-	packed  []byte // as PageCache.Pack packed it
+	staged  string // where PageCache.Stage wrote it
 	flushed chan struct{}
 }
 

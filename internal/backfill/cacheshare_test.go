@@ -12,11 +12,12 @@ import (
 // recordCache is a PageCache that holds only records.
 type recordCache map[string][]byte
 
-func (c recordCache) Get(string) ([]byte, bool, error)        { return nil, false, nil }
-func (c recordCache) Put(string, []byte) error                { return nil }
-func (c recordCache) Delete(string) error                     { return nil }
-func (c recordCache) Pack(_ string, b []byte) ([]byte, error) { return b, nil }
-func (c recordCache) PutPacked(string, []byte) error          { return nil }
+func (c recordCache) Get(string) ([]byte, bool, error)     { return nil, false, nil }
+func (c recordCache) Put(string, []byte) error             { return nil }
+func (c recordCache) Delete(string) error                  { return nil }
+func (c recordCache) Stage(string, []byte) (string, error) { return "", nil }
+func (c recordCache) Place(string, string) error           { return nil }
+func (c recordCache) Discard(string)                       {}
 func (c recordCache) ReadRecord(name string) ([]byte, bool, error) {
 	b, ok := c[name]
 	return b, ok, nil

@@ -275,6 +275,27 @@ func TestHostileWindowThatNeverMatches(t *testing.T) {
 	storetest.Rows(t, h.st.DB()) // fails on a duplicate tx_id
 	m := sum.Coverage.Missing[0]
 	storetest.AssertExact(t, storetest.Rows(t, h.st.DB()), h.sim.GroundTruth(storetest.FarPast, time.Unix(m.Start-1, 0)), storetest.FarPast, time.Unix(m.Start-1, 0))
+	// The window's pages waited on disk for a verdict that never came:
+	// none is cached, and none is left behind.
+	keys, err := h.cache.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("v1_%d_", m.Start)
+	cachedOther := 0
+	for _, k := range keys {
+		if strings.HasPrefix(k, prefix) {
+			t.Fatalf("page %s of the window that never matched is cached", k)
+		}
+		cachedOther++
+	}
+	u, err := h.cache.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.TempFiles != 0 || cachedOther == 0 {
+		t.Fatalf("raw cache: %d temporary files left, %d pages of other windows cached; want 0 and some", u.TempFiles, cachedOther)
+	}
 }
 
 // A page that was wrong once (a row left out) is never served again from

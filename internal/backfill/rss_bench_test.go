@@ -21,7 +21,8 @@ const yearRows = 365 * 20_000
 // days, default "5,20"), and reports that process's peak RSS at each
 // (peak_rss_MB_<days>d), the largest as peak_rss_MB, how it grows with the
 // rows stored (MB_per_M_rows, between the smallest and the largest
-// horizon) and what that growth makes of a year (year_MB, 7.3M rows):
+// horizon) and what that growth makes of a year (year_MB, 7.3M rows).
+// The backfill keeps a raw cache, as the product's does by default:
 //
 //	go test -run '^$' -bench BackfillPeakRSS -benchtime 1x ./internal/backfill/
 //	BENCH_RSS_DAYS=5,20,60 go test -run '^$' -bench BackfillPeakRSS -benchtime 1x -timeout 60m ./internal/backfill/
@@ -39,9 +40,10 @@ func BenchmarkBackfillPeakRSS(b *testing.B) {
 					b.StopTimer()
 					sim := hirosim.New(seedBenchChain(days))
 					url := sim.Start()
-					dbPath := filepath.Join(b.TempDir(), "w.duckdb")
+					dir := b.TempDir()
+					dbPath := filepath.Join(dir, "w.duckdb")
 					b.StartTimer()
-					res := runBackfillChild(b, url, dbPath, source, days)
+					res := runBackfillChild(b, url, dbPath, source, days, childRaw+"="+filepath.Join(dir, "raw"))
 					b.StopTimer()
 					sim.Close()
 					mb := float64(res.PeakRSSKB) / 1024

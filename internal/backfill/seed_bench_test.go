@@ -21,6 +21,7 @@ import (
 	"github.com/stxwallets/walletcache/internal/chain"
 	"github.com/stxwallets/walletcache/internal/hiro"
 	"github.com/stxwallets/walletcache/internal/hirosim"
+	"github.com/stxwallets/walletcache/internal/rawcache"
 	"github.com/stxwallets/walletcache/internal/seed"
 	"github.com/stxwallets/walletcache/internal/seed/pgtest"
 	"github.com/stxwallets/walletcache/internal/store"
@@ -104,6 +105,7 @@ const (
 	childSource  = "BACKFILL_CHILD_SOURCE"  // v1 or v3
 	childPG      = "BACKFILL_CHILD_PG"      // a PostgreSQL seed's URL, or empty
 	childArchive = "BACKFILL_CHILD_ARCHIVE" // an archive seed's file, or empty
+	childRaw     = "BACKFILL_CHILD_RAW"     // the raw cache's folder, or empty: none
 )
 
 // childResult is what backfillChild prints as its last line.
@@ -177,6 +179,9 @@ func childBackfill() (childResult, error) {
 	cfg := backfill.Config{Store: st, API: os.Getenv(childSource),
 		TargetDays: days + 1, Settle: 2 * time.Hour, Window: time.Hour, MaxPages: 100_000, Concurrency: 4, Stall: time.Minute, LogEvery: time.Minute,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	if dir := os.Getenv(childRaw); dir != "" {
+		cfg.Cache = rawcache.New(dir)
+	}
 	if cfg.API == backfill.SourceV1 {
 		cfg.V1 = backfill.NewV1(client)
 	} else {

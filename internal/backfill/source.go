@@ -86,10 +86,12 @@ type prober interface {
 type PageCache interface {
 	Get(key string) ([]byte, bool, error)
 	Put(key string, body []byte) error
-	// Pack compresses a page as Put stores it, and PutPacked stores it
-	// so: a v1 page waits for its window to verify before it is cached,
-	// and waits packed, at a fraction of its size.
-	Pack(key string, body []byte) ([]byte, error)
-	PutPacked(key string, packed []byte) error
+	// Stage writes a page as Put would but out of sight, and returns a
+	// name for Place (which then makes it the key's page) or Discard: a
+	// v1 page waits for its window to verify before it is cached, and
+	// waits on disk, not in memory.
+	Stage(key string, body []byte) (staged string, err error)
+	Place(key, staged string) error
+	Discard(staged string)
 	Delete(key string) error
 }

@@ -110,8 +110,13 @@ func (u *windowUnit) run(ctx context.Context, it *Iteration) (bool, error) {
 		}
 	}
 	useCache := w.Final && !overlaps(r.uncached.times, w.Start, w.End)
+	var a *windowAttempt
+	// Pages staged for the raw cache by an attempt that did not verify
+	// (given up, failed, cancelled) are never cached.
+	defer func() { a.discardStaged(it) }()
 	for attempt := 1; ; attempt++ {
-		a := &windowAttempt{unit: u, w: w, done: done, useCache: useCache}
+		a.discardStaged(it)
+		a = &windowAttempt{unit: u, w: w, done: done, useCache: useCache}
 		if begin {
 			begun := w
 			a.queue("start", store.WindowOp{Begin: &begun})
@@ -136,9 +141,12 @@ func (u *windowUnit) run(ctx context.Context, it *Iteration) (bool, error) {
 		}
 		if f.Verified {
 			// Only now are its pages known good enough to serve again.
-			for key, packed := range a.fetched {
-				cachePutPacked(it, key, packed)
+			a.mu.Lock()
+			for key, staged := range a.fetched {
+				cachePlace(it, key, staged)
 			}
+			a.fetched = nil
+			a.mu.Unlock()
 			if w.Final { // provisional windows verify again in every iteration: no progress
 				r.verified.Add(1)
 			}
@@ -163,9 +171,22 @@ type windowAttempt struct {
 	done     map[int64]int64
 	useCache bool
 	mu       sync.Mutex
-	fetched  map[string][]byte // final pages from the API, packed, cached once the window verifies
+	fetched  map[string]string // final pages from the API, by key: where they are staged until the window verifies
 	hits     []string          // pages served from the cache
 	queued   []queuedOp        // steps given to the committer, not yet known durable
+}
+
+// discardStaged removes the pages the attempt staged for the raw cache
+// and has not placed; a nil attempt has none.
+func (a *windowAttempt) discardStaged(it *Iteration) {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	staged := a.fetched
+	a.fetched = nil
+	a.mu.Unlock()
+	cacheDiscard(it, staged)
 }
 
 // walk fetches every page of the attempt that is not yet committed. A
@@ -293,20 +314,21 @@ func (a *windowAttempt) page(ctx context.Context, it *Iteration, off int64) (int
 	if err != nil {
 		return 0, err
 	}
-	// A page waits for its window's verdict packed: held as the API sent
-	// it, the pages of a window being walked took tens of megabytes.
-	var packed []byte
+	// A page waits for its window's verdict on disk, staged: held as the
+	// API sent it, the pages of the windows being walked took tens of
+	// megabytes, and compressed still 10-15 MB at a year.
+	var staged string
 	if !hit && w.Final {
-		packed = cachePack(it, key, body)
+		staged = cacheStage(it, key, body)
 	}
 	a.mu.Lock()
 	if hit {
 		a.hits = append(a.hits, key)
-	} else if packed != nil {
+	} else if staged != "" {
 		if a.fetched == nil {
-			a.fetched = map[string][]byte{}
+			a.fetched = map[string]string{}
 		}
-		a.fetched[key] = packed
+		a.fetched[key] = staged
 	}
 	a.mu.Unlock()
 	txs := keepInWindow(it, w, pg.Txs)

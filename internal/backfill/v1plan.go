@@ -166,7 +166,7 @@ func (u *windowUnit) open(ctx context.Context, it *Iteration, a *windowAttempt) 
 		a.w.End = end
 		a.w.Attempt++ // what the page of the wider window committed is left behind
 		u.p.Window = a.w
-		a.fetched = nil // that page belongs to no window that will verify
+		a.discardStaged(it) // that page belongs to no window that will verify
 		begun := a.w
 		a.queue("start", store.WindowOp{Begin: &begun}) // behind the wider window's page
 		if t, err = a.page(ctx, it, 0); err != nil {

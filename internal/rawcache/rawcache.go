@@ -23,6 +23,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"os"
@@ -64,11 +65,58 @@ type Cache struct {
 	now func() time.Time
 
 	mu sync.Mutex
-	// index maps a key to the folder holding its newest copy. It is built
+	// index tells which folder holds each key's newest copy. It is built
 	// by one scan on first use, so a Get is a map lookup and one file read.
-	// Folder names are shared strings, so an entry costs little beyond its
-	// key.
-	index map[string]string
+	index *folderIndex
+}
+
+// folderIndex maps a key, by a 64-bit hash of it, to the folder holding
+// its newest copy. It holds no key: a year of v1 pages is 157k keys, 18 MB
+// of Go heap as a map of strings and 4.7 MB as hashes. Two keys that share a
+// hash share an entry; that can only cost a miss, never a wrong page,
+// since every file is opened by the path of the key asked for: Get then
+// finds no file where the entry points (a miss, and the entry is
+// forgotten), Put removes an older copy of its own key that is not there,
+// and Has may say yes for a page that Get will miss.
+type folderIndex struct {
+	seed    maphash.Seed
+	folders map[uint64]uint32 // key hash -> position in names
+	names   []string
+	pos     map[string]uint32 // name -> position
+}
+
+func newFolderIndex() *folderIndex {
+	return &folderIndex{seed: maphash.MakeSeed(), folders: map[uint64]uint32{}, pos: map[string]uint32{}}
+}
+
+func (x *folderIndex) hash(key string) uint64 { return maphash.String(x.seed, key) }
+
+// get is the folder of key's newest copy.
+func (x *folderIndex) get(key string) (string, bool) {
+	i, ok := x.folders[x.hash(key)]
+	if !ok {
+		return "", false
+	}
+	return x.names[i], true
+}
+
+// set records that folder holds key's newest copy.
+func (x *folderIndex) set(key, folder string) {
+	i, ok := x.pos[folder]
+	if !ok {
+		i = uint32(len(x.names))
+		x.names = append(x.names, folder)
+		x.pos[folder] = i
+	}
+	x.folders[x.hash(key)] = i
+}
+
+// forget drops key's entry when it points at folder ("" for any).
+func (x *folderIndex) forget(key, folder string) {
+	h := x.hash(key)
+	if i, ok := x.folders[h]; ok && (folder == "" || x.names[i] == folder) {
+		delete(x.folders, h)
+	}
 }
 
 // New returns a cache rooted at dir. Nothing is created until the first Put.
@@ -155,7 +203,19 @@ func (c *Cache) loadIndex() error {
 	if err != nil {
 		return err
 	}
-	index := map[string]string{}
+	index := newFolderIndex()
+	err = c.eachPage(folders, func(key, folder string) {
+		index.set(key, folder) // oldest first: a newer folder overwrites
+	})
+	if err != nil {
+		return err
+	}
+	c.index = index
+	return nil
+}
+
+// eachPage calls fn with every page file's key in folders, in their order.
+func (c *Cache) eachPage(folders []string, fn func(key, folder string)) error {
 	for _, folder := range folders {
 		entries, err := os.ReadDir(filepath.Join(c.dir, folder))
 		if err != nil {
@@ -163,11 +223,10 @@ func (c *Cache) loadIndex() error {
 		}
 		for _, e := range entries {
 			if key, ok := pageKey(e.Name()); ok && e.Type().IsRegular() {
-				index[key] = folder // oldest first: a newer folder overwrites
+				fn(key, folder)
 			}
 		}
 	}
-	c.index = index
 	return nil
 }
 
@@ -181,22 +240,113 @@ func (c *Cache) path(folder, key string) string {
 // old state or the whole new file is there. After a power loss a page may
 // be damaged; Get's CRC check then deletes it.
 func (c *Cache) Put(key string, body []byte) error {
-	packed, err := c.Pack(key, body)
+	f, folder, err := c.writePage(key, body)
 	if err != nil {
 		return err
 	}
-	return c.PutPacked(key, packed)
+	defer f.Abort() // removes the temporary file unless committed
+	return c.place(key, folder, f.CommitNoSync)
 }
 
-// Pack compresses body into the file Put would store under key. A caller
-// that must hold a page until it may be cached (a v1 page waits for its
-// window to verify) holds it so, at a fraction of its size, and hands it
-// to PutPacked. The result is exactly as long as the file: it is
-// compressed into a reused buffer and copied out.
-func (c *Cache) Pack(key string, body []byte) ([]byte, error) {
-	if err := ValidKey(key); err != nil {
-		return nil, err
+// Stage writes body as Put would, under a temporary name in today's
+// folder that Get does not see, and returns that name for Place or
+// Discard: a page that must wait before it may be cached (a v1 page waits
+// for its window's verdict) waits on disk, not in memory. A process
+// killed meanwhile leaves the file for Prune, like any temporary file.
+func (c *Cache) Stage(key string, body []byte) (string, error) {
+	f, _, err := c.writePage(key, body)
+	if err != nil {
+		return "", err
 	}
+	tmp, err := f.Detach()
+	if err != nil {
+		return "", fmt.Errorf("rawcache: stage %s: %w", key, err)
+	}
+	return tmp, nil
+}
+
+// Place makes the page Stage wrote under staged key's newest copy, in the
+// folder it was staged in, as Put would have.
+func (c *Cache) Place(key, staged string) error {
+	if err := ValidKey(key); err != nil {
+		return err
+	}
+	folder, ok := c.stagedFolder(staged)
+	if !ok {
+		return fmt.Errorf("rawcache: place %s: %s is no staged page of this cache", key, staged)
+	}
+	final := c.path(folder, key)
+	return c.place(key, folder, func() error { return os.Rename(staged, final) })
+}
+
+// Discard removes a page Stage wrote, which is then never served.
+func (c *Cache) Discard(staged string) {
+	if _, ok := c.stagedFolder(staged); ok {
+		os.Remove(staged) // a staged file already gone is as good as removed
+	}
+}
+
+// stagedFolder is the folder of a name Stage returned: a temporary file
+// directly in one of the cache's folders.
+func (c *Cache) stagedFolder(staged string) (string, bool) {
+	dir, name := filepath.Split(staged)
+	folder := filepath.Base(dir)
+	if _, ok := folderDate(folder); !ok || !atomicfile.IsTemp(name) || filepath.Clean(dir) != filepath.Join(c.dir, folder) {
+		return "", false
+	}
+	return folder, true
+}
+
+// writePage compresses body into a temporary file in today's folder.
+func (c *Cache) writePage(key string, body []byte) (*atomicfile.File, string, error) {
+	if err := ValidKey(key); err != nil {
+		return nil, "", err
+	}
+	packed, err := pack(key, body)
+	if err != nil {
+		return nil, "", err
+	}
+	folder := folderFor(c.now())
+	f, err := c.writeTemp(filepath.Join(c.dir, folder), c.path(folder, key), key, packed)
+	if err != nil {
+		return nil, "", err
+	}
+	return f, folder, nil
+}
+
+// place renames a written page into folder with rename and records it
+// as key's newest copy, removing an older one.
+func (c *Cache) place(key, folder string, rename func() error) error {
+	c.mu.Lock()
+	// The index tells which older copy this page replaces.
+	if err := c.loadIndex(); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	// Renaming under the lock orders it against Get's deletion of a
+	// corrupt copy, which must never remove a file that replaced it.
+	if err := rename(); err != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("rawcache: put %s: %w", key, err)
+	}
+	var older string
+	if prev, ok := c.index.get(key); ok && prev != folder {
+		older = c.path(prev, key)
+	}
+	c.index.set(key, folder)
+	c.mu.Unlock()
+
+	if older != "" {
+		// The older copy is superseded; leaving it would only cost disk
+		// until Prune. Failing to remove it is harmless: the newest wins.
+		os.Remove(older)
+	}
+	return nil
+}
+
+// pack compresses body into the file Put stores under key: into a reused
+// writer and buffer, copied out at its exact size.
+func pack(key string, body []byte) ([]byte, error) {
 	p := packers.Get().(*packer)
 	defer packers.Put(p)
 	p.buf.Reset()
@@ -229,48 +379,6 @@ var packers = sync.Pool{New: func() any {
 	}
 	return &packer{zw: zw}
 }}
-
-// PutPacked stores what Pack made of a page under key, as Put does.
-func (c *Cache) PutPacked(key string, packed []byte) error {
-	if err := ValidKey(key); err != nil {
-		return err
-	}
-	folder := folderFor(c.now())
-	dirPath := filepath.Join(c.dir, folder)
-	final := c.path(folder, key)
-
-	f, err := c.writeTemp(dirPath, final, key, packed)
-	if err != nil {
-		return err
-	}
-	defer f.Abort() // removes the temporary file unless committed
-
-	c.mu.Lock()
-	// The index tells which older copy this page replaces.
-	if err := c.loadIndex(); err != nil {
-		c.mu.Unlock()
-		return err
-	}
-	// Renaming under the lock orders it against Get's deletion of a
-	// corrupt copy, which must never remove a file that replaced it.
-	if err := f.CommitNoSync(); err != nil {
-		c.mu.Unlock()
-		return fmt.Errorf("rawcache: put %s: %w", key, err)
-	}
-	var older string
-	if prev, ok := c.index[key]; ok && prev != folder {
-		older = c.path(prev, key)
-	}
-	c.index[key] = folder
-	c.mu.Unlock()
-
-	if older != "" {
-		// The older copy is superseded; leaving it would only cost disk
-		// until Prune. Failing to remove it is harmless: the newest wins.
-		os.Remove(older)
-	}
-	return nil
-}
 
 // writeTemp writes a packed page into a temporary file for final in
 // dirPath, ready to commit.
@@ -309,7 +417,7 @@ func (c *Cache) Has(key string) (bool, error) {
 	if err := c.loadIndex(); err != nil {
 		return false, err
 	}
-	_, ok := c.index[key]
+	_, ok := c.index.get(key)
 	return ok, nil
 }
 
@@ -326,7 +434,7 @@ func (c *Cache) Get(key string) (body []byte, ok bool, err error) {
 		c.mu.Unlock()
 		return nil, false, err
 	}
-	folder, found := c.index[key]
+	folder, found := c.index.get(key)
 	c.mu.Unlock()
 	if !found {
 		return nil, false, nil
@@ -361,8 +469,8 @@ func (c *Cache) Get(key string) (body []byte, ok bool, err error) {
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, false, fmt.Errorf("rawcache: get %s: remove corrupt copy: %w", key, err)
 		}
-		if c.index != nil && c.index[key] == folder {
-			delete(c.index, key)
+		if c.index != nil {
+			c.index.forget(key, folder)
 		}
 	}
 	return nil, false, nil
@@ -402,8 +510,8 @@ func gunzip(raw []byte) ([]byte, error) {
 func (c *Cache) forget(key, folder string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.index != nil && c.index[key] == folder {
-		delete(c.index, key)
+	if c.index != nil {
+		c.index.forget(key, folder)
 	}
 }
 
@@ -426,7 +534,7 @@ func (c *Cache) Delete(key string) error {
 		}
 	}
 	if c.index != nil {
-		delete(c.index, key)
+		c.index.forget(key, "")
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("rawcache: delete %s: %w", key, err)
@@ -605,8 +713,8 @@ func (c *Cache) Prune(maxAge time.Duration, dryRun bool) (PruneReport, error) {
 				if remove(filepath.Join(dirPath, name)) {
 					r.Files++
 					r.Bytes += info.Size()
-					if !dryRun && c.index != nil && c.index[key] == folder {
-						delete(c.index, key)
+					if !dryRun && c.index != nil {
+						c.index.forget(key, folder)
 					}
 					continue
 				}

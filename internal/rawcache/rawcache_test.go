@@ -126,31 +126,33 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// A page packed first and put later is the file Put writes, byte for
-// byte, and reads back the same; a key that cannot name a file is refused
-// by both steps.
-func TestPackedPutIsPut(t *testing.T) {
+// A staged page is invisible until placed, and then is the file Put
+// writes, byte for byte; a discarded one is gone; a name that is no staged
+// page of the cache, or a key that cannot name a file, is refused.
+func TestStagedPageIsPut(t *testing.T) {
 	t.Parallel()
 	c, _ := newCache(t, "2026-03-10T12:00:00Z")
 	body := bytes.Repeat([]byte(`{"tx_id":"0xabc","fee_rate":"180"},`), 2000)
-	packed, err := c.Pack("v1_1_2_o0_l50", body)
+	staged, err := c.Stage("v1_1_2_o0_l50", body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(packed) >= len(body)/4 {
-		t.Errorf("packed to %d bytes of %d: not compressed", len(packed), len(body))
+	if _, ok := mustGet(t, New(c.dir), "v1_1_2_o0_l50"); ok {
+		t.Fatal("a staged page is served before it is placed")
 	}
-	if err := c.PutPacked("v1_1_2_o0_l50", packed); err != nil {
+	if err := c.Place("v1_1_2_o0_l50", staged); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Put("v1_1_2_o50_l50", body); err != nil {
 		t.Fatal(err)
 	}
-	if got, ok := mustGet(t, New(c.dir), "v1_1_2_o0_l50"); !ok || !bytes.Equal(got, body) {
-		t.Fatalf("Get of the packed page: %d bytes, ok=%v; want %d", len(got), ok, len(body))
+	for _, cache := range []*Cache{c, New(c.dir)} {
+		if got, ok := mustGet(t, cache, "v1_1_2_o0_l50"); !ok || !bytes.Equal(got, body) {
+			t.Fatalf("Get of the placed page: %d bytes, ok=%v; want %d", len(got), ok, len(body))
+		}
 	}
 	folder := filepath.Join(c.dir, "hiro_transactions_2026-03-10")
-	viaPack, err := os.ReadFile(filepath.Join(folder, "v1_1_2_o0_l50.json.gz"))
+	viaStage, err := os.ReadFile(filepath.Join(folder, "v1_1_2_o0_l50.json.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,14 +161,43 @@ func TestPackedPutIsPut(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Only the name in the gzip header differs (o0 against o50).
-	if want := bytes.Replace(viaPut, []byte("_o50_"), []byte("_o0_"), 1); !bytes.Equal(viaPack, want) {
-		t.Errorf("packed file differs from Put's: %d against %d bytes", len(viaPack), len(viaPut))
+	if want := bytes.Replace(viaPut, []byte("_o50_"), []byte("_o0_"), 1); !bytes.Equal(viaStage, want) {
+		t.Errorf("placed file differs from Put's: %d against %d bytes", len(viaStage), len(viaPut))
 	}
-	if _, err := c.Pack("../x", body); !errors.Is(err, ErrBadKey) {
-		t.Errorf("Pack of a bad key: %v, want ErrBadKey", err)
+	if len(viaStage) >= len(body)/4 {
+		t.Errorf("stored %d bytes of %d: not compressed", len(viaStage), len(body))
 	}
-	if err := c.PutPacked("../x", packed); !errors.Is(err, ErrBadKey) {
-		t.Errorf("PutPacked of a bad key: %v, want ErrBadKey", err)
+
+	gone, err := c.Stage("v1_3_4_o0_l50", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Discard(gone)
+	if _, err := os.Stat(gone); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("discarded page still on disk: %v", err)
+	}
+	if err := c.Place("v1_3_4_o0_l50", gone); err == nil {
+		t.Error("placing a discarded page succeeded")
+	}
+	if keys, err := c.Keys(); err != nil || !slices.Equal(keys, []string{"v1_1_2_o0_l50", "v1_1_2_o50_l50"}) {
+		t.Errorf("Keys() = %v, %v", keys, err)
+	}
+	outside := filepath.Join(t.TempDir(), ".x.json.gz.1.tmp")
+	if err := os.WriteFile(outside, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Place("v1_5_6_o0_l50", outside); err == nil {
+		t.Error("placed a file from outside the cache")
+	}
+	c.Discard(outside)
+	if _, err := os.Stat(outside); err != nil {
+		t.Errorf("Discard removed a file outside the cache: %v", err)
+	}
+	if _, err := c.Stage("../x", body); !errors.Is(err, ErrBadKey) {
+		t.Errorf("Stage of a bad key: %v, want ErrBadKey", err)
+	}
+	if err := c.Place("../x", staged); !errors.Is(err, ErrBadKey) {
+		t.Errorf("Place of a bad key: %v, want ErrBadKey", err)
 	}
 }
 

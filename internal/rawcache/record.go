@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/stxwallets/walletcache/internal/atomicfile"
@@ -47,19 +48,21 @@ func (c *Cache) WriteRecord(name string, body []byte) error {
 	return nil
 }
 
-// Keys lists the keys of every cached page, sorted. It reads folder
-// listings only (the index Get uses), never a page, so it is cheap enough
-// for status.
+// Keys lists the keys of every cached page, sorted, each once. It reads
+// folder listings only, never a page, so it is cheap enough for status
+// (the index holds no keys to list; folderIndex says why).
 func (c *Cache) Keys() ([]string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.loadIndex(); err != nil {
+	folders, err := c.folders()
+	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, 0, len(c.index))
-	for k := range c.index {
-		keys = append(keys, k)
+	var keys []string
+	err = c.eachPage(folders, func(key, _ string) { keys = append(keys, key) })
+	if err != nil {
+		return nil, err
 	}
 	sort.Strings(keys)
-	return keys, nil
+	return slices.Compact(keys), nil
 }
