@@ -230,8 +230,17 @@ func TestCachedV1Windows(t *testing.T) {
 		"v1_600_699_o0_l20",          // another page size
 		"v3_3000000-0-0_l50",         // another source
 		"v1_1000_1999_o0_l50_suffix", // not a key of ours
+		"v1_100_199_o50_l50",         // a page with a copy in another folder
 	}
-	got := cachedV1Windows(keys)
+	got, err := cachedV1WindowsOf(func(fn func(string)) error {
+		for i := len(keys) - 1; i >= 0; i-- { // in no particular order
+			fn(keys[i])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []cachedWindow{
 		{Span: store.Span{Start: 100, End: 199}, pages: 3, whole: true},
 		{Span: store.Span{Start: 200, End: 299}, pages: 2},

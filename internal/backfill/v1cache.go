@@ -1,6 +1,7 @@
 package backfill
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,9 +19,10 @@ import (
 // are, and only the time between them is cut afresh.
 
 // keyLister is a raw cache that can list its page keys without reading a
-// page (rawcache.Cache).
+// page (rawcache.Cache): EachKey calls fn with each, in no order, a key
+// held twice maybe twice.
 type keyLister interface {
-	Keys() ([]string, error)
+	EachKey(fn func(key string)) error
 }
 
 // cachedWindow is a v1 window the raw cache holds pages of.
@@ -56,17 +58,23 @@ func parseV1PageKey(k string) (store.Span, int64, bool) {
 	return store.Span{Start: s, End: e}, o, true
 }
 
-// cachedV1Windows lists the v1 windows of the cache's keys, by Start.
-func cachedV1Windows(keys []string) []cachedWindow {
+// cachedV1WindowsOf lists the v1 windows of the cache's keys, by Start,
+// from keys handed out one at a time by each (keyLister.EachKey), in any
+// order and a key maybe twice: only the windows' offsets are kept.
+func cachedV1WindowsOf(each func(fn func(string)) error) ([]cachedWindow, error) {
 	offsets := map[store.Span][]int64{}
-	for _, k := range keys {
+	err := each(func(k string) {
 		if sp, off, ok := parseV1PageKey(k); ok {
 			offsets[sp] = append(offsets[sp], off)
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]cachedWindow, 0, len(offsets))
 	for sp, offs := range offsets {
-		sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+		slices.Sort(offs)
+		offs = slices.Compact(offs)
 		whole := true
 		for i, o := range offs {
 			whole = whole && o == int64(i)*hiro.PageLimit
@@ -79,7 +87,7 @@ func cachedV1Windows(keys []string) []cachedWindow {
 		}
 		return out[i].End < out[j].End
 	})
-	return out
+	return out, nil
 }
 
 // cachedWindows is the v1 windows the run's raw cache holds, nil when
@@ -91,12 +99,11 @@ func (r *run) cachedWindows() []cachedWindow {
 	if !ok || r.cfg.ForceRefresh {
 		return nil
 	}
-	keys, err := l.Keys()
+	all, err := cachedV1WindowsOf(l.EachKey)
 	if err != nil {
 		r.log.Warn("cannot list the raw cache; planning without it", "err", err)
 		return nil
 	}
-	all := cachedV1Windows(keys)
 	out := all[:0]
 	for _, c := range all {
 		if !overlaps(r.uncached.times, c.Start, c.End) {

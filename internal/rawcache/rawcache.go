@@ -214,20 +214,39 @@ func (c *Cache) loadIndex() error {
 	return nil
 }
 
-// eachPage calls fn with every page file's key in folders, in their order.
+// eachPage calls fn with every page file's key in folders, in their order
+// (a folder's files in no order). It reads a folder's listing a thousand
+// entries at a time: a year of pages in one folder is 157k entries, some
+// 20 MB as one listing.
 func (c *Cache) eachPage(folders []string, fn func(key, folder string)) error {
 	for _, folder := range folders {
-		entries, err := os.ReadDir(filepath.Join(c.dir, folder))
-		if err != nil {
+		if err := c.eachPageIn(folder, fn); err != nil {
 			return fmt.Errorf("rawcache: list %s: %w", folder, err)
 		}
+	}
+	return nil
+}
+
+func (c *Cache) eachPageIn(folder string, fn func(key, folder string)) error {
+	d, err := os.Open(filepath.Join(c.dir, folder))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for {
+		entries, err := d.ReadDir(1024)
 		for _, e := range entries {
 			if key, ok := pageKey(e.Name()); ok && e.Type().IsRegular() {
 				fn(key, folder)
 			}
 		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return nil
 }
 
 func (c *Cache) path(folder, key string) string {

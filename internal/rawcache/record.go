@@ -48,6 +48,20 @@ func (c *Cache) WriteRecord(name string, body []byte) error {
 	return nil
 }
 
+// EachKey calls fn with the key of every cached page, in no order, a key
+// with copies in several folders once for each. It reads folder listings
+// only, never a page, and holds no list: a planner reading a year of keys
+// keeps only what it makes of them.
+func (c *Cache) EachKey(fn func(key string)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	folders, err := c.folders()
+	if err != nil {
+		return err
+	}
+	return c.eachPage(folders, func(key, _ string) { fn(key) })
+}
+
 // Keys lists the keys of every cached page, sorted, each once. It reads
 // folder listings only, never a page, so it is cheap enough for status
 // (the index holds no keys to list; folderIndex says why).
