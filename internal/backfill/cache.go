@@ -126,10 +126,15 @@ type cacheWrite struct {
 }
 
 // startCacheWriter starts the writer of the run's trusted pages.
+// cacheQueue is how many pages wait for the cache writer at most.
+const cacheQueue = 32
+
 func (r *run) startCacheWriter() {
-	// The queue lets a burst of verified windows go on fetching; beyond
-	// it, units wait for the disk.
-	w := &cacheWriter{in: make(chan cacheWrite, 256), done: make(chan struct{})}
+	// The queue lets units go on fetching while the writer catches up;
+	// beyond it, they wait for the disk. A v3 page waits in it as the API
+	// sent it (some 70 kB), so it is kept short: 256 of them were 18 MB.
+	// A v1 window's verdict queues a rename per page, which waits little.
+	w := &cacheWriter{in: make(chan cacheWrite, cacheQueue), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		for op := range w.in {
