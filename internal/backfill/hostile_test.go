@@ -585,7 +585,12 @@ func TestHostileV3WalkEndsMidChain(t *testing.T) {
 // coverage with a row short. An honest rerun ends exact.
 func TestHostileV1TransactionInTwoWindows(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, backfill.SourceV1, 303)
+	// A fixed tip time, so the plan cuts the same windows on every run:
+	// on the wall clock's, some hours put the chain's final history in one
+	// window, and the lie needs a second.
+	now := time.Date(2026, 5, 4, 13, 7, 0, 0, time.UTC)
+	h := newHarnessAt(t, backfill.SourceV1, 303, now)
+	h.cfg.Now = func() time.Time { return now }
 	h.cfg.Concurrency = 1 // windows oldest first, one after the other
 	l := h.throughLiar(backfill.SourceV1)
 	var stolen map[string]any
