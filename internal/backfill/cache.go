@@ -125,10 +125,10 @@ type cacheWrite struct {
 	flushed chan struct{}
 }
 
-// startCacheWriter starts the writer of the run's trusted pages.
 // cacheQueue is how many pages wait for the cache writer at most.
 const cacheQueue = 32
 
+// startCacheWriter starts the writer of the run's trusted pages.
 func (r *run) startCacheWriter() {
 	// The queue lets units go on fetching while the writer catches up;
 	// beyond it, they wait for the disk. A v3 page waits in it as the API
