@@ -316,7 +316,7 @@ func (a *windowAttempt) page(ctx context.Context, it *Iteration, off int64) (int
 	}
 	// A page waits for its window's verdict on disk, staged: held as the
 	// API sent it, the pages of the windows being walked took tens of
-	// megabytes, and compressed still 10-15 MB at a year.
+	// megabytes, and compressed still about 10 MB at a year.
 	var staged string
 	if !hit && w.Final {
 		staged = cacheStage(it, key, body)

@@ -229,6 +229,9 @@ func (c *Cache) eachPage(folders []string, fn func(key, folder string)) error {
 
 func (c *Cache) eachPageIn(folder string, fn func(key, folder string)) error {
 	d, err := os.Open(filepath.Join(c.dir, folder))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // pruned since the folders were listed
+	}
 	if err != nil {
 		return err
 	}
@@ -321,7 +324,9 @@ func (c *Cache) writePage(key string, body []byte) (*atomicfile.File, string, er
 	if err := ValidKey(key); err != nil {
 		return nil, "", err
 	}
-	packed, err := pack(key, body)
+	p := packers.Get().(*packer)
+	defer packers.Put(p)
+	packed, err := p.pack(key, body)
 	if err != nil {
 		return nil, "", err
 	}
@@ -363,11 +368,9 @@ func (c *Cache) place(key, folder string, rename func() error) error {
 	return nil
 }
 
-// pack compresses body into the file Put stores under key: into a reused
-// writer and buffer, copied out at its exact size.
-func pack(key string, body []byte) ([]byte, error) {
-	p := packers.Get().(*packer)
-	defer packers.Put(p)
+// pack compresses body into the file Put stores under key, in p's buffer:
+// valid until p packs again.
+func (p *packer) pack(key string, body []byte) ([]byte, error) {
 	p.buf.Reset()
 	p.zw.Reset(&p.buf)
 	p.zw.Name = key + ".json"
@@ -377,7 +380,7 @@ func pack(key string, body []byte) ([]byte, error) {
 	if err := p.zw.Close(); err != nil {
 		return nil, fmt.Errorf("rawcache: put %s: %w", key, err)
 	}
-	return bytes.Clone(p.buf.Bytes()), nil
+	return p.buf.Bytes(), nil
 }
 
 // packer is a gzip writer and its output buffer, reused across pages: a

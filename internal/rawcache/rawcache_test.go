@@ -201,6 +201,42 @@ func TestStagedPageIsPut(t *testing.T) {
 	}
 }
 
+// EachKey hands out every page of every folder, past the thousand
+// entries a listing is read in, a key held in two folders once for each;
+// Keys lists each once, sorted.
+func TestEachKeyReadsWholeFolders(t *testing.T) {
+	t.Parallel()
+	c, clk := newCache(t, "2026-03-10T12:00:00Z")
+	var want []string
+	for i := range 2500 {
+		k := fmt.Sprintf("v1_1_2_o%d_l50", i*50)
+		if err := c.Put(k, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, k)
+	}
+	clk.Set(day("2026-03-11T12:00:00Z"))
+	if err := c.Put(want[0], []byte("{}")); err != nil { // a newer copy, after the older one is gone
+		t.Fatal(err)
+	}
+	plant(t, c.dir, "hiro_transactions_2026-03-10", want[0]+Ext, gz(t, []byte("{}"))) // and an older one again
+	seen := map[string]int{}
+	if err := c.EachKey(func(k string) { seen[k]++ }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(want) || seen[want[0]] != 2 || seen[want[len(want)-1]] != 1 {
+		t.Fatalf("EachKey: %d keys, %s %d times, want %d keys and it twice", len(seen), want[0], seen[want[0]], len(want))
+	}
+	keys, err := c.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	if !slices.Equal(keys, want) {
+		t.Fatalf("Keys: %d keys, want %d sorted, each once", len(keys), len(want))
+	}
+}
+
 func TestFetchDateIsUTC(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 3, 10, 23, 30, 0, 0, time.FixedZone("UTC-5", -5*3600))} // 2026-03-11 04:30 UTC
 	c := newAt(t.TempDir(), clk.Now)

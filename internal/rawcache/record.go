@@ -51,10 +51,9 @@ func (c *Cache) WriteRecord(name string, body []byte) error {
 // EachKey calls fn with the key of every cached page, in no order, a key
 // with copies in several folders once for each. It reads folder listings
 // only, never a page, and holds no list: a planner reading a year of keys
-// keeps only what it makes of them.
+// keeps only what it makes of them. It takes no lock (it reads no index),
+// so pages written meanwhile may or may not be listed.
 func (c *Cache) EachKey(fn func(key string)) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	folders, err := c.folders()
 	if err != nil {
 		return err
@@ -62,19 +61,11 @@ func (c *Cache) EachKey(fn func(key string)) error {
 	return c.eachPage(folders, func(key, _ string) { fn(key) })
 }
 
-// Keys lists the keys of every cached page, sorted, each once. It reads
-// folder listings only, never a page, so it is cheap enough for status
-// (the index holds no keys to list; folderIndex says why).
+// Keys lists the keys of every cached page, sorted, each once (EachKey
+// collected), cheap enough for status.
 func (c *Cache) Keys() ([]string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	folders, err := c.folders()
-	if err != nil {
-		return nil, err
-	}
 	var keys []string
-	err = c.eachPage(folders, func(key, _ string) { keys = append(keys, key) })
-	if err != nil {
+	if err := c.EachKey(func(key string) { keys = append(keys, key) }); err != nil {
 		return nil, err
 	}
 	sort.Strings(keys)
